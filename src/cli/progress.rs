@@ -1,0 +1,89 @@
+//! Progress while a job runs: a line per group and per finished node, and on a terminal a
+//! live status line below them that is redrawn as nodes start and finish.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::exec::{ComponentResult, Event, EventSink, Phase};
+
+#[derive(Default)]
+struct State {
+    group_label: String,
+    n_nodes: usize,
+    started: usize,
+    finished: usize,
+    failed: usize,
+}
+
+/// An event sink writing progress to stderr.
+pub fn sink(live: bool, color: bool) -> EventSink {
+    let state = Arc::new(Mutex::new(State::default()));
+    Arc::new(move |event: Event| {
+        let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut lines = Vec::new();
+        match event {
+            Event::GroupStarted { phase, index, n_groups, n_nodes } => {
+                let what = match phase {
+                    Phase::Apply => "Running",
+                    Phase::Noop => "Checking (noop)",
+                    Phase::Teardown => "Tearing down",
+                };
+                state.group_label = format!("group {}/{n_groups}", index + 1);
+                state.n_nodes = n_nodes;
+                state.started = 0;
+                state.finished = 0;
+                state.failed = 0;
+                lines.push(format!("{what} node group {index} ({})", crate::plan::render::plural(n_nodes, "node")));
+            }
+            Event::Waiting { capability } => lines.push(format!("Waiting for {capability} to be available")),
+            Event::NodeStarted { .. } => state.started += 1,
+            Event::NodeFinished { outcome } => {
+                state.finished += 1;
+                let failed = outcome.failed();
+                state.failed += usize::from(failed);
+                let seconds = outcome.finished.saturating_sub(outcome.started).as_secs_f64();
+                let status = if failed { paint("failed", "31", color) } else { paint("ok", "32", color) };
+                let detail: Vec<String> = outcome
+                    .components
+                    .iter()
+                    .map(|component| match &component.result {
+                        ComponentResult::Applied => format!("{} applied", component.component),
+                        ComponentResult::InSync => format!("{} in sync", component.component),
+                        ComponentResult::WouldChange => {
+                            format!("{} would change", component.component)
+                        }
+                        ComponentResult::Removed => format!("{} removed", component.component),
+                        ComponentResult::Failed { message } => {
+                            format!("{} failed: {message}", component.component)
+                        }
+                        ComponentResult::Skipped => format!("{} skipped", component.component),
+                    })
+                    .collect();
+                lines.push(format!("  {status} {} ({seconds:.2}s): {}", outcome.node, detail.join("; ")));
+            }
+        }
+        let mut stderr = std::io::stderr().lock();
+        if live {
+            let _ = write!(stderr, "\r\x1b[2K");
+        }
+        for line in lines {
+            let _ = writeln!(stderr, "{line}");
+        }
+        if live && state.finished < state.n_nodes {
+            let _ = write!(
+                stderr,
+                "[{}] {}/{} nodes done, {} running, {} failed",
+                state.group_label,
+                state.finished,
+                state.n_nodes,
+                state.started - state.finished,
+                state.failed
+            );
+        }
+        let _ = stderr.flush();
+    })
+}
+
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+}

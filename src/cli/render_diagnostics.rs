@@ -1,0 +1,53 @@
+//! Rendering diagnostics for people, with the source line and a caret under the mistake.
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label as ReportLabel, Severity as ReportSeverity};
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term::{self, Config, termcolor};
+
+use crate::diag::{Diagnostic, Severity, SourceMap};
+
+/// Renders diagnostics to text; `color` adds ANSI colours.
+pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    let mut files = SimpleFiles::new();
+    let ids: Vec<(String, usize)> =
+        sources.iter().map(|(name, text)| (name.to_string(), files.add(name.to_string(), text.to_string()))).collect();
+    let file_id = |name: &str| ids.iter().find(|(known, _)| known == name).map(|(_, id)| *id);
+    let config = Config::default();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let severity = match diagnostic.severity {
+            Severity::Error => ReportSeverity::Error,
+            Severity::Warning => ReportSeverity::Warning,
+        };
+        let mut report = Report::new(severity).with_message(&diagnostic.message);
+        let mut notes = Vec::new();
+        let mut labels = Vec::new();
+        if let Some(location) = &diagnostic.location {
+            match file_id(&location.file) {
+                Some(id) if !location.range.is_empty() => labels.push(ReportLabel::primary(id, location.range.clone())),
+                _ => notes.push(format!("in {}", location.file)),
+            }
+        }
+        for label in &diagnostic.labels {
+            if let Some(id) = file_id(&label.location.file) {
+                labels.push(ReportLabel::secondary(id, label.location.range.clone()).with_message(&label.message));
+            }
+        }
+        notes.extend(diagnostic.notes.iter().cloned());
+        report = report.with_labels(labels).with_notes(notes);
+        let rendered = if color {
+            let mut writer = termcolor::Ansi::new(Vec::new());
+            term::emit_to_write_style(&mut writer, &config, &files, &report)
+                .map(|()| String::from_utf8_lossy(&writer.into_inner()).into_owned())
+        } else {
+            term::emit_into_string(&config, &files, &report)
+        };
+        match rendered {
+            Ok(text) => out.push_str(&text),
+            Err(_) => {
+                out.push_str(&format!("error: {}\n", diagnostic.message));
+            }
+        }
+    }
+    out
+}

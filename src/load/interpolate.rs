@@ -1,0 +1,178 @@
+//! `${name}` interpolation in YAML values.
+//!
+//! A string that is exactly one `${path}` takes the referenced value with its type (so
+//! `port: "${port}"` stays an integer); anything else is string concatenation. A path is a
+//! variable name followed by `.key` steps into hashes and arrays (`${facts.os.family}`).
+//! `$${` writes a literal `${`. Values derived from a secret are secret too: interpolation
+//! reports whether any referenced value was secret, so secrecy flows with the data.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Variables visible to an interpolation, each with its secrecy.
+#[derive(Debug, Default, Clone)]
+pub struct Scope {
+    vars: BTreeMap<String, (Value, bool)>,
+}
+
+impl Scope {
+    pub fn set(&mut self, name: &str, value: Value, secret: bool) {
+        self.vars.insert(name.to_string(), (value, secret));
+    }
+
+    #[cfg(test)]
+    pub fn with(mut self, name: &str, value: Value) -> Scope {
+        self.set(name, value, false);
+        self
+    }
+
+    fn lookup(&self, path: &str) -> Result<(Value, bool), InterpolationError> {
+        let mut steps = path.split('.');
+        let name = steps.next().unwrap_or_default().trim();
+        let Some((mut value, secret)) = self.vars.get(name).cloned() else {
+            return Err(InterpolationError::UnknownVariable {
+                name: name.to_string(),
+                known: self.vars.keys().cloned().collect(),
+            });
+        };
+        for step in steps {
+            let next = match &value {
+                Value::Object(map) => map.get(step).cloned(),
+                Value::Array(items) => step.parse::<usize>().ok().and_then(|index| items.get(index).cloned()),
+                _ => None,
+            };
+            value =
+                next.ok_or_else(|| InterpolationError::UnknownKey { path: path.to_string(), key: step.to_string() })?;
+        }
+        Ok((value, secret))
+    }
+}
+
+/// Why a value could not be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterpolationError {
+    UnknownVariable { name: String, known: Vec<String> },
+    UnknownKey { path: String, key: String },
+    Unclosed,
+}
+
+impl std::fmt::Display for InterpolationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterpolationError::UnknownVariable { name, .. } => {
+                write!(f, "unknown variable `{name}`")
+            }
+            InterpolationError::UnknownKey { path, key } => {
+                write!(f, "`{path}` has no key `{key}`")
+            }
+            InterpolationError::Unclosed => write!(f, "unclosed `${{` in interpolation"),
+        }
+    }
+}
+
+/// Interpolates every string inside `value`; returns the result and whether it is secret.
+pub fn interpolate(value: &Value, scope: &Scope) -> Result<(Value, bool), InterpolationError> {
+    match value {
+        Value::String(text) => interpolate_str(text, scope),
+        Value::Array(items) => {
+            let mut secret = false;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let (item, item_secret) = interpolate(item, scope)?;
+                secret |= item_secret;
+                out.push(item);
+            }
+            Ok((Value::Array(out), secret))
+        }
+        Value::Object(map) => {
+            let mut secret = false;
+            let mut out = serde_json::Map::new();
+            for (key, item) in map {
+                let (item, item_secret) = interpolate(item, scope)?;
+                secret |= item_secret;
+                out.insert(key.clone(), item);
+            }
+            Ok((Value::Object(out), secret))
+        }
+        other => Ok((other.clone(), false)),
+    }
+}
+
+fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), InterpolationError> {
+    if !text.contains('$') {
+        return Ok((Value::String(text.to_string()), false));
+    }
+    if let Some(path) = text.strip_prefix("${").and_then(|rest| rest.strip_suffix('}'))
+        && !path.contains('}')
+        && !path.contains("${")
+    {
+        return scope.lookup(path);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut secret = false;
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar..];
+        if let Some(escaped) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = escaped;
+        } else if let Some(inner) = after.strip_prefix("${") {
+            let close = inner.find('}').ok_or(InterpolationError::Unclosed)?;
+            let (value, value_secret) = scope.lookup(&inner[..close])?;
+            secret |= value_secret;
+            out.push_str(&display(&value));
+            rest = &inner[close + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok((Value::String(out), secret))
+}
+
+/// How a value reads inside a string and in a script's environment.
+pub fn display(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        let mut scope = Scope::default().with("title", json!("app1")).with("port", json!(3306));
+        scope.set("password", json!("hunter2"), true);
+        scope.set("facts", json!({"os": {"family": "Debian"}, "ips": ["10.0.0.1"]}), false);
+        scope
+    }
+
+    #[test]
+    fn whole_references_keep_their_type() {
+        assert_eq!(interpolate(&json!("${port}"), &scope()), Ok((json!(3306), false)));
+        assert_eq!(interpolate(&json!("${facts.os}"), &scope()), Ok((json!({"family": "Debian"}), false)));
+    }
+
+    #[test]
+    fn strings_concatenate_and_carry_secrecy() {
+        assert_eq!(interpolate(&json!("${title}-1:${port}"), &scope()), Ok((json!("app1-1:3306"), false)));
+        assert_eq!(interpolate(&json!("u:${password}"), &scope()), Ok((json!("u:hunter2"), true)));
+        assert_eq!(interpolate(&json!("$${title} costs $5"), &scope()), Ok((json!("${title} costs $5"), false)));
+        assert_eq!(interpolate(&json!(["${facts.ips.0}"]), &scope()), Ok((json!(["10.0.0.1"]), false)));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = interpolate(&json!("${titel}"), &scope()).unwrap_err();
+        assert_eq!(err.to_string(), "unknown variable `titel`");
+        assert_eq!(interpolate(&json!("${title"), &scope()), Err(InterpolationError::Unclosed));
+        assert!(matches!(interpolate(&json!("${facts.nope}"), &scope()), Err(InterpolationError::UnknownKey { .. })));
+    }
+}

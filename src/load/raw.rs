@@ -1,0 +1,267 @@
+//! The YAML files as written: serde types that mirror `inventory.yaml`, `site.yaml` and
+//! `packages/NAME/package.yaml` key for key, with source locations on the values that
+//! later checks point at. Validation and resolution happen in `yaml.rs`; this file only
+//! describes shapes (unknown keys are rejected here, by serde).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    #[serde(default)]
+    pub defaults: RawNodeDefaults,
+    #[serde(default)]
+    pub nodes: Vec<RawNode>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodeDefaults {
+    pub transport: Option<RawTransport>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// Seconds one node's run may take.
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: Spanned<String>,
+    pub transport: Option<RawTransport>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub facts: serde_json::Map<String, Value>,
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawTransport {
+    Local,
+    Ssh,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    #[serde(default)]
+    pub instances: Vec<RawInstance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstance {
+    /// The package whose application this instantiates: `lamp` or `lamp@1.0.0`.
+    pub application: Spanned<String>,
+    pub title: Spanned<String>,
+    pub profile: Option<Spanned<String>>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Spanned<Value>>,
+    /// Node name to the component reference(s) it hosts.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Spanned<OneOrMany>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPackage {
+    pub name: Spanned<String>,
+    pub version: Spanned<String>,
+    /// For people reading the file; accepted and not used.
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    /// The application's parameters: what a site may set.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, RawParamSpec>,
+    /// Named parameter sets a site can pick.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, BTreeMap<String, Spanned<Value>>>,
+    /// Capability types this package defines.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, RawCapabilityType>,
+    /// Component types, by type name (`Lamp::Db`).
+    #[serde(default)]
+    pub components: BTreeMap<String, RawComponentType>,
+    pub application: RawApplication,
+}
+
+/// A parameter template: `port: integer` or `port: {type: integer, default: 80}`.
+#[derive(Debug, Default)]
+pub struct RawParamSpec {
+    pub kind: Option<ParamType>,
+    pub default: Option<Spanned<Value>>,
+    pub mandatory: bool,
+    pub secret: bool,
+    /// For people reading the file; accepted and not used.
+    #[allow(dead_code)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Hash,
+    Any,
+}
+
+impl ParamType {
+    /// The Puppet data type name, used in messages.
+    pub fn puppet_name(self) -> &'static str {
+        match self {
+            ParamType::String => "String",
+            ParamType::Integer => "Integer",
+            ParamType::Number => "Numeric",
+            ParamType::Boolean => "Boolean",
+            ParamType::Array => "Array",
+            ParamType::Hash => "Hash",
+            ParamType::Any => "Any",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParamFull {
+    #[serde(rename = "type")]
+    kind: Option<ParamType>,
+    default: Option<Spanned<Value>>,
+    #[serde(default)]
+    mandatory: bool,
+    #[serde(default)]
+    secret: bool,
+    description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawParamSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor;
+        impl<'de> Visitor<'de> for SpecVisitor {
+            type Value = RawParamSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a type name or a map with type, default, mandatory, secret")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawParamSpec, E> {
+                let kind = ParamType::deserialize(de::value::StrDeserializer::<E>::new(text))?;
+                Ok(RawParamSpec { kind: Some(kind), ..RawParamSpec::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawParamSpec, A::Error> {
+                let full = RawParamFull::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawParamSpec {
+                    kind: full.kind,
+                    default: full.default,
+                    mandatory: full.mandatory,
+                    secret: full.secret,
+                    description: full.description,
+                })
+            }
+        }
+        deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapabilityType {
+    #[serde(default)]
+    pub attributes: BTreeMap<String, RawParamSpec>,
+    pub check: Option<RawCheck>,
+}
+
+/// An availability check; exactly one of `tcp`, `http`, `command`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub tcp: Option<Spanned<String>>,
+    pub http: Option<Spanned<String>>,
+    pub command: Option<Spanned<String>>,
+    /// Seconds to keep retrying before the job stops.
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponentType {
+    #[serde(default)]
+    pub parameters: BTreeMap<String, RawParamSpec>,
+    /// Capability type to attribute mapping, evaluated in the producer's scope.
+    #[serde(default)]
+    pub produces: BTreeMap<String, BTreeMap<String, Spanned<Value>>>,
+    /// Capability type to parameter mapping, evaluated in the capability's attributes.
+    #[serde(default)]
+    pub consumes: BTreeMap<String, BTreeMap<String, Spanned<Value>>>,
+    pub scripts: RawScripts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScripts {
+    pub apply: Spanned<String>,
+    pub check: Option<Spanned<String>>,
+    pub remove: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    /// The application type, as in `application lamp`: instances are `Lamp[title]`.
+    pub name: Spanned<String>,
+    pub components: Vec<RawAppComponent>,
+}
+
+/// One component declaration inside the application (`lamp::db { $name: ... }`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAppComponent {
+    pub component: Spanned<String>,
+    pub title: Spanned<String>,
+    /// Declares this many components; `${index}` runs from 1.
+    pub count: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Spanned<Value>>,
+    pub export: Option<Spanned<OneOrMany>>,
+    pub consume: Option<Spanned<OneOrMany>>,
+    pub require: Option<Spanned<OneOrMany>>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a reference such as Sql[app1], or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![text.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany(items))
+            }
+        }
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}

@@ -1,0 +1,1000 @@
+//! The YAML front end: `inventory.yaml`, `packages/*/package.yaml` and `site.yaml` into a
+//! [`Model`].
+//!
+//! Resolution happens in this order, so that every value is known at plan time:
+//! 1. application parameters: package defaults < the chosen profile < the site's values;
+//! 2. the application's components, expanded (`count`) and interpolated in that scope;
+//! 3. components in dependency order: explicit parameters, then consumed capability values
+//!    for the parameters not set explicitly, then the component type's defaults; then the
+//!    capabilities the component produces, evaluated in its own scope.
+//!
+//! Every mistake becomes a [`Diagnostic`] with the file and place; loading goes on after a
+//! mistake so one run reports as many as it can.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::Loader;
+use super::interpolate::{InterpolationError, Scope, interpolate};
+use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
+use crate::diag::{self, Diagnostic, Location, suggest};
+use crate::model::{
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Edge, Implementation, Model, Node, Param, Params,
+    Script, Scripts, Transport, capitalize_type, split_reference,
+};
+
+const INVENTORY: &str = "inventory.yaml";
+const SITE: &str = "site.yaml";
+const DEFAULT_TIMEOUT_SECS: u64 = 600;
+
+/// Reads and parses one YAML file of the snapshot; `None` when absent or unparsable
+/// (the reason is recorded as a diagnostic).
+pub(super) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) -> anyhow::Result<Option<T>> {
+    let Some(text) = loader.snapshot.read_text(file)? else {
+        return Ok(None);
+    };
+    loader.sources.add(file, &text);
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    match serde_saphyr::from_str_with_options::<T>(&text, options) {
+        Ok(value) => Ok(Some(value)),
+        Err(err) => {
+            loader.diagnostics.push(yaml_error(file, &text, &err));
+            Ok(None)
+        }
+    }
+}
+
+fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
+    let rendered = err.without_snippet().to_string();
+    let first_line = rendered.lines().next().unwrap_or_default();
+    // The message starts with "line L column C: "; the location is rendered separately.
+    let message = match first_line.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") => rest.to_string(),
+        _ => first_line.to_string(),
+    };
+    let location = err.location().filter(|location| location.line() > 0).map(|location| {
+        let start = diag::offset_of(text, location.line() as usize, location.column() as usize);
+        Location { file: file.to_string(), range: start..(start + 1).min(text.len()).max(start) }
+    });
+    let mut diagnostic = Diagnostic::error(message.clone()).at(location);
+    if let Some(note) = unknown_field_suggestion(&message) {
+        diagnostic = diagnostic.with_note(note);
+    }
+    diagnostic
+}
+
+/// "unknown field `nmae`, expected one of `name`, `version`" -> "did you mean `name`?".
+fn unknown_field_suggestion(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (wrong, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    suggest(wrong, candidates.iter().copied()).map(|best| format!("did you mean `{best}`?"))
+}
+
+fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
+    let location = &spanned.referenced;
+    if location.line() == 0 {
+        return None;
+    }
+    let span = location.span();
+    let start = span.byte_offset()? as usize;
+    let len = span.byte_len().unwrap_or(1).max(1) as usize;
+    Some(Location { file: file.to_string(), range: start..start + len })
+}
+
+/// A loaded package: where it lives and what it says.
+struct Package {
+    dir: String,
+    file: String,
+    raw: RawPackage,
+    code_id: String,
+    application: String,
+}
+
+/// A component type with the scripts read from its package.
+struct ComponentType<'a> {
+    package: &'a Package,
+    raw: &'a raw::RawComponentType,
+    scripts: Option<Scripts>,
+}
+
+/// A component as declared by an instance, before its parameters are resolved.
+struct Declared<'a> {
+    reference: String,
+    type_name: String,
+    title: String,
+    application: String,
+    component_type: &'a ComponentType<'a>,
+    explicit: BTreeMap<String, (Value, bool)>,
+    produces: Vec<String>,
+    consumes: Vec<String>,
+    requires: Vec<String>,
+    node: Option<String>,
+    /// Where the component is declared (the package) and assigned (the site).
+    declared_at: Option<Location>,
+    assigned_at: Option<Location>,
+}
+
+pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
+    let mut model = Model { nodes: load_inventory(loader)?, ..Model::default() };
+    let packages = load_packages(loader)?;
+    let capability_types = capability_types(loader, &packages);
+    let mut component_types: BTreeMap<String, ComponentType> = BTreeMap::new();
+    for package in &packages {
+        for (type_name, raw) in &package.raw.components {
+            let scripts = read_scripts(loader, package, raw)?;
+            for capability in raw.produces.keys().chain(raw.consumes.keys()) {
+                if !capability_types.contains_key(capability) {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!("{type_name} refers to unknown capability type `{capability}`"))
+                            .at(Some(Location { file: package.file.clone(), range: 0..0 }))
+                            .with_note(format!(
+                                "declare it under `capabilities:` in a package; known: {}",
+                                join_or_none(capability_types.keys())
+                            )),
+                    );
+                }
+            }
+            let name = capitalize_type(type_name);
+            if component_types.insert(name.clone(), ComponentType { package, raw, scripts }).is_some() {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!("component type {name} is defined by more than one package"))
+                        .at(Some(Location { file: package.file.clone(), range: 0..0 })),
+                );
+            }
+        }
+    }
+    let Some(site) = read_yaml::<RawSite>(loader, SITE)? else {
+        return Ok(model);
+    };
+    let mut declared = Vec::new();
+    for instance in &site.instances {
+        if let Some(application) = expand_instance(loader, &model, &packages, &component_types, instance, &mut declared)
+        {
+            model.applications.push(application);
+        }
+    }
+    model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
+    resolve_components(loader, &mut model, declared, &capability_types);
+    Ok(model)
+}
+
+fn load_inventory(loader: &mut Loader) -> anyhow::Result<BTreeMap<String, Node>> {
+    let mut nodes = BTreeMap::new();
+    let Some(inventory) = read_yaml::<raw::RawInventory>(loader, INVENTORY)? else {
+        return Ok(nodes);
+    };
+    let defaults = &inventory.defaults;
+    for raw in inventory.nodes {
+        let location = spanned_location(INVENTORY, &raw.name);
+        let name = raw.name.value.trim().to_string();
+        let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
+            RawTransport::Local => Transport::Local,
+            RawTransport::Ssh => Transport::Ssh {
+                address: raw.address.unwrap_or_else(|| name.clone()),
+                port: raw.port.or(defaults.port).unwrap_or(22),
+                user: raw.user.or_else(|| defaults.user.clone()),
+            },
+        };
+        let node = Node {
+            name: name.clone(),
+            transport,
+            labels: raw.labels,
+            facts: raw.facts,
+            timeout_secs: raw.timeout.or(defaults.timeout).unwrap_or(DEFAULT_TIMEOUT_SECS),
+        };
+        if name.is_empty() {
+            loader.diagnostics.push(Diagnostic::error("node name is empty").at(location));
+        } else if nodes.insert(name.clone(), node).is_some() {
+            loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
+        }
+    }
+    Ok(nodes)
+}
+
+fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
+    let mut packages: Vec<Package> = Vec::new();
+    for entry in loader.snapshot.list_dir("packages")? {
+        if !entry.is_dir {
+            continue;
+        }
+        let dir = format!("packages/{}", entry.name);
+        let file = format!("{dir}/package.yaml");
+        let Some(raw) = read_yaml::<RawPackage>(loader, &file)? else {
+            if loader.sources.text(&file).is_none() {
+                loader.diagnostics.push(Diagnostic::error(format!("{dir} has no package.yaml")));
+            }
+            continue;
+        };
+        if raw.name.value != entry.name {
+            loader.diagnostics.push(
+                Diagnostic::error(format!(
+                    "package name `{}` differs from its directory `{}`",
+                    raw.name.value, entry.name
+                ))
+                .at(spanned_location(&file, &raw.name)),
+            );
+        }
+        let application = capitalize_type(&raw.application.name.value);
+        if let Some(other) = packages.iter().find(|other| other.application == application) {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("application {application} is defined by two packages"))
+                    .at(spanned_location(&file, &raw.application.name))
+                    .with_label(spanned_location(&other.file, &other.raw.application.name), "also defined here"),
+            );
+        }
+        let code_id = loader.snapshot.tree_id(&dir)?;
+        packages.push(Package { dir, file, raw, code_id, application });
+    }
+    Ok(packages)
+}
+
+fn capability_types<'a>(
+    loader: &mut Loader,
+    packages: &'a [Package],
+) -> BTreeMap<String, (&'a Package, &'a raw::RawCapabilityType)> {
+    let mut types = BTreeMap::new();
+    for package in packages {
+        for (name, raw) in &package.raw.capabilities {
+            if types.insert(capitalize_type(name), (package, raw)).is_some() {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!("capability type {name} is defined by more than one package"))
+                        .at(Some(Location { file: package.file.clone(), range: 0..0 })),
+                );
+            }
+        }
+    }
+    types
+}
+
+fn read_scripts(
+    loader: &mut Loader,
+    package: &Package,
+    raw: &raw::RawComponentType,
+) -> anyhow::Result<Option<Scripts>> {
+    let mut read = |script: &Spanned<String>| -> anyhow::Result<Option<Script>> {
+        let path = format!("{}/{}", package.dir, script.value.trim_start_matches("./"));
+        let location = spanned_location(&package.file, script);
+        match loader.snapshot.read(&path)? {
+            None => {
+                loader.diagnostics.push(Diagnostic::error(format!("script {path} does not exist")).at(location));
+                Ok(None)
+            }
+            Some(_) if !loader.snapshot.is_executable(&path)? => {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!("script {path} is not executable"))
+                        .at(location)
+                        .with_note(format!("run `chmod +x {path}` and commit it")),
+                );
+                Ok(None)
+            }
+            Some(content) => Ok(Some(Script { path, content: Arc::new(content) })),
+        }
+    };
+    let apply = read(&raw.scripts.apply)?;
+    let check = match &raw.scripts.check {
+        Some(script) => read(script)?,
+        None => None,
+    };
+    let remove = match &raw.scripts.remove {
+        Some(script) => read(script)?,
+        None => None,
+    };
+    Ok(apply.map(|apply| Scripts { apply, check, remove }))
+}
+
+/// Resolves an instance's parameters and declares its components; returns the instance.
+fn expand_instance<'a>(
+    loader: &mut Loader,
+    model: &Model,
+    packages: &'a [Package],
+    component_types: &'a BTreeMap<String, ComponentType<'a>>,
+    instance: &raw::RawInstance,
+    declared: &mut Vec<Declared<'a>>,
+) -> Option<Application> {
+    let app_location = spanned_location(SITE, &instance.application);
+    let (package_name, version) = match instance.application.value.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (instance.application.value.as_str(), None),
+    };
+    let Some(package) = packages.iter().find(|package| package.raw.name.value == package_name) else {
+        let names: Vec<&str> = packages.iter().map(|package| package.raw.name.value.as_str()).collect();
+        let mut diagnostic = Diagnostic::error(format!("unknown package `{package_name}`")).at(app_location);
+        if let Some(best) = suggest(package_name, names.iter().copied()) {
+            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+        } else {
+            diagnostic = diagnostic.with_note(format!("packages in packages/: {}", join_or_none(names.iter())));
+        }
+        loader.diagnostics.push(diagnostic);
+        return None;
+    };
+    if let Some(version) = version
+        && version != package.raw.version.value
+    {
+        loader.diagnostics.push(
+            Diagnostic::error(format!(
+                "package {package_name} is at version {}, not {version}",
+                package.raw.version.value
+            ))
+            .at(app_location.clone()),
+        );
+    }
+    let title = instance.title.value.clone();
+    let app_ref = format!("{}[{title}]", package.application);
+    let instance_location = spanned_location(SITE, &instance.title);
+
+    // Application parameters: package defaults < profile < site values.
+    let mut values: BTreeMap<String, (Value, Option<Location>)> = BTreeMap::new();
+    for (name, spec) in &package.raw.parameters {
+        if let Some(default) = &spec.default {
+            values.insert(name.clone(), (default.value.clone(), spanned_location(&package.file, default)));
+        }
+    }
+    let mut overlay = |loader: &mut Loader, file: &str, given: &BTreeMap<String, Spanned<Value>>| {
+        for (name, value) in given {
+            let location = spanned_location(file, value);
+            if !package.raw.parameters.contains_key(name) {
+                loader.diagnostics.push(unknown_parameter(&app_ref, name, package.raw.parameters.keys(), location));
+                continue;
+            }
+            values.insert(name.clone(), (value.value.clone(), location));
+        }
+    };
+    if let Some(profile) = &instance.profile {
+        match package.raw.profiles.get(&profile.value) {
+            Some(profile_values) => overlay(loader, &package.file, profile_values),
+            None => loader.diagnostics.push(
+                Diagnostic::error(format!("package {package_name} has no profile `{}`", profile.value))
+                    .at(spanned_location(SITE, profile))
+                    .with_note(format!("profiles: {}", join_or_none(package.raw.profiles.keys()))),
+            ),
+        }
+    }
+    overlay(loader, SITE, &instance.parameters);
+    let mut scope = Scope::default();
+    for (name, spec) in &package.raw.parameters {
+        match values.remove(name) {
+            Some((value, location)) => match check_type(value, spec.kind) {
+                Ok(value) => scope.set(name, value, spec.secret),
+                Err(got) => loader.diagnostics.push(wrong_type(&app_ref, name, spec, got, location)),
+            },
+            None if spec.mandatory => loader.diagnostics.push(
+                Diagnostic::error(format!("{app_ref}: expects a value for parameter '{name}'"))
+                    .at(instance_location.clone()),
+            ),
+            None => scope.set(name, Value::Null, spec.secret),
+        }
+    }
+    scope.set("title", Value::String(title.clone()), false);
+    scope.set("name", Value::String(title.clone()), false);
+
+    // The application's components, expanded and interpolated in the instance's scope.
+    let first_new = declared.len();
+    for component in &package.raw.application.components {
+        let declared_at = spanned_location(&package.file, &component.component);
+        let type_name = capitalize_type(&component.component.value);
+        let Some(component_type) = component_types.get(&type_name) else {
+            let mut diagnostic = Diagnostic::error(format!("unknown component type `{type_name}`")).at(declared_at);
+            if let Some(best) = suggest(&type_name, component_types.keys().map(String::as_str)) {
+                diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+            }
+            loader.diagnostics.push(diagnostic);
+            continue;
+        };
+        let count = match &component.count {
+            None => None,
+            Some(count) => match interpolate(&count.value, &scope)
+                .map(|(value, _)| check_type(value, Some(ParamType::Integer)))
+            {
+                Ok(Ok(Value::Number(number))) if number.as_u64().is_some() => number.as_u64(),
+                Ok(_) => {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!("{app_ref}: count of {type_name} must be a non-negative integer"))
+                            .at(spanned_location(&package.file, count)),
+                    );
+                    continue;
+                }
+                Err(err) => {
+                    loader.diagnostics.push(interpolation_error(
+                        &app_ref,
+                        &err,
+                        spanned_location(&package.file, count),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let indexes: Vec<Option<u64>> = match count {
+            Some(count) => (1..=count).map(Some).collect(),
+            None => vec![None],
+        };
+        for index in indexes {
+            let mut scope = scope.clone();
+            if let Some(index) = index {
+                scope.set("index", Value::from(index), false);
+            }
+            let mut problem = false;
+            let mut eval = |loader: &mut Loader, value: &Spanned<Value>| match interpolate(&value.value, &scope) {
+                Ok(result) => Some(result),
+                Err(err) => {
+                    loader.diagnostics.push(interpolation_error(
+                        &app_ref,
+                        &err,
+                        spanned_location(&package.file, value),
+                    ));
+                    problem = true;
+                    None
+                }
+            };
+            let component_title = match eval(loader, &component.title.clone().map_value()) {
+                Some((value, _)) => crate::load::interpolate::display(&value),
+                None => continue,
+            };
+            let mut explicit = BTreeMap::new();
+            for (name, value) in &component.parameters {
+                if !component_type.raw.parameters.contains_key(name) {
+                    loader.diagnostics.push(unknown_parameter(
+                        &format!("{type_name}[{component_title}]"),
+                        name,
+                        component_type.raw.parameters.keys(),
+                        spanned_location(&package.file, value),
+                    ));
+                    continue;
+                }
+                if let Some(result) = eval(loader, value) {
+                    explicit.insert(name.clone(), result);
+                }
+            }
+            let references = |loader: &mut Loader, list: &Option<Spanned<OneOrMany>>| -> Vec<String> {
+                let Some(list) = list else { return Vec::new() };
+                let location = spanned_location(&package.file, list);
+                let mut out = Vec::new();
+                for item in &list.value.0 {
+                    match interpolate(&Value::String(item.clone()), &scope) {
+                        Ok((value, _)) => {
+                            let text = crate::load::interpolate::display(&value);
+                            match split_reference(&text) {
+                                Some((capability, title)) => {
+                                    out.push(format!("{}[{title}]", capitalize_type(capability)))
+                                }
+                                None => loader.diagnostics.push(
+                                    Diagnostic::error(format!("`{text}` is not a reference like Sql[app1]"))
+                                        .at(location.clone()),
+                                ),
+                            }
+                        }
+                        Err(err) => loader.diagnostics.push(interpolation_error(&app_ref, &err, location.clone())),
+                    }
+                }
+                out
+            };
+            let produces = references(loader, &component.export);
+            let consumes = references(loader, &component.consume);
+            let requires = references(loader, &component.require);
+            if problem {
+                continue;
+            }
+            let reference = format!("{type_name}[{component_title}]");
+            if let Some(existing) = declared.iter().find(|existing| existing.reference == reference) {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "Duplicate declaration: {reference} is already declared by {}; cannot redeclare",
+                        existing.application
+                    ))
+                    .at(instance_location.clone()),
+                );
+                continue;
+            }
+            declared.push(Declared {
+                reference,
+                type_name: type_name.clone(),
+                title: component_title,
+                application: app_ref.clone(),
+                component_type,
+                explicit,
+                produces,
+                consumes,
+                requires,
+                node: None,
+                declared_at: declared_at.clone(),
+                assigned_at: None,
+            });
+        }
+    }
+
+    // Node assignments: every component on exactly one node, every node known.
+    let mut unknown_components = Vec::new();
+    for (node_name, assigned) in &instance.nodes {
+        let location = spanned_location(SITE, assigned);
+        if !model.nodes.contains_key(node_name) {
+            let mut diagnostic =
+                Diagnostic::error(format!("unknown node {node_name}: it is not in {INVENTORY}")).at(location.clone());
+            if let Some(best) = suggest(node_name, model.nodes.keys().map(String::as_str)) {
+                diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+            }
+            loader.diagnostics.push(diagnostic);
+        }
+        for reference in &assigned.value.0 {
+            let reference = match split_reference(reference) {
+                Some((type_name, title)) => format!("{}[{title}]", capitalize_type(type_name)),
+                None => {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "Invalid node mapping in {app_ref}: value {reference} is not a component reference"
+                        ))
+                        .at(location.clone()),
+                    );
+                    continue;
+                }
+            };
+            let Some(component) = declared[first_new..].iter_mut().find(|component| component.reference == reference)
+            else {
+                unknown_components.push((reference, location.clone()));
+                continue;
+            };
+            match &component.node {
+                Some(first) if first != node_name => loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "Component {reference} is assigned to more than one node: {first} and {node_name}"
+                    ))
+                    .at(location.clone())
+                    .with_label(component.assigned_at.clone(), format!("first assigned to {first} here")),
+                ),
+                _ => {
+                    component.node = Some(node_name.clone());
+                    component.assigned_at = location.clone();
+                }
+            }
+        }
+    }
+    if !unknown_components.is_empty() {
+        let names: Vec<&str> = unknown_components.iter().map(|(reference, _)| reference.as_str()).collect();
+        let known: Vec<&str> = declared[first_new..].iter().map(|component| component.reference.as_str()).collect();
+        let mut diagnostic = Diagnostic::error(format!(
+            "Application {app_ref} assigns nodes to non-existent components: {}",
+            names.join(", ")
+        ))
+        .at(unknown_components[0].1.clone());
+        if let Some(best) = suggest(names[0], known.iter().copied()) {
+            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+        }
+        loader.diagnostics.push(diagnostic.with_note(format!("{app_ref} declares: {}", known.join(", "))));
+    }
+    let unassigned: Vec<&str> = declared[first_new..]
+        .iter()
+        .filter(|component| component.node.is_none())
+        .map(|component| component.reference.as_str())
+        .collect();
+    if !unassigned.is_empty() {
+        loader.diagnostics.push(
+            Diagnostic::error(format!(
+                "Application {app_ref} has components without assigned nodes: {}",
+                unassigned.join(", ")
+            ))
+            .at(instance_location.clone()),
+        );
+    }
+    Some(Application {
+        reference: app_ref,
+        components: declared[first_new..].iter().map(|component| component.reference.clone()).collect(),
+        origin: instance_location,
+    })
+}
+
+/// Resolves parameters in dependency order, evaluates capabilities, and fills the model.
+fn resolve_components(
+    loader: &mut Loader,
+    model: &mut Model,
+    declared: Vec<Declared>,
+    capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
+) {
+    // Which component produces each capability.
+    let mut producers: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, component) in declared.iter().enumerate() {
+        for capability in &component.produces {
+            let (type_name, _) = split_reference(capability).unwrap_or_default();
+            if !component.component_type.raw.produces.contains_key(type_name)
+                && !component.component_type.raw.produces.keys().any(|key| capitalize_type(key) == type_name)
+            {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} exports {capability}, but component type {} has no `produces: {type_name}` mapping",
+                        component.reference, component.type_name
+                    ))
+                    .at(component.declared_at.clone()),
+                );
+            }
+            if let Some(&first) = producers.get(capability.as_str()) {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "Duplicate declaration: {capability} is already exported by {}; {} cannot export it too",
+                        declared[first].reference, component.reference
+                    ))
+                    .at(component.assigned_at.clone().or(component.declared_at.clone()))
+                    .with_label(declared[first].assigned_at.clone(), "first exported by this component"),
+                );
+            } else {
+                producers.insert(capability, index);
+            }
+        }
+    }
+    // Dependencies between components, and the order to resolve them in.
+    let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
+    let mut edges = BTreeSet::new();
+    for (index, component) in declared.iter().enumerate() {
+        let needed = component.consumes.iter().map(|c| (c, true)).chain(component.requires.iter().map(|c| (c, false)));
+        for (capability, carries_data) in needed {
+            match producers.get(capability.as_str()) {
+                Some(&producer) if producer == index => loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} consumes {capability}, which it exports itself",
+                        component.reference
+                    ))
+                    .at(component.declared_at.clone()),
+                ),
+                Some(&producer) => {
+                    depends_on[index].insert(producer);
+                    edges.insert((producer, index, carries_data.then(|| capability.clone())));
+                }
+                None => {
+                    let verb = if carries_data { "consumes" } else { "requires" };
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{} {verb} {capability}, but no component exports it",
+                            component.reference
+                        ))
+                        .at(component.declared_at.clone())
+                        .with_label(component.assigned_at.clone(), "the component is assigned here"),
+                    );
+                }
+            }
+        }
+    }
+    let order = match dependency_order(&depends_on) {
+        Ok(order) => order,
+        Err(stuck) => {
+            let names: Vec<&str> = stuck.iter().map(|&index| declared[index].reference.as_str()).collect();
+            loader
+                .diagnostics
+                .push(Diagnostic::error(format!("Found 1 dependency cycle among components: {}", names.join(", "))));
+            return;
+        }
+    };
+
+    let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
+    for index in order {
+        let component = &declared[index];
+        let Some(node_name) = &component.node else {
+            continue;
+        };
+        let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
+        let raw_type = component.component_type.raw;
+        let mut values: BTreeMap<String, (Value, bool)> = component.explicit.clone();
+
+        // Consumed capability values fill the parameters that are not set explicitly.
+        for capability in &component.consumes {
+            let Some(producer) = producers.get(capability.as_str()).and_then(|&index| resolved[index].as_ref()) else {
+                continue;
+            };
+            let Some(produced) = model.capabilities.get(capability) else {
+                continue;
+            };
+            let _ = producer;
+            let (type_name, _) = split_reference(capability).unwrap_or_default();
+            let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} consumes {capability}, but component type {} has no `consumes: {type_name}` mapping",
+                        component.reference, component.type_name
+                    ))
+                    .at(component.declared_at.clone()),
+                );
+                continue;
+            };
+            let mut capability_scope = Scope::default();
+            for (name, param) in &produced.attributes {
+                capability_scope.set(name, param.value.clone(), param.secret);
+            }
+            for (parameter, expression) in mapping.1 {
+                if values.contains_key(parameter) {
+                    continue;
+                }
+                match interpolate(&expression.value, &capability_scope) {
+                    Ok(result) => {
+                        values.insert(parameter.clone(), result);
+                    }
+                    Err(err) => loader.diagnostics.push(interpolation_error(
+                        &component.reference,
+                        &err,
+                        spanned_location(&component.component_type.package.file, expression),
+                    )),
+                }
+            }
+        }
+
+        // Defaults, evaluated in the component's scope.
+        let mut scope = Scope::default();
+        scope.set("title", Value::String(component.title.clone()), false);
+        scope.set("name", Value::String(component.title.clone()), false);
+        scope.set("node", Value::String(node_name.clone()), false);
+        scope.set("facts", Value::Object(facts), false);
+        for (name, (value, secret)) in &values {
+            scope.set(name, value.clone(), *secret);
+        }
+        let mut parameters = Params::new();
+        for (name, spec) in &raw_type.parameters {
+            let (value, tainted, location) = match values.get(name) {
+                Some((value, secret)) => (value.clone(), *secret, component.declared_at.clone()),
+                None => match &spec.default {
+                    Some(default) => match interpolate(&default.value, &scope) {
+                        Ok((value, secret)) => {
+                            (value, secret, spanned_location(&component.component_type.package.file, default))
+                        }
+                        Err(err) => {
+                            loader.diagnostics.push(interpolation_error(
+                                &component.reference,
+                                &err,
+                                spanned_location(&component.component_type.package.file, default),
+                            ));
+                            continue;
+                        }
+                    },
+                    None if spec.mandatory => {
+                        loader.diagnostics.push(
+                            Diagnostic::error(format!(
+                                "{}: expects a value for parameter '{name}'",
+                                component.reference
+                            ))
+                            .at(component.declared_at.clone()),
+                        );
+                        continue;
+                    }
+                    None => continue,
+                },
+            };
+            if value.is_null() {
+                continue;
+            }
+            match check_type(value, spec.kind) {
+                Ok(value) => {
+                    scope.set(name, value.clone(), spec.secret || tainted);
+                    parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
+                }
+                Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
+            }
+        }
+
+        // Capabilities this component produces, evaluated in its scope.
+        for capability in &component.produces {
+            let (type_name, _) = split_reference(capability).unwrap_or_default();
+            let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+                continue;
+            };
+            let capability_type = capability_types.get(type_name).map(|(_, raw)| *raw);
+            let mut attributes = Params::new();
+            let mut capability_scope = Scope::default();
+            for (name, expression) in mapping {
+                let spec = capability_type.and_then(|raw| raw.attributes.get(name));
+                if capability_type.is_some() && spec.is_none() {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!("capability type {type_name} has no attribute '{name}'"))
+                            .at(spanned_location(&component.component_type.package.file, expression)),
+                    );
+                    continue;
+                }
+                match interpolate(&expression.value, &scope) {
+                    Ok((value, secret)) => {
+                        let secret = secret || spec.is_some_and(|spec| spec.secret);
+                        let value = match check_type(value, spec.and_then(|spec| spec.kind)) {
+                            Ok(value) => value,
+                            Err(got) => {
+                                let location = spanned_location(&component.component_type.package.file, expression);
+                                let spec = spec.expect("a type error needs a declared attribute type");
+                                loader.diagnostics.push(wrong_type(capability, name, spec, got, location));
+                                continue;
+                            }
+                        };
+                        capability_scope.set(name, value.clone(), secret);
+                        attributes.insert(name.clone(), Param { value, secret });
+                    }
+                    Err(err) => loader.diagnostics.push(interpolation_error(
+                        &component.reference,
+                        &err,
+                        spanned_location(&component.component_type.package.file, expression),
+                    )),
+                }
+            }
+            let check = capability_type
+                .and_then(|raw| raw.check.as_ref())
+                .and_then(|check| availability_check(loader, component, check, &capability_scope));
+            model.capabilities.insert(
+                capability.clone(),
+                Capability { reference: capability.clone(), producer: component.reference.clone(), attributes, check },
+            );
+        }
+
+        let Some(scripts) = component.component_type.scripts.clone() else {
+            continue;
+        };
+        resolved[index] = Some(Component {
+            reference: component.reference.clone(),
+            type_name: component.type_name.clone(),
+            title: component.title.clone(),
+            application: component.application.clone(),
+            node: node_name.clone(),
+            parameters,
+            implementation: Implementation::Scripts(scripts),
+            code_id: component.component_type.package.code_id.clone(),
+            produces: component.produces.clone(),
+            consumes: component.consumes.clone(),
+            requires: component.requires.clone(),
+            origin: component.assigned_at.clone().or(component.declared_at.clone()),
+        });
+    }
+
+    // Components sorted by reference; edges re-indexed into that order.
+    let mut components: Vec<(usize, Component)> =
+        resolved.into_iter().enumerate().filter_map(|(index, component)| Some((index, component?))).collect();
+    components.sort_by(|a, b| a.1.reference.cmp(&b.1.reference));
+    let mut position = vec![usize::MAX; declared.len()];
+    for (new_index, (old_index, _)) in components.iter().enumerate() {
+        position[*old_index] = new_index;
+    }
+    model.edges = edges
+        .into_iter()
+        .filter(|(from, to, _)| position[*from] != usize::MAX && position[*to] != usize::MAX)
+        .map(|(from, to, capability)| Edge { from: position[from], to: position[to], capability })
+        .collect();
+    model.edges.sort();
+    model.components = components.into_iter().map(|(_, component)| component).collect();
+}
+
+fn availability_check(
+    loader: &mut Loader,
+    component: &Declared,
+    check: &raw::RawCheck,
+    scope: &Scope,
+) -> Option<AvailabilityCheck> {
+    let file = &component.component_type.package.file;
+    let given: Vec<(&Spanned<String>, fn(String) -> CheckKind)> = [
+        (check.tcp.as_ref(), (|address| CheckKind::Tcp { address }) as fn(String) -> CheckKind),
+        (check.http.as_ref(), |url| CheckKind::Http { url }),
+        (check.command.as_ref(), |command| CheckKind::Command { command }),
+    ]
+    .into_iter()
+    .filter_map(|(value, make)| value.map(|value| (value, make)))
+    .collect();
+    let [(value, make)] = given.as_slice() else {
+        loader.diagnostics.push(
+            Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
+                .at(Some(Location { file: file.clone(), range: 0..0 })),
+        );
+        return None;
+    };
+    match interpolate(&Value::String(value.value.clone()), scope) {
+        Ok((value, _)) => Some(AvailabilityCheck {
+            kind: make(crate::load::interpolate::display(&value)),
+            timeout_secs: check.timeout.unwrap_or(60),
+        }),
+        Err(err) => {
+            loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, value)));
+            None
+        }
+    }
+}
+
+/// Kahn's algorithm, smallest index first; `Err` holds the components left in cycles.
+fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let mut remaining: Vec<usize> = depends_on.iter().map(BTreeSet::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); depends_on.len()];
+    for (index, dependencies) in depends_on.iter().enumerate() {
+        for &dependency in dependencies {
+            dependents[dependency].push(index);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..depends_on.len()).filter(|&index| remaining[index] == 0).collect();
+    let mut order = Vec::with_capacity(depends_on.len());
+    while let Some(index) = ready.pop_first() {
+        order.push(index);
+        for &dependent in &dependents[index] {
+            remaining[dependent] -= 1;
+            if remaining[dependent] == 0 {
+                ready.insert(dependent);
+            }
+        }
+    }
+    if order.len() == depends_on.len() {
+        Ok(order)
+    } else {
+        Err((0..depends_on.len()).filter(|&index| remaining[index] > 0).collect())
+    }
+}
+
+/// Checks a value against a declared type, converting strings that spell the type.
+/// Returns the Puppet name of the value's type when it does not match.
+pub(super) fn check_type(value: Value, kind: Option<ParamType>) -> Result<Value, &'static str> {
+    let Some(kind) = kind else { return Ok(value) };
+    let got = match &value {
+        Value::Null => return Ok(value),
+        Value::String(_) => "String",
+        Value::Bool(_) => "Boolean",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "Integer",
+        Value::Number(_) => "Float",
+        Value::Array(_) => "Array",
+        Value::Object(_) => "Hash",
+    };
+    let converted = match (kind, &value) {
+        (ParamType::Any, _) => Some(value.clone()),
+        (ParamType::String, Value::String(_)) => Some(value.clone()),
+        (ParamType::String, Value::Number(_) | Value::Bool(_)) => Some(Value::String(value.to_string())),
+        (ParamType::Integer, Value::Number(number)) if number.is_i64() || number.is_u64() => Some(value.clone()),
+        (ParamType::Integer, Value::String(text)) => text.trim().parse::<i64>().ok().map(Value::from),
+        (ParamType::Number, Value::Number(_)) => Some(value.clone()),
+        (ParamType::Number, Value::String(text)) => text.trim().parse::<i64>().map(Value::from).ok().or_else(|| {
+            text.trim().parse::<f64>().ok().and_then(|float| serde_json::Number::from_f64(float).map(Value::Number))
+        }),
+        (ParamType::Boolean, Value::Bool(_)) => Some(value.clone()),
+        (ParamType::Boolean, Value::String(text)) => match text.as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (ParamType::Array, Value::Array(_)) | (ParamType::Hash, Value::Object(_)) => Some(value.clone()),
+        _ => None,
+    };
+    converted.ok_or(got)
+}
+
+fn wrong_type(owner: &str, name: &str, spec: &RawParamSpec, got: &str, location: Option<Location>) -> Diagnostic {
+    let expected = spec.kind.map_or("Any", ParamType::puppet_name);
+    let article = if expected.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" };
+    Diagnostic::error(format!("{owner}: parameter '{name}' expects {article} {expected} value, got {got}")).at(location)
+}
+
+fn unknown_parameter<'a>(
+    owner: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a String> + Clone,
+    location: Option<Location>,
+) -> Diagnostic {
+    let mut diagnostic = Diagnostic::error(format!("{owner}: has no parameter named '{name}'")).at(location);
+    if let Some(best) = suggest(name, known.clone().map(String::as_str)) {
+        diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+    } else {
+        diagnostic = diagnostic.with_note(format!("parameters: {}", join_or_none(known)));
+    }
+    diagnostic
+}
+
+fn interpolation_error(owner: &str, err: &InterpolationError, location: Option<Location>) -> Diagnostic {
+    let mut diagnostic = Diagnostic::error(format!("{owner}: {err}")).at(location);
+    if let InterpolationError::UnknownVariable { name, known } = err {
+        match suggest(name, known.iter().map(String::as_str)) {
+            Some(best) => diagnostic = diagnostic.with_note(format!("did you mean `{best}`?")),
+            None => diagnostic = diagnostic.with_note(format!("variables here: {}", known.join(", "))),
+        }
+    }
+    diagnostic
+}
+
+fn join_or_none<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let joined: Vec<String> = items.map(|item| item.to_string()).collect();
+    if joined.is_empty() { "(none)".to_string() } else { joined.join(", ") }
+}
+
+/// Turns a `Spanned<String>` into a `Spanned<Value>` for interpolation.
+trait MapValue {
+    fn map_value(self) -> Spanned<Value>;
+}
+
+impl MapValue for Spanned<String> {
+    fn map_value(self) -> Spanned<Value> {
+        Spanned::new(Value::String(self.value), self.referenced, self.defined)
+    }
+}

@@ -1,0 +1,208 @@
+//! The desired state: what the repository says should be true.
+//!
+//! A [`Model`] is built by a front end in `load` (YAML packages and sites, later Puppet
+//! code) and consumed by `plan`. It is plain data with every value already resolved:
+//! parameters carry their final values, capability values have flowed from producers into
+//! consumers, and each component knows its node and the code that implements it. Nothing
+//! here does IO, and every collection is ordered, so iterating a model is deterministic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::diag::Location;
+
+/// A resolved parameter value and whether it must never be shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub value: Value,
+    pub secret: bool,
+}
+
+/// Parameters by name, ordered.
+pub type Params = BTreeMap<String, Param>;
+
+/// The whole desired state of one environment at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub nodes: BTreeMap<String, Node>,
+    /// Application instances, ordered by reference.
+    pub applications: Vec<Application>,
+    /// Components, ordered by reference; the index is used as a component id.
+    pub components: Vec<Component>,
+    /// Capability instances by reference (`Sql[app1]`).
+    pub capabilities: BTreeMap<String, Capability>,
+    /// Component dependencies, ordered by (from, to).
+    pub edges: Vec<Edge>,
+}
+
+impl Model {
+    pub fn component(&self, reference: &str) -> Option<&Component> {
+        self.components
+            .binary_search_by(|component| component.reference.as_str().cmp(reference))
+            .ok()
+            .map(|index| &self.components[index])
+    }
+
+    /// Components by node, each list in component order.
+    pub fn components_by_node(&self) -> BTreeMap<&str, Vec<&Component>> {
+        let mut by_node: BTreeMap<&str, Vec<&Component>> = BTreeMap::new();
+        for component in &self.components {
+            by_node.entry(component.node.as_str()).or_default().push(component);
+        }
+        by_node
+    }
+}
+
+/// How ordo reaches a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// A working directory on this machine, under the state directory.
+    Local,
+    /// A machine reached with the system `ssh`.
+    Ssh { address: String, port: u16, user: Option<String> },
+}
+
+impl Transport {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Local => "local",
+            Transport::Ssh { .. } => "ssh",
+        }
+    }
+}
+
+/// A machine that components are applied to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub transport: Transport,
+    pub labels: BTreeMap<String, String>,
+    /// Known facts (`fqdn`, `ipaddress`, ...), available to capability mappings.
+    pub facts: serde_json::Map<String, Value>,
+    /// How long one node's run may take before it is stopped and failed.
+    pub timeout_secs: u64,
+}
+
+/// One use of an application definition (`Lamp[app1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub reference: String,
+    /// References of the components it declares, in declaration order.
+    pub components: Vec<String>,
+    pub origin: Option<Location>,
+}
+
+/// One unit of configuration on one node (`Lamp::Db[app1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub reference: String,
+    pub type_name: String,
+    pub title: String,
+    /// The application instance it belongs to.
+    pub application: String,
+    pub node: String,
+    pub parameters: Params,
+    pub implementation: Implementation,
+    /// Identity of the code that implements it: the Git tree id of its package directory.
+    pub code_id: String,
+    /// Capability references this component produces, consumes and requires.
+    pub produces: Vec<String>,
+    pub consumes: Vec<String>,
+    pub requires: Vec<String>,
+    pub origin: Option<Location>,
+}
+
+/// What runs on the node to converge a component.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Implementation {
+    /// A deployment package's scripts.
+    Scripts(Scripts),
+}
+
+/// The scripts of a package component, their contents read from the revision being planned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scripts {
+    pub apply: Script,
+    pub check: Option<Script>,
+    pub remove: Option<Script>,
+}
+
+/// One script: where it lives in the package and its contents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    pub path: String,
+    pub content: Arc<Vec<u8>>,
+}
+
+/// A capability instance: typed data one component produces for others (`Sql[app1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capability {
+    pub reference: String,
+    pub producer: String,
+    pub attributes: Params,
+    pub check: Option<AvailabilityCheck>,
+}
+
+/// A test that a produced capability is really available before its consumers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityCheck {
+    pub kind: CheckKind,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Connect to `host:port`.
+    Tcp { address: String },
+    /// GET a URL and expect a status below 400.
+    Http { url: String },
+    /// Run a command on this machine; exit 0 means available.
+    Command { command: String },
+}
+
+/// A dependency between two components, by index into [`Model::components`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    /// The capability that carries data along the edge; `None` for a plain `require`.
+    pub capability: Option<String>,
+}
+
+/// Splits `Type[title]` into its type and title.
+pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let open = reference.find('[')?;
+    let inner = reference[open + 1..].strip_suffix(']')?;
+    let type_name = &reference[..open];
+    let title = inner.trim_matches(|c| c == '\'' || c == '"');
+    (!type_name.is_empty() && !title.is_empty()).then_some((type_name, title))
+}
+
+/// Puppet's capitalisation of a type name: each `::` segment starts upper case.
+pub fn capitalize_type(name: &str) -> String {
+    name.split("::")
+        .map(|segment| {
+            let mut chars = segment.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_and_types_capitalise() {
+        assert_eq!(split_reference("Lamp::Db[app1]"), Some(("Lamp::Db", "app1")));
+        assert_eq!(split_reference("Sql['x']"), Some(("Sql", "x")));
+        assert_eq!(split_reference("Sql"), None);
+        assert_eq!(capitalize_type("lamp::db"), "Lamp::Db");
+    }
+}

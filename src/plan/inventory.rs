@@ -1,0 +1,122 @@
+//! The inventory: what was last applied, component by component.
+//!
+//! This is the plain-data form of the store's state that planning diffs against. It holds
+//! digests, never secret values: a secret parameter is kept as a salted digest, enough to
+//! tell whether it changed and nothing more. An inventory can also be computed from a
+//! model, which is how `plan --base REV` plans one commit against another.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::{Component, Implementation, Model};
+
+/// A parameter as stored: its value, or only a digest when it is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredValue {
+    Value(Value),
+    Sensitive(String),
+}
+
+/// One applied component on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedComponent {
+    pub reference: String,
+    pub node: String,
+    pub application: String,
+    pub type_name: String,
+    pub parameters: BTreeMap<String, StoredValue>,
+    pub code_id: String,
+    /// Digest over everything that makes the component change: parameters, code, node.
+    pub digest: String,
+    /// Components this one depended on when applied, to tear down in reverse order.
+    pub depends_on: Vec<String>,
+    /// The remove script as applied, so a component can be torn down after its package is gone.
+    pub remove_script: Option<Vec<u8>>,
+}
+
+/// Everything applied in one environment, keyed by (component, node).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub revision: Option<String>,
+    pub components: BTreeMap<(String, String), AppliedComponent>,
+}
+
+impl Inventory {
+    /// The inventory a successful apply of the whole model would leave.
+    pub fn from_model(model: &Model, salt: &[u8]) -> Inventory {
+        let dependencies = dependencies(model);
+        let components = model
+            .components
+            .iter()
+            .zip(dependencies)
+            .map(|(component, depends_on)| {
+                let applied = applied_component(component, depends_on, salt);
+                ((applied.reference.clone(), applied.node.clone()), applied)
+            })
+            .collect();
+        Inventory { revision: None, components }
+    }
+}
+
+/// What the store records when a component has been applied.
+pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &[u8]) -> AppliedComponent {
+    let parameters = stored_parameters(component, salt);
+    let Implementation::Scripts(scripts) = &component.implementation;
+    AppliedComponent {
+        reference: component.reference.clone(),
+        node: component.node.clone(),
+        application: component.application.clone(),
+        type_name: component.type_name.clone(),
+        digest: digest(&component.node, &component.code_id, &parameters),
+        parameters,
+        code_id: component.code_id.clone(),
+        depends_on,
+        remove_script: scripts.remove.as_ref().map(|script| script.content.to_vec()),
+    }
+}
+
+/// For each component (by index), the references of the components it depends on.
+pub fn dependencies(model: &Model) -> Vec<Vec<String>> {
+    let mut dependencies = vec![Vec::new(); model.components.len()];
+    for edge in &model.edges {
+        dependencies[edge.to].push(model.components[edge.from].reference.clone());
+    }
+    dependencies
+}
+
+/// Parameters with secrets replaced by salted digests.
+pub fn stored_parameters(component: &Component, salt: &[u8]) -> BTreeMap<String, StoredValue> {
+    component
+        .parameters
+        .iter()
+        .map(|(name, param)| {
+            let stored = if param.secret {
+                StoredValue::Sensitive(secret_digest(salt, &param.value))
+            } else {
+                StoredValue::Value(param.value.clone())
+            };
+            (name.clone(), stored)
+        })
+        .collect()
+}
+
+/// The digest of a component's inputs.
+pub fn digest(node: &str, code_id: &str, parameters: &BTreeMap<String, StoredValue>) -> String {
+    let canonical = serde_json::json!({ "node": node, "code": code_id, "parameters": parameters });
+    format!("sha256:{}", hex(&Sha256::digest(canonical.to_string().as_bytes())))
+}
+
+fn secret_digest(salt: &[u8], value: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(value.to_string().as_bytes());
+    format!("sha256:{}", hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -1,0 +1,436 @@
+//! Planning: the desired [`Model`] against the last-applied [`Inventory`] gives a [`Plan`].
+//!
+//! The plan holds everything a run and a reader need: the applications, the component and
+//! node graphs, the global node groups, the changes per component (with a diff of resolved
+//! parameters, secrets masked), and the nodes to run, in the global group order filtered
+//! to the affected nodes. Planning is pure: the same model and inventory always give the
+//! same plan, byte for byte once rendered.
+
+mod graph;
+pub mod inventory;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use similar::TextDiff;
+
+pub use graph::{Cause, Cycle, NodeGraph};
+pub use inventory::{AppliedComponent, Inventory, StoredValue};
+
+use crate::diag::Diagnostic;
+use crate::model::Model;
+
+/// What a change does to a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Add,
+    Change,
+    Move,
+    Remove,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Add => "add",
+            Action::Change => "change",
+            Action::Move => "move",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+/// One component's change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub component: String,
+    pub application: String,
+    /// The node it runs on (for `remove`, the node it is torn down on).
+    pub node: String,
+    pub action: Action,
+    /// For `move`: the node it leaves, where it is torn down.
+    pub previous_node: Option<String>,
+    /// What changed: `parameters`, `code`, `node`.
+    pub reasons: Vec<&'static str>,
+    /// A unified diff of the resolved parameters, secrets shown as `(sensitive)`.
+    pub diff: Option<String>,
+}
+
+/// Which part of the desired state a plan covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub nodes: Option<BTreeSet<String>>,
+    pub application: Option<String>,
+}
+
+/// Settings of one planning.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub environment: String,
+    pub revision: String,
+    pub base_revision: Option<String>,
+    /// The store's salt for digests of secrets.
+    pub salt: Vec<u8>,
+    pub filter: Filter,
+}
+
+/// A component edge by reference, as shown to users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeRef {
+    pub from: String,
+    pub to: String,
+    pub capability: Option<String>,
+}
+
+/// What a job would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub environment: String,
+    pub revision: String,
+    pub base_revision: Option<String>,
+    /// Application instances and their components.
+    pub applications: Vec<(String, Vec<String>)>,
+    /// Every desired component by node, each list in run order.
+    pub nodes: BTreeMap<String, Vec<String>>,
+    pub edges: Vec<EdgeRef>,
+    /// The node groups of the whole graph.
+    pub all_groups: Vec<Vec<String>>,
+    /// The node groups that will run: the global order filtered to affected nodes.
+    pub groups: Vec<Vec<String>>,
+    /// For each node that runs, the components to apply, in order.
+    pub runs: BTreeMap<String, Vec<String>>,
+    /// Nodes to tear components down on, consumers first; each entry's components in order.
+    pub teardown_groups: Vec<Vec<String>>,
+    pub teardowns: BTreeMap<String, Vec<String>>,
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|change| change.action == action).count()
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// The group index of each node in the whole graph.
+    pub fn group_of(&self, node: &str) -> Option<usize> {
+        self.all_groups.iter().position(|group| group.iter().any(|member| member == node))
+    }
+}
+
+/// The node graph of a model: node A before node B when a component on B depends on one on A.
+pub fn node_graph(model: &Model) -> NodeGraph {
+    let mut graph = NodeGraph::default();
+    for component in &model.components {
+        graph.add_node(&component.node);
+    }
+    for edge in &model.edges {
+        let from = &model.components[edge.from];
+        let to = &model.components[edge.to];
+        if from.node != to.node {
+            graph.add_edge(
+                &from.node,
+                &to.node,
+                Cause {
+                    from_component: from.reference.clone(),
+                    to_component: to.reference.clone(),
+                    capability: edge.capability.clone(),
+                },
+            );
+        }
+    }
+    graph
+}
+
+/// The diagnostic for node cycles, naming every node and the edges that cause each step.
+pub fn cycle_diagnostic(cycles: &[Cycle]) -> Vec<Diagnostic> {
+    cycles
+        .iter()
+        .map(|cycle| {
+            let mut path = cycle.nodes.clone();
+            path.push(cycle.nodes[0].clone());
+            let mut diagnostic = Diagnostic::error(format!("node cycle: {}", path.join(" -> ")));
+            for (index, causes) in cycle.causes.iter().enumerate() {
+                for cause in causes {
+                    let why = match &cause.capability {
+                        Some(capability) => format!("consumes {capability} from"),
+                        None => "requires".to_string(),
+                    };
+                    diagnostic = diagnostic.with_note(format!(
+                        "{} -> {}: {} {why} {}",
+                        path[index],
+                        path[index + 1],
+                        cause.to_component,
+                        cause.from_component
+                    ));
+                }
+            }
+            diagnostic.with_note("a node cannot run both before and after another; move one of these components")
+        })
+        .collect()
+}
+
+/// Components of each node in run order: dependencies within the node first, then by name.
+fn node_orders(model: &Model) -> BTreeMap<String, Vec<String>> {
+    let mut local_deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); model.components.len()];
+    for edge in &model.edges {
+        if model.components[edge.from].node == model.components[edge.to].node {
+            local_deps[edge.to].insert(edge.from);
+        }
+    }
+    let mut orders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut placed = vec![false; model.components.len()];
+    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, component) in model.components.iter().enumerate() {
+        by_node.entry(component.node.as_str()).or_default().push(index);
+    }
+    for (node, members) in by_node {
+        let mut order = Vec::with_capacity(members.len());
+        // Repeatedly take the first component (by name) whose local dependencies are placed.
+        // Component cycles were rejected while loading, so this always makes progress.
+        let mut remaining = members;
+        while !remaining.is_empty() {
+            let position =
+                remaining.iter().position(|&index| local_deps[index].iter().all(|&dep| placed[dep])).unwrap_or(0);
+            let index = remaining.remove(position);
+            placed[index] = true;
+            order.push(model.components[index].reference.clone());
+        }
+        orders.insert(node.to_string(), order);
+    }
+    orders
+}
+
+/// Plans the model against the inventory.
+pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+    let graph = node_graph(model);
+    let all_groups = graph.groups().map_err(|cycles| cycle_diagnostic(&cycles))?;
+    let nodes = node_orders(model);
+    let dependencies = inventory::dependencies(model);
+    let filter = &options.filter;
+    let selected = |node: &str, application: &str| {
+        filter.nodes.as_ref().is_none_or(|nodes| nodes.contains(node))
+            && filter.application.as_ref().is_none_or(|app| app == application)
+    };
+
+    let mut applied_by_reference: BTreeMap<&str, Vec<&AppliedComponent>> = BTreeMap::new();
+    for applied in inventory.components.values() {
+        applied_by_reference.entry(applied.reference.as_str()).or_default().push(applied);
+    }
+    let mut changes = Vec::new();
+    let mut desired_keys = BTreeSet::new();
+    for (component, depends_on) in model.components.iter().zip(dependencies) {
+        desired_keys.insert((component.reference.clone(), component.node.clone()));
+        if !selected(&component.node, &component.application) {
+            continue;
+        }
+        let desired = inventory::applied_component(component, depends_on, &options.salt);
+        let key = (component.reference.clone(), component.node.clone());
+        let change = match inventory.components.get(&key) {
+            Some(applied) if applied.digest == desired.digest => None,
+            Some(applied) => {
+                let mut reasons = Vec::new();
+                if applied.parameters != desired.parameters {
+                    reasons.push("parameters");
+                }
+                if applied.code_id != desired.code_id {
+                    reasons.push("code");
+                }
+                Some(Change {
+                    component: component.reference.clone(),
+                    application: component.application.clone(),
+                    node: component.node.clone(),
+                    action: Action::Change,
+                    previous_node: None,
+                    reasons,
+                    diff: parameter_diff(Some(&applied.parameters), &desired.parameters),
+                })
+            }
+            None => {
+                let previous = applied_by_reference
+                    .get(component.reference.as_str())
+                    .and_then(|applied| applied.iter().find(|applied| applied.node != component.node).copied());
+                Some(Change {
+                    component: component.reference.clone(),
+                    application: component.application.clone(),
+                    node: component.node.clone(),
+                    action: if previous.is_some() { Action::Move } else { Action::Add },
+                    previous_node: previous.map(|applied| applied.node.clone()),
+                    reasons: if previous.is_some() { vec!["node"] } else { Vec::new() },
+                    diff: parameter_diff(previous.map(|applied| &applied.parameters), &desired.parameters),
+                })
+            }
+        };
+        changes.extend(change);
+    }
+    let moved: BTreeSet<(String, String)> =
+        changes.iter().filter_map(|change| Some((change.component.clone(), change.previous_node.clone()?))).collect();
+    for (key, applied) in &inventory.components {
+        if desired_keys.contains(key) || !selected(&applied.node, &applied.application) || moved.contains(key) {
+            continue;
+        }
+        changes.push(Change {
+            component: applied.reference.clone(),
+            application: applied.application.clone(),
+            node: applied.node.clone(),
+            action: Action::Remove,
+            previous_node: None,
+            reasons: Vec::new(),
+            diff: None,
+        });
+    }
+
+    // Nodes to run, in the global order, each with its changed components in node order.
+    let applying: BTreeSet<&str> = changes
+        .iter()
+        .filter(|change| change.action != Action::Remove)
+        .map(|change| change.component.as_str())
+        .collect();
+    let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (node, order) in &nodes {
+        let to_apply: Vec<String> =
+            order.iter().filter(|reference| applying.contains(reference.as_str())).cloned().collect();
+        if !to_apply.is_empty() {
+            runs.insert(node.clone(), to_apply);
+        }
+    }
+    let groups: Vec<Vec<String>> = all_groups
+        .iter()
+        .map(|group| group.iter().filter(|node| runs.contains_key(*node)).cloned().collect::<Vec<_>>())
+        .filter(|group| !group.is_empty())
+        .collect();
+
+    let (teardown_groups, teardowns) = teardown_order(inventory, &changes);
+    let group_index: BTreeMap<&str, usize> = all_groups
+        .iter()
+        .enumerate()
+        .flat_map(|(index, group)| group.iter().map(move |node| (node.as_str(), index)))
+        .collect();
+    let position_in_node: BTreeMap<&str, usize> = nodes
+        .values()
+        .flat_map(|order| order.iter().enumerate().map(|(position, reference)| (reference.as_str(), position)))
+        .collect();
+    changes.sort_by_key(|change| {
+        (
+            change.action == Action::Remove,
+            group_index.get(change.node.as_str()).copied().unwrap_or(usize::MAX),
+            change.node.clone(),
+            position_in_node.get(change.component.as_str()).copied().unwrap_or(usize::MAX),
+            change.component.clone(),
+        )
+    });
+
+    Ok(Plan {
+        environment: options.environment.clone(),
+        revision: options.revision.clone(),
+        base_revision: options.base_revision.clone(),
+        applications: model
+            .applications
+            .iter()
+            .map(|application| (application.reference.clone(), application.components.clone()))
+            .collect(),
+        nodes,
+        edges: model
+            .edges
+            .iter()
+            .map(|edge| EdgeRef {
+                from: model.components[edge.from].reference.clone(),
+                to: model.components[edge.to].reference.clone(),
+                capability: edge.capability.clone(),
+            })
+            .collect(),
+        all_groups,
+        groups,
+        runs,
+        teardown_groups,
+        teardowns,
+        changes,
+    })
+}
+
+/// Teardowns (removed components, and moved ones on the node they leave), consumers first.
+fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>>, BTreeMap<String, Vec<String>>) {
+    let leaving: Vec<(&str, &str)> = changes
+        .iter()
+        .filter_map(|change| match change.action {
+            Action::Remove => Some((change.component.as_str(), change.node.as_str())),
+            Action::Move => Some((change.component.as_str(), change.previous_node.as_deref()?)),
+            _ => None,
+        })
+        .collect();
+    if leaving.is_empty() {
+        return (Vec::new(), BTreeMap::new());
+    }
+    let node_of: BTreeMap<&str, &str> = leaving.iter().copied().collect();
+    let mut graph = NodeGraph::default();
+    let mut teardowns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for &(component, node) in &leaving {
+        graph.add_node(node);
+        teardowns.entry(node.to_string()).or_default().push(component.to_string());
+        let Some(applied) = inventory.components.get(&(component.to_string(), node.to_string())) else {
+            continue;
+        };
+        for dependency in &applied.depends_on {
+            if let Some(&dependency_node) = node_of.get(dependency.as_str())
+                && dependency_node != node
+            {
+                graph.add_edge(
+                    dependency_node,
+                    node,
+                    Cause { from_component: dependency.clone(), to_component: component.to_string(), capability: None },
+                );
+            }
+        }
+    }
+    // Within a node, dependents go first: the reverse of the order they were applied in.
+    for (node, components) in teardowns.iter_mut() {
+        components.sort_by_key(|component| {
+            let depth = inventory.components.get(&(component.clone(), node.clone())).map_or(0, |applied| {
+                applied.depends_on.iter().filter(|dep| node_of.get(dep.as_str()) == Some(&node.as_str())).count()
+            });
+            (std::cmp::Reverse(depth), component.clone())
+        });
+    }
+    // A past cycle cannot be ordered; fall back to one group rather than refuse to clean up.
+    let mut groups = graph.groups().unwrap_or_else(|_| vec![graph.nodes.iter().cloned().collect()]);
+    groups.reverse();
+    (groups, teardowns)
+}
+
+/// A unified diff of two parameter sets, secrets masked; `None` when nothing differs.
+fn parameter_diff(
+    before: Option<&BTreeMap<String, StoredValue>>,
+    after: &BTreeMap<String, StoredValue>,
+) -> Option<String> {
+    let empty = BTreeMap::new();
+    let before = before.unwrap_or(&empty);
+    let secret_changed = |name: &str| {
+        matches!(
+            (before.get(name), after.get(name)),
+            (Some(StoredValue::Sensitive(old)), Some(StoredValue::Sensitive(new))) if old != new
+        )
+    };
+    let render = |params: &BTreeMap<String, StoredValue>, mark_changed: bool| -> String {
+        params
+            .iter()
+            .map(|(name, value)| match value {
+                StoredValue::Value(value) => format!("{name} = {value}\n"),
+                StoredValue::Sensitive(_) if mark_changed && secret_changed(name) => {
+                    format!("{name} = (sensitive, changed)\n")
+                }
+                StoredValue::Sensitive(_) => format!("{name} = (sensitive)\n"),
+            })
+            .collect()
+    };
+    let old = render(before, false);
+    let new = render(after, true);
+    if old == new {
+        return None;
+    }
+    let diff = TextDiff::from_lines(&old, &new);
+    Some(diff.unified_diff().context_radius(2).header("before", "after").to_string())
+}

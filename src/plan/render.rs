@@ -1,0 +1,395 @@
+//! Renderers of a [`Plan`] for people and programs: text (in the spirit of `puppet job
+//! plan`), Markdown (for pull-request comments), JSON (the stable interface), and the
+//! graph as DOT or Mermaid. Renderers only format; they never decide anything, so the
+//! same plan always renders to the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::{Action, Change, Plan};
+
+/// Terminal styling; plain when output is not a terminal or `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, text: &str, code: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+const RULE: &str = "-----------------------------------------------------------------------";
+
+fn marker(action: Action) -> &'static str {
+    match action {
+        Action::Add => "+",
+        Action::Change => "~",
+        Action::Move => ">",
+        Action::Remove => "-",
+    }
+}
+
+fn action_color(action: Action) -> &'static str {
+    match action {
+        Action::Add => "32",
+        Action::Change => "33",
+        Action::Move => "36",
+        Action::Remove => "31",
+    }
+}
+
+/// The one-line summary: `Plan: 1 to add, 2 to change, 0 to move, 0 to remove; 3 nodes in 2 groups.`
+pub fn summary(plan: &Plan) -> String {
+    if !plan.has_changes() {
+        return format!("No changes: {} is up to date at {}.", plan.environment, plan.revision);
+    }
+    let n_nodes: usize = plan.groups.iter().map(Vec::len).sum();
+    format!(
+        "Plan: {} to add, {} to change, {} to move, {} to remove; {} in {}.",
+        plan.count(Action::Add),
+        plan.count(Action::Change),
+        plan.count(Action::Move),
+        plan.count(Action::Remove),
+        plural(n_nodes, "node"),
+        plural(plan.groups.len(), "group"),
+    )
+}
+
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
+
+/// The plan as text.
+pub fn text(plan: &Plan, style: Style) -> String {
+    let changes = ChangeIndex::new(plan);
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan for environment {}", style.paint(&plan.environment, "1"));
+    let _ = writeln!(out, "  Revision  {}", plan.revision);
+    let _ = writeln!(out, "  Base      {}", plan.base_revision.as_deref().unwrap_or("(nothing applied yet)"));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Application instances: {}", plan.applications.len());
+    for (application, _) in &plan.applications {
+        let _ = writeln!(out, "  - {application}");
+    }
+    let _ = writeln!(out);
+    if plan.groups.is_empty() {
+        let _ = writeln!(out, "No node needs to run.");
+    } else {
+        let _ =
+            writeln!(out, "Node run order (nodes in a group run at the same time; group 0 runs before group 1, etc.):");
+        for (index, group) in plan.groups.iter().enumerate() {
+            let _ = writeln!(out, "{index} {RULE}");
+            for node in group {
+                let _ = writeln!(out, "{}", style.paint(node, "33"));
+                for change in changes.on(plan, node, false) {
+                    write_change(&mut out, change, style, false);
+                }
+            }
+            let _ = writeln!(out);
+        }
+    }
+    if !plan.teardown_groups.is_empty() {
+        let _ = writeln!(out, "Teardown (runs with --prune, after the groups above; consumers first):");
+        for (index, group) in plan.teardown_groups.iter().enumerate() {
+            let _ = writeln!(out, "{index} {RULE}");
+            for node in group {
+                let _ = writeln!(out, "{}", style.paint(node, "33"));
+                for change in changes.on(plan, node, true) {
+                    write_change(&mut out, change, style, true);
+                }
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let _ = writeln!(out, "{}", summary(plan));
+    out
+}
+
+/// Changes by (component, node): the node it runs on, or for teardowns the node it leaves.
+struct ChangeIndex<'a> {
+    runs: BTreeMap<(&'a str, &'a str), &'a Change>,
+    teardowns: BTreeMap<(&'a str, &'a str), &'a Change>,
+}
+
+impl<'a> ChangeIndex<'a> {
+    fn new(plan: &'a Plan) -> ChangeIndex<'a> {
+        let mut index = ChangeIndex { runs: BTreeMap::new(), teardowns: BTreeMap::new() };
+        for change in &plan.changes {
+            match change.action {
+                Action::Remove => {
+                    index.teardowns.insert((&change.component, &change.node), change);
+                }
+                Action::Move => {
+                    index.runs.insert((&change.component, &change.node), change);
+                    if let Some(previous) = &change.previous_node {
+                        index.teardowns.insert((&change.component, previous), change);
+                    }
+                }
+                Action::Add | Action::Change => {
+                    index.runs.insert((&change.component, &change.node), change);
+                }
+            }
+        }
+        index
+    }
+
+    /// The changes that run on a node, or that tear down on it, in their order.
+    fn on(&self, plan: &'a Plan, node: &'a str, teardown: bool) -> Vec<&'a Change> {
+        let (order, map) = if teardown { (&plan.teardowns, &self.teardowns) } else { (&plan.runs, &self.runs) };
+        order
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|component| map.get(&(component.as_str(), node)).copied())
+            .collect()
+    }
+}
+
+fn write_change(out: &mut String, change: &Change, style: Style, teardown: bool) {
+    let shown_action = if teardown { Action::Remove } else { change.action };
+    let mut line = format!("{} {} - {}", marker(shown_action), change.application, change.component);
+    match (change.action, &change.previous_node) {
+        (Action::Move, Some(previous)) if !teardown => {
+            let _ = write!(line, " (moved from {previous})");
+        }
+        (Action::Move, _) if teardown => {
+            let _ = write!(line, " (moved to {})", change.node);
+        }
+        _ => {}
+    }
+    if change.action == Action::Change && change.reasons == ["code"] {
+        line.push_str(" (code changed)");
+    } else if change.action == Action::Change && change.reasons.contains(&"code") {
+        line.push_str(" (parameters and code changed)");
+    }
+    let _ = writeln!(out, "    {}", style.paint(&line, action_color(shown_action)));
+    if let Some(diff) = &change.diff
+        && change.action == Action::Change
+    {
+        for diff_line in diff.lines() {
+            let colored = match diff_line.chars().next() {
+                Some('+') if !diff_line.starts_with("+++") => style.paint(diff_line, "32"),
+                Some('-') if !diff_line.starts_with("---") => style.paint(diff_line, "31"),
+                _ => diff_line.to_string(),
+            };
+            let _ = writeln!(out, "        {colored}");
+        }
+    }
+}
+
+/// The plan as Markdown, for pull-request comments.
+pub fn markdown(plan: &Plan) -> String {
+    let changes = ChangeIndex::new(plan);
+    let mut out = String::new();
+    let _ = writeln!(out, "### ordo plan for `{}`", plan.environment);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Revision `{}` against {}.",
+        plan.revision,
+        plan.base_revision.as_deref().map_or("nothing applied yet".to_string(), |base| format!("`{base}`"))
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "**{}**", summary(plan));
+    let _ = writeln!(out);
+    for (index, group) in plan.groups.iter().enumerate() {
+        let _ = writeln!(out, "#### Group {index}");
+        let _ = writeln!(out);
+        for node in group {
+            let _ = writeln!(out, "- `{node}`");
+            for change in changes.on(plan, node, false) {
+                let from = match &change.previous_node {
+                    Some(previous) => format!(", moved from `{previous}`"),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  - {} `{}` ({}{from})",
+                    change.action.as_str(),
+                    change.component,
+                    change.application
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+    if !plan.teardown_groups.is_empty() {
+        let _ = writeln!(out, "#### Teardown (with `--prune`, consumers first)");
+        let _ = writeln!(out);
+        for group in &plan.teardown_groups {
+            for node in group {
+                for change in changes.on(plan, node, true) {
+                    let _ = writeln!(out, "- remove `{}` from `{node}` ({})", change.component, change.application);
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let diffs: Vec<&Change> =
+        plan.changes.iter().filter(|change| change.action == Action::Change && change.diff.is_some()).collect();
+    if !diffs.is_empty() {
+        let _ = writeln!(out, "<details><summary>Parameter changes</summary>");
+        let _ = writeln!(out);
+        for change in diffs {
+            let _ = writeln!(out, "`{}` on `{}`", change.component, change.node);
+            let _ = writeln!(out);
+            let _ = writeln!(out, "```diff");
+            let _ = write!(out, "{}", change.diff.as_deref().unwrap_or_default());
+            let _ = writeln!(out, "```");
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "</details>");
+    }
+    out
+}
+
+/// The graph part shared by `show` and `plan` JSON.
+fn graph_json(plan: &Plan) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert(
+        "applications".into(),
+        plan.applications
+            .iter()
+            .map(|(reference, components)| json!({"ref": reference, "components": components}))
+            .collect(),
+    );
+    map.insert("nodes".into(), json!(plan.nodes));
+    map.insert("edges".into(), json!(plan.edges));
+    map
+}
+
+/// `show --format json`: the desired state's graph, with all groups.
+pub fn show_json(plan: &Plan) -> String {
+    let mut map = graph_json(plan);
+    map.insert("revision".into(), json!(plan.revision));
+    map.insert("groups".into(), json!(plan.all_groups));
+    pretty(Value::Object(map))
+}
+
+/// `plan --format json`: the stable keys of DESIGN.md plus the summary.
+pub fn json(plan: &Plan) -> String {
+    let mut map = graph_json(plan);
+    map.insert("environment".into(), json!(plan.environment));
+    map.insert("revision".into(), json!(plan.revision));
+    map.insert("base_revision".into(), json!(plan.base_revision));
+    map.insert("groups".into(), json!(plan.groups));
+    map.insert("teardown_groups".into(), json!(plan.teardown_groups));
+    map.insert("changes".into(), json!(plan.changes));
+    let n_nodes: usize = plan.groups.iter().map(Vec::len).sum();
+    map.insert(
+        "summary".into(),
+        json!({
+            "add": plan.count(Action::Add),
+            "change": plan.count(Action::Change),
+            "move": plan.count(Action::Move),
+            "remove": plan.count(Action::Remove),
+            "nodes": n_nodes,
+            "groups": plan.groups.len(),
+        }),
+    );
+    pretty(Value::Object(map))
+}
+
+fn pretty(value: Value) -> String {
+    let mut text = serde_json::to_string_pretty(&value).expect("a JSON value always serialises");
+    text.push('\n');
+    text
+}
+
+/// `show` as text, like `puppet app show`: each application, its components and nodes.
+pub fn show_text(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let node_of: BTreeMap<&str, &str> = plan
+        .nodes
+        .iter()
+        .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
+        .collect();
+    for (application, components) in &plan.applications {
+        let _ = writeln!(out, "{}", style.paint(application, "1"));
+        for component in components {
+            let node = node_of.get(component.as_str()).copied().unwrap_or("(unassigned)");
+            let _ = writeln!(out, "  {component} => {}", style.paint(node, "33"));
+            for edge in plan.edges.iter().filter(|edge| &edge.from == component) {
+                let via =
+                    edge.capability.as_deref().map_or("required by".to_string(), |cap| format!("+ produces {cap} for"));
+                let _ = writeln!(out, "      {via} {}", edge.to);
+            }
+            for edge in plan.edges.iter().filter(|edge| &edge.to == component) {
+                let via =
+                    edge.capability.as_deref().map_or("requires".to_string(), |cap| format!("consumes {cap} from"));
+                let _ = writeln!(out, "      {via} {}", edge.from);
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "Node groups:");
+    for (index, group) in plan.all_groups.iter().enumerate() {
+        let _ = writeln!(out, "  {index}: {}", group.join(", "));
+    }
+    out
+}
+
+/// The component graph as DOT, one cluster per node, clusters in group order.
+pub fn dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph ordo {\n  rankdir=LR;\n  node [shape=box];\n");
+    for (index, group) in plan.all_groups.iter().enumerate() {
+        for node in group {
+            let _ = writeln!(out, "  subgraph \"cluster_{node}\" {{\n    label=\"{node} (group {index})\";");
+            for component in plan.nodes.get(node).into_iter().flatten() {
+                let _ = writeln!(out, "    \"{}\";", escape(component));
+            }
+            out.push_str("  }\n");
+        }
+    }
+    for edge in &plan.edges {
+        let label = edge.capability.as_deref().map(|cap| format!(" [label=\"{}\"]", escape(cap))).unwrap_or_default();
+        let _ = writeln!(out, "  \"{}\" -> \"{}\"{label};", escape(&edge.from), escape(&edge.to));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The component graph as a Mermaid flowchart.
+pub fn mermaid(plan: &Plan) -> String {
+    let ids: BTreeMap<&str, String> = plan
+        .nodes
+        .values()
+        .flatten()
+        .enumerate()
+        .map(|(index, component)| (component.as_str(), format!("c{index}")))
+        .collect();
+    let mut out = String::from("flowchart LR\n");
+    let mut n_subgraph = 0;
+    for (index, group) in plan.all_groups.iter().enumerate() {
+        for node in group {
+            let _ = writeln!(out, "  subgraph n{n_subgraph}[\"{node} (group {index})\"]");
+            n_subgraph += 1;
+            for component in plan.nodes.get(node).into_iter().flatten() {
+                let _ = writeln!(out, "    {}[\"{}\"]", ids[component.as_str()], component.replace('"', "#quot;"));
+            }
+            out.push_str("  end\n");
+        }
+    }
+    for edge in &plan.edges {
+        let (Some(from), Some(to)) = (ids.get(edge.from.as_str()), ids.get(edge.to.as_str())) else {
+            continue;
+        };
+        match &edge.capability {
+            Some(capability) => {
+                let _ = writeln!(out, "  {from} -- \"{capability}\" --> {to}");
+            }
+            None => {
+                let _ = writeln!(out, "  {from} -.-> {to}");
+            }
+        }
+    }
+    out
+}
