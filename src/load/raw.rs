@@ -71,6 +71,9 @@ pub struct RawInstance {
     /// Node name to the component reference(s) it hosts.
     #[serde(default)]
     pub nodes: BTreeMap<String, Spanned<OneOrMany>>,
+    /// Parameters set on single components, by reference; they win over the application's.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, BTreeMap<String, Spanned<Value>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -508,6 +508,34 @@ fn expand_instance<'a>(
         }
     }
 
+    // Per-component overrides from the site.
+    for (reference, parameters) in &instance.overrides {
+        let normalized =
+            split_reference(reference).map(|(type_name, title)| format!("{}[{title}]", capitalize_type(type_name)));
+        let Some(component) =
+            declared[first_new..].iter_mut().find(|component| Some(&component.reference) == normalized.as_ref())
+        else {
+            let location = parameters.values().next().and_then(|value| spanned_location(SITE, value));
+            loader.diagnostics.push(
+                Diagnostic::error(format!("{app_ref} declares no component {reference} to override"))
+                    .at(location.or(instance_location.clone())),
+            );
+            continue;
+        };
+        for (name, value) in parameters {
+            if !component.component_type.raw.parameters.contains_key(name) {
+                loader.diagnostics.push(unknown_parameter(
+                    &component.reference,
+                    name,
+                    component.component_type.raw.parameters.keys(),
+                    spanned_location(SITE, value),
+                ));
+                continue;
+            }
+            component.explicit.insert(name.clone(), (value.value.clone(), false));
+        }
+    }
+
     // Node assignments: every component on exactly one node, every node known.
     let mut unknown_components = Vec::new();
     for (node_name, assigned) in &instance.nodes {
@@ -595,7 +623,7 @@ fn resolve_components(
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
 ) {
     // Which component produces each capability.
-    let mut producers: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut producers: BTreeMap<String, usize> = BTreeMap::new();
     for (index, component) in declared.iter().enumerate() {
         for capability in &component.produces {
             let (type_name, _) = split_reference(capability).unwrap_or_default();
@@ -610,7 +638,7 @@ fn resolve_components(
                     .at(component.declared_at.clone()),
                 );
             }
-            if let Some(&first) = producers.get(capability.as_str()) {
+            if let Some(&first) = producers.get(capability) {
                 loader.diagnostics.push(
                     Diagnostic::error(format!(
                         "Duplicate declaration: {capability} is already exported by {}; {} cannot export it too",
@@ -620,17 +648,44 @@ fn resolve_components(
                     .with_label(declared[first].assigned_at.clone(), "first exported by this component"),
                 );
             } else {
-                producers.insert(capability, index);
+                producers.insert(capability.clone(), index);
             }
         }
     }
+    // References with a `*` in the title stand for every exported capability they match.
+    let mut declared = declared;
+    for component in &mut declared {
+        for list in [&mut component.consumes, &mut component.requires] {
+            let mut expanded = Vec::new();
+            for reference in list.iter() {
+                if !reference.contains('*') {
+                    expanded.push(reference.clone());
+                    continue;
+                }
+                let matches: Vec<String> =
+                    producers.keys().filter(|produced| glob_match(reference, produced)).cloned().collect();
+                if matches.is_empty() {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{}: {reference} matches no exported capability",
+                            component.reference
+                        ))
+                        .at(component.declared_at.clone()),
+                    );
+                }
+                expanded.extend(matches);
+            }
+            *list = expanded;
+        }
+    }
+    let declared = declared;
     // Dependencies between components, and the order to resolve them in.
     let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
     let mut edges = BTreeSet::new();
     for (index, component) in declared.iter().enumerate() {
         let needed = component.consumes.iter().map(|c| (c, true)).chain(component.requires.iter().map(|c| (c, false)));
         for (capability, carries_data) in needed {
-            match producers.get(capability.as_str()) {
+            match producers.get(capability) {
                 Some(&producer) if producer == index => loader.diagnostics.push(
                     Diagnostic::error(format!(
                         "{} consumes {capability}, which it exports itself",
@@ -677,15 +732,11 @@ fn resolve_components(
         let raw_type = component.component_type.raw;
         let mut values: BTreeMap<String, (Value, bool)> = component.explicit.clone();
 
-        // Consumed capability values fill the parameters that are not set explicitly.
+        // Consumed capability values fill the parameters that are not set explicitly; an
+        // array parameter collects one value per consumed capability.
+        let mut collected: BTreeMap<String, (Vec<Value>, bool)> = BTreeMap::new();
         for capability in &component.consumes {
-            let Some(producer) = producers.get(capability.as_str()).and_then(|&index| resolved[index].as_ref()) else {
-                continue;
-            };
-            let Some(produced) = model.capabilities.get(capability) else {
-                continue;
-            };
-            let _ = producer;
+            let Some(produced) = model.capabilities.get(capability) else { continue };
             let (type_name, _) = split_reference(capability).unwrap_or_default();
             let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
                 loader.diagnostics.push(
@@ -702,10 +753,26 @@ fn resolve_components(
                 capability_scope.set(name, param.value.clone(), param.secret);
             }
             for (parameter, expression) in mapping.1 {
-                if values.contains_key(parameter) {
+                if component.explicit.contains_key(parameter) {
                     continue;
                 }
+                let is_array = raw_type.parameters.get(parameter).and_then(|spec| spec.kind) == Some(ParamType::Array);
                 match interpolate(&expression.value, &capability_scope) {
+                    Ok((value, secret)) if is_array => {
+                        let entry = collected.entry(parameter.clone()).or_default();
+                        match value {
+                            Value::Array(items) => entry.0.extend(items),
+                            value => entry.0.push(value),
+                        }
+                        entry.1 |= secret;
+                    }
+                    Ok(_) if values.contains_key(parameter) => loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{} consumes more than one {type_name} capability, so parameter '{parameter}' gets several values; declare it `type: array`",
+                            component.reference
+                        ))
+                        .at(spanned_location(&component.component_type.package.file, expression)),
+                    ),
                     Ok(result) => {
                         values.insert(parameter.clone(), result);
                     }
@@ -716,6 +783,10 @@ fn resolve_components(
                     )),
                 }
             }
+        }
+
+        for (name, (items, secret)) in collected {
+            values.insert(name, (Value::Array(items), secret));
         }
 
         // Defaults, evaluated in the component's scope.
@@ -887,6 +958,23 @@ fn availability_check(
             None
         }
     }
+}
+
+/// Matches `Http[shop-*]` against `Http[shop-1]`: `*` stands for any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(found) => rest = &rest[found + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Kahn's algorithm, smallest index first; `Err` holds the components left in cycles.

@@ -166,15 +166,12 @@ fn open_revision(path: &Path, repo: Repository, rev: &str) -> anyhow::Result<Sna
         _ => rev.to_string(),
     };
     let sha = commit.id().to_string();
+    let revision =
+        if sha.starts_with(&rev.to_ascii_lowercase()) { format!("sha1:{sha}") } else { format!("{name}@sha1:{sha}") };
     drop(root_tree);
     drop(commit);
     drop(object);
-    Ok(Snapshot {
-        revision: format!("{name}@sha1:{sha}"),
-        commit: Some(sha),
-        root: path.to_path_buf(),
-        backing: Backing::Git { repo, tree },
-    })
+    Ok(Snapshot { revision, commit: Some(sha), root: path.to_path_buf(), backing: Backing::Git { repo, tree } })
 }
 
 fn open_work_tree(path: &Path, repo: Option<Repository>) -> anyhow::Result<Snapshot> {
@@ -197,7 +194,10 @@ fn open_work_tree(path: &Path, repo: Option<Repository>) -> anyhow::Result<Snaps
     if !prefix.as_os_str().is_empty() {
         options.pathspec(&prefix);
     }
-    let dirty = !repo.statuses(Some(&mut options)).context("reading Git status")?.is_empty();
+    // ordo's own state directory may sit inside the repository; it never makes a tree dirty.
+    let statuses = repo.statuses(Some(&mut options)).context("reading Git status")?;
+    let dirty =
+        statuses.iter().any(|entry| entry.path().is_ok_and(|path| !path.split('/').any(|segment| segment == ".ordo")));
     let revision = match &commit {
         Some(sha) => format!("{branch}@sha1:{sha}{}", if dirty { "-dirty" } else { "" }),
         None => "working-tree".to_string(),

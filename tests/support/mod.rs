@@ -1,0 +1,199 @@
+//! The test kit: repositories made in temporary directories from multi-file fixtures, real
+//! Git commits, and the real `ordo` binary run against them.
+//!
+//! A fixture is one string with `//- path` lines starting each file; a file whose text
+//! starts with `#!` is made executable. `Repo::example` copies one of `examples/`.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Repo {
+    dir: tempfile::TempDir,
+}
+
+/// The result of one `ordo` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "ordo failed\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| panic!("not JSON ({err}):\n{}", self.stdout))
+    }
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        Repo { dir: tempfile::tempdir().expect("creating a temporary directory") }
+    }
+
+    /// A repository holding the files of a fixture.
+    pub fn fixture(fixture: &str) -> Repo {
+        let repo = Repo::new();
+        repo.write_fixture(fixture);
+        repo
+    }
+
+    /// A repository holding a copy of `examples/NAME`.
+    pub fn example(name: &str) -> Repo {
+        let repo = Repo::new();
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name), repo.path());
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join(".ordo")
+    }
+
+    pub fn write_fixture(&self, fixture: &str) {
+        let mut current: Option<(String, String)> = None;
+        let mut files = Vec::new();
+        for line in fixture.lines() {
+            if let Some(path) = line.strip_prefix("//- ") {
+                files.extend(current.take());
+                current = Some((path.trim().to_string(), String::new()));
+            } else if let Some((_, text)) = current.as_mut() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        files.extend(current);
+        for (path, text) in files {
+            self.write(&path, &text);
+        }
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        if text.starts_with("#!") {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|err| panic!("reading {relative}: {err}"))
+    }
+
+    /// Replaces `from` by `to` in a file, which must contain it.
+    #[track_caller]
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let text = self.read(relative);
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        self.write(relative, &text.replacen(from, to, 1));
+    }
+
+    pub fn remove(&self, relative: &str) {
+        let path = self.path().join(relative);
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.net")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.net")
+            .output()
+            .expect("running git");
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Makes the directory a Git repository on branch `main`, with `.ordo/` ignored.
+    pub fn git_init(&self) {
+        self.git(&["init", "-q", "-b", "main"]);
+        self.write(".gitignore", ".ordo/\n");
+    }
+
+    /// Commits everything; returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Runs `ordo` in the repository with its state in `.ordo/`.
+    pub fn ordo(&self, args: &[&str]) -> Run {
+        self.ordo_env(args, &[])
+    }
+
+    pub fn ordo_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ORDO_STATE")
+            .env_remove("ORDO_ENV");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Run::from(command.output().expect("running ordo"))
+    }
+
+    /// `ordo plan --format json` of the working tree.
+    pub fn plan_json(&self) -> serde_json::Value {
+        self.ordo(&["plan", "--format", "json"]).success().json()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The components of a JSON plan's changes as `action component@node` lines, in order.
+pub fn change_lines(plan: &serde_json::Value) -> Vec<String> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| {
+            format!(
+                "{} {}@{}",
+                change["action"].as_str().unwrap(),
+                change["component"].as_str().unwrap(),
+                change["node"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
