@@ -242,9 +242,9 @@ pub struct RawAppComponent {
     pub require: Option<Spanned<OneOrMany>>,
 }
 
-/// A string or a list of strings.
+/// A string or a list of strings; list items keep their own locations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OneOrMany(pub Vec<String>);
+pub struct OneOrMany(pub Vec<Spanned<String>>);
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -255,11 +255,13 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 f.write_str("a reference such as Sql[app1], or a list of them")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(vec![text.to_string()]))
+                // A single string's location is the enclosing `Spanned`'s.
+                let unknown = serde_saphyr::Location::UNKNOWN;
+                Ok(OneOrMany(vec![Spanned::new(text.to_string(), unknown, unknown)]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
                 let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
                     items.push(item);
                 }
                 Ok(OneOrMany(items))

@@ -150,6 +150,9 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
             }
         }
     }
+    for package in &packages {
+        check_application_components(loader, package, &component_types);
+    }
     let Some(site) = read_yaml::<RawSite>(loader, SITE)? else {
         return Ok(model);
     };
@@ -289,6 +292,29 @@ fn read_scripts(
     Ok(apply.map(|apply| Scripts { apply, check, remove }))
 }
 
+/// Every component an application declares must have a known type.
+fn check_application_components(
+    loader: &mut Loader,
+    package: &Package,
+    component_types: &BTreeMap<String, ComponentType>,
+) {
+    for component in &package.raw.application.components {
+        let type_name = capitalize_type(&component.component.value);
+        if component_types.contains_key(&type_name) {
+            continue;
+        }
+        let mut diagnostic = Diagnostic::error(format!("unknown component type `{type_name}`"))
+            .at(spanned_location(&package.file, &component.component));
+        match suggest(&type_name, component_types.keys().map(String::as_str)) {
+            Some(best) => diagnostic = diagnostic.with_note(format!("did you mean `{best}`?")),
+            None => {
+                diagnostic = diagnostic.with_note(format!("component types: {}", join_or_none(component_types.keys())))
+            }
+        }
+        loader.diagnostics.push(diagnostic);
+    }
+}
+
 /// Resolves an instance's parameters and declares its components; returns the instance.
 fn expand_instance<'a>(
     loader: &mut Loader,
@@ -375,16 +401,16 @@ fn expand_instance<'a>(
     scope.set("name", Value::String(title.clone()), false);
 
     // The application's components, expanded and interpolated in the instance's scope.
+    // When some cannot be declared, node assignments are not checked against them: every
+    // mapping would be reported again as a consequence of the first mistake.
     let first_new = declared.len();
+    let mut incomplete = false;
     for component in &package.raw.application.components {
         let declared_at = spanned_location(&package.file, &component.component);
         let type_name = capitalize_type(&component.component.value);
         let Some(component_type) = component_types.get(&type_name) else {
-            let mut diagnostic = Diagnostic::error(format!("unknown component type `{type_name}`")).at(declared_at);
-            if let Some(best) = suggest(&type_name, component_types.keys().map(String::as_str)) {
-                diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
-            }
-            loader.diagnostics.push(diagnostic);
+            // Reported once per package by `check_application_components`.
+            incomplete = true;
             continue;
         };
         let count = match &component.count {
@@ -456,6 +482,7 @@ fn expand_instance<'a>(
                 let location = spanned_location(&package.file, list);
                 let mut out = Vec::new();
                 for item in &list.value.0 {
+                    let item = &item.value;
                     match interpolate(&Value::String(item.clone()), &scope) {
                         Ok((value, _)) => {
                             let text = crate::load::interpolate::display(&value);
@@ -478,6 +505,7 @@ fn expand_instance<'a>(
             let consumes = references(loader, &component.consume);
             let requires = references(loader, &component.require);
             if problem {
+                incomplete = true;
                 continue;
             }
             let reference = format!("{type_name}[{component_title}]");
@@ -548,13 +576,15 @@ fn expand_instance<'a>(
             }
             loader.diagnostics.push(diagnostic);
         }
-        for reference in &assigned.value.0 {
-            let reference = match split_reference(reference) {
+        for item in &assigned.value.0 {
+            let location = spanned_location(SITE, item).or_else(|| location.clone());
+            let reference = match split_reference(&item.value) {
                 Some((type_name, title)) => format!("{}[{title}]", capitalize_type(type_name)),
                 None => {
                     loader.diagnostics.push(
                         Diagnostic::error(format!(
-                            "Invalid node mapping in {app_ref}: value {reference} is not a component reference"
+                            "Invalid node mapping in {app_ref}: value {} is not a component reference",
+                            item.value
                         ))
                         .at(location.clone()),
                     );
@@ -581,7 +611,7 @@ fn expand_instance<'a>(
             }
         }
     }
-    if !unknown_components.is_empty() {
+    if !unknown_components.is_empty() && !incomplete {
         let names: Vec<&str> = unknown_components.iter().map(|(reference, _)| reference.as_str()).collect();
         let known: Vec<&str> = declared[first_new..].iter().map(|component| component.reference.as_str()).collect();
         let mut diagnostic = Diagnostic::error(format!(
@@ -682,6 +712,7 @@ fn resolve_components(
     // Dependencies between components, and the order to resolve them in.
     let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
     let mut edges = BTreeSet::new();
+    let mut missing: BTreeMap<String, Vec<(usize, bool)>> = BTreeMap::new();
     for (index, component) in declared.iter().enumerate() {
         let needed = component.consumes.iter().map(|c| (c, true)).chain(component.requires.iter().map(|c| (c, false)));
         for (capability, carries_data) in needed {
@@ -697,19 +728,28 @@ fn resolve_components(
                     depends_on[index].insert(producer);
                     edges.insert((producer, index, carries_data.then(|| capability.clone())));
                 }
-                None => {
-                    let verb = if carries_data { "consumes" } else { "requires" };
-                    loader.diagnostics.push(
-                        Diagnostic::error(format!(
-                            "{} {verb} {capability}, but no component exports it",
-                            component.reference
-                        ))
-                        .at(component.declared_at.clone())
-                        .with_label(component.assigned_at.clone(), "the component is assigned here"),
-                    );
-                }
+                None => missing.entry(capability.clone()).or_default().push((index, carries_data)),
             }
         }
+    }
+    for (capability, wanted_by) in missing {
+        let names: Vec<String> = wanted_by
+            .iter()
+            .map(|&(index, carries_data)| {
+                format!("{} ({})", declared[index].reference, if carries_data { "consume" } else { "require" })
+            })
+            .collect();
+        let exported: Vec<&str> = producers.keys().map(String::as_str).collect();
+        let first = &declared[wanted_by[0].0];
+        let mut diagnostic =
+            Diagnostic::error(format!("{capability} is consumed but never exported: wanted by {}", names.join(", ")))
+                .at(first.declared_at.clone());
+        if let Some(best) = suggest(&capability, exported.iter().copied()) {
+            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+        } else {
+            diagnostic = diagnostic.with_note(format!("exported capabilities: {}", join_or_none(exported.iter())));
+        }
+        loader.diagnostics.push(diagnostic);
     }
     let order = match dependency_order(&depends_on) {
         Ok(order) => order,

@@ -112,6 +112,7 @@ impl Store {
     pub fn open(state_dir: &Path) -> anyhow::Result<Store> {
         std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
         let path = state_dir.join(STATE_FILE);
+        check_header(&path)?;
         let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let mut store = Store { conn, path };
         store.configure()?;
@@ -125,6 +126,7 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
+        check_header(&path)?;
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("opening {}", path.display()))?;
         let store = Store { conn, path };
@@ -373,6 +375,35 @@ impl Store {
     }
 }
 
+/// Refuses a file that is not an SQLite database, or whose schema is newer than this build,
+/// before SQLite opens it: opening creates journal files next to it, and a refused file
+/// must be left exactly as it was.
+fn check_header(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(100);
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            file.take(100).read_to_end(&mut header).with_context(|| format!("reading {}", path.display()))?;
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    }
+    if header.is_empty() {
+        return Ok(()); // A new, empty file: SQLite will initialise it.
+    }
+    if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
+        bail!("state file {} is not a valid ordo state store: it is not an SQLite database", path.display());
+    }
+    let version = i64::from(u32::from_be_bytes(header[60..64].try_into().expect("the slice has four bytes")));
+    if version > SCHEMA_VERSION {
+        bail!(
+            "state file {} has schema version {version}, newer than this ordo understands ({SCHEMA_VERSION}); use a newer ordo",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn job_from_row(row: &rusqlite::Row) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
         id: row.get(0)?,
@@ -429,7 +460,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
         assert_eq!(format_timestamp(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_timestamp(1_795_000_000, 5), "2026-11-18T09:46:40.005Z");
+        assert_eq!(format_timestamp(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
     }
 
     #[test]

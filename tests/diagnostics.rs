@@ -1,0 +1,451 @@
+//! Bad input: every mistake gets a clear diagnostic naming the file, line and column (or
+//! the node and component), a non-zero exit, and leaves the store untouched. The rendered
+//! diagnostics are snapshots: update them with `UPDATE_EXPECT=1 cargo test`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use expect_test::{Expect, expect};
+use support::Repo;
+
+/// Every file of the state directory except locks, by name.
+fn state_files(repo: &Repo) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in walk(&repo.state()) {
+        let name = entry.strip_prefix(repo.state()).unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("locks") {
+            files.insert(name, std::fs::read(&entry).unwrap());
+        }
+    }
+    files
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() { out.extend(walk(&entry.path())) } else { out.push(entry.path()) }
+    }
+    out
+}
+
+/// Applies the LAMP example, breaks it with `edit`, and checks that `validate`, `plan` and
+/// `apply` all refuse it with the expected diagnostics and leave the state as it was.
+#[track_caller]
+fn check(edit: impl FnOnce(&Repo), expected: Expect) {
+    let repo = Repo::example("lamp");
+    repo.ordo(&["apply", "--yes"]).success();
+    let before = state_files(&repo);
+    edit(&repo);
+    let validate = repo.ordo(&["validate"]);
+    assert_eq!(validate.code, 1, "validate must fail\n{}", validate.stderr);
+    for command in [&["plan"][..], &["apply", "--yes"], &["apply", "--yes", "--prune"]] {
+        let run = repo.ordo(command);
+        assert_eq!(run.code, 1, "{command:?} must fail\n{}{}", run.stdout, run.stderr);
+        assert_eq!(run.stderr, validate.stderr, "{command:?} reports the same problems");
+    }
+    assert!(state_files(&repo) == before, "the state directory changed");
+    expected.assert_eq(&validate.stderr);
+}
+
+#[test]
+fn yaml_syntax_error() {
+    check(
+        |repo| repo.edit("site.yaml", "    title: app1\n", "    title: [app1\n"),
+        expect![[r#"
+            error: expected string scalar at line 5, column 12
+              ┌─ site.yaml:5:12
+              │
+            5 │     title: [app1
+              │            ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_key_with_suggestion() {
+    check(
+        |repo| repo.edit("site.yaml", "    title: app1\n", "    titel: app1\n"),
+        expect![[r#"
+            error: unknown field `titel`, expected one of application, title, profile, parameters, nodes, overrides at line 5, column 5
+              ┌─ site.yaml:5:5
+              │
+            5 │     titel: app1
+              │     ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn wrong_parameter_type() {
+    check(
+        |repo| repo.edit("site.yaml", "      web_instances: 3\n", "      web_instances: three\n"),
+        expect![[r#"
+            error: Lamp[app1]: parameter 'web_instances' expects an Integer value, got String
+              ┌─ site.yaml:9:22
+              │
+            9 │       web_instances: three
+              │                      ^^^^^
+
+            error: Lamp[app1]: unknown variable `web_instances`
+               ┌─ packages/lamp/package.yaml:82:14
+               │
+            82 │       count: "${web_instances}"
+               │              ^^^^^^^^^^^^^^^^^^
+               │
+               = variables here: db_password, db_port, db_user, name, title, web_port
+
+            error: Application Lamp[app1] assigns nodes to non-existent components: Lamp::Webapp[app1-1], Lamp::Webapp[app1-2], Lamp::Webapp[app1-3]
+               ┌─ site.yaml:12:25
+               │
+            12 │       dev2.example.net: Lamp::Webapp[app1-1]
+               │                         ^^^^^^^^^^^^^^^^^^^^
+               │
+               = Lamp[app1] declares: Lamp::Mysql[app1]
+
+            error: 3 problems found in .
+        "#]],
+    );
+}
+
+#[test]
+fn mandatory_parameter_missing() {
+    check(
+        |repo| repo.edit("site.yaml", "      db_password: secret\n", ""),
+        expect![[r#"
+            error: Lamp[app1]: expects a value for parameter 'db_password'
+              ┌─ site.yaml:5:12
+              │
+            5 │     title: app1
+              │            ^^^^
+
+            error: Lamp[app1]: unknown variable `db_password`
+               ┌─ packages/lamp/package.yaml:78:19
+               │
+            78 │         password: "${db_password}"
+               │                   ^^^^^^^^^^^^^^^^
+               │
+               = variables here: db_port, db_user, name, title, web_instances, web_port
+
+            error: Sql[app1] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webapp
+               │                  ^^^^^^^^^^^^
+               │
+               = did you mean `Sql[app2]`?
+
+            error: 3 problems found in .
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_component_type() {
+    check(
+        |repo| {
+            repo.edit("packages/lamp/package.yaml", "    - component: Lamp::Webapp\n", "    - component: Lamp::Webap\n")
+        },
+        expect![[r#"
+            error: unknown component type `Lamp::Webap`
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webap
+               │                  ^^^^^^^^^^^
+               │
+               = did you mean `Lamp::Webapp`?
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_package() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "  - application: lamp@1.0.0\n    title: app2",
+                "  - application: lampp\n    title: app2",
+            )
+        },
+        expect![[r#"
+            error: unknown package `lampp`
+               ┌─ site.yaml:16:18
+               │
+            16 │   - application: lampp
+               │                  ^^^^^
+               │
+               = did you mean `lamp`?
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn component_not_assigned_to_a_node() {
+    check(
+        |repo| repo.edit("site.yaml", "      dev4.example.net: Lamp::Webapp[app1-3]\n", ""),
+        expect![[r#"
+            error: Application Lamp[app1] has components without assigned nodes: Lamp::Webapp[app1-3]
+              ┌─ site.yaml:5:12
+              │
+            5 │     title: app1
+              │            ^^^^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn component_assigned_to_two_nodes() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "      dev4.example.net: Lamp::Webapp[app1-3]\n",
+                "      dev4.example.net:\n        - Lamp::Webapp[app1-3]\n        - Lamp::Webapp[app1-2]\n",
+            )
+        },
+        expect![[r#"
+            error: Component Lamp::Webapp[app1-2] is assigned to more than one node: dev3.example.net and dev4.example.net
+               ┌─ site.yaml:16:11
+               │
+            13 │       dev3.example.net: Lamp::Webapp[app1-2]
+               │                         -------------------- first assigned to dev3.example.net here
+               ·
+            16 │         - Lamp::Webapp[app1-2]
+               │           ^^^^^^^^^^^^^^^^^^^^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_node() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "      dev4.example.net: Lamp::Webapp[app1-3]\n",
+                "      dev5.example.net: Lamp::Webapp[app1-3]\n",
+            )
+        },
+        expect![[r#"
+            error: unknown node dev5.example.net: it is not in inventory.yaml
+               ┌─ site.yaml:14:25
+               │
+            14 │       dev5.example.net: Lamp::Webapp[app1-3]
+               │                         ^^^^^^^^^^^^^^^^^^^^
+               │
+               = did you mean `dev1.example.net`?
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn capability_consumed_but_produced_by_nobody() {
+    check(
+        |repo| {
+            repo.edit(
+                "packages/lamp/package.yaml",
+                "      consume: Sql[${title}]\n",
+                "      consume: Sql[${title}-db]\n",
+            )
+        },
+        expect![[r#"
+            error: Sql[app1-db] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webapp
+               │                  ^^^^^^^^^^^^
+               │
+               = did you mean `Sql[app1]`?
+
+            error: Sql[app2-db] is consumed but never exported: wanted by Lamp::Webapp[app2-1] (consume), Lamp::Webapp[app2-2] (consume), Lamp::Webapp[app2-3] (consume)
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webapp
+               │                  ^^^^^^^^^^^^
+               │
+               = did you mean `Sql[app2]`?
+
+            error: 2 problems found in .
+        "#]],
+    );
+}
+
+#[test]
+fn capability_produced_twice() {
+    check(
+        |repo| {
+            repo.edit("packages/lamp/package.yaml", "      export: Sql[${title}]\n", "      export: Sql[shared]\n");
+            repo.edit("packages/lamp/package.yaml", "      consume: Sql[${title}]\n", "      consume: Sql[shared]\n");
+        },
+        expect![[r#"
+            error: Duplicate declaration: Sql[shared] is already exported by Lamp::Mysql[app1]; Lamp::Mysql[app2] cannot export it too
+               ┌─ site.yaml:23:25
+               │
+            11 │       dev1.example.net: Lamp::Mysql[app1]
+               │                         ----------------- first exported by this component
+               ·
+            23 │       dev1.example.net: Lamp::Mysql[app2]
+               │                         ^^^^^^^^^^^^^^^^^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn node_cycle_names_the_whole_cycle() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "      dev1.example.net: Lamp::Mysql[app2]\n",
+                "      dev2.example.net: Lamp::Mysql[app2]\n",
+            );
+            repo.edit(
+                "site.yaml",
+                "      dev2.example.net: Lamp::Webapp[app2-1]\n",
+                "      dev1.example.net: Lamp::Webapp[app2-1]\n",
+            );
+        },
+        expect![[r#"
+            error: node cycle: dev1.example.net -> dev2.example.net -> dev1.example.net
+             = dev1.example.net -> dev2.example.net: Lamp::Webapp[app1-1] consumes Sql[app1] from Lamp::Mysql[app1]
+             = dev2.example.net -> dev1.example.net: Lamp::Webapp[app2-1] consumes Sql[app2] from Lamp::Mysql[app2]
+             = a node cannot run both before and after another; move one of these components
+
+        "#]],
+    );
+}
+
+#[test]
+fn script_missing() {
+    check(
+        |repo| repo.edit("packages/lamp/package.yaml", "apply: scripts/mysql-apply", "apply: scripts/mysql-aply"),
+        expect![[r#"
+            error: script packages/lamp/scripts/mysql-aply does not exist
+               ┌─ packages/lamp/package.yaml:45:14
+               │
+            45 │       apply: scripts/mysql-aply
+               │              ^^^^^^^^^^^^^^^^^^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn script_not_executable() {
+    check(
+        |repo| {
+            let path = repo.path().join("packages/lamp/scripts/webapp-check");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        },
+        expect![[r#"
+            error: script packages/lamp/scripts/webapp-check is not executable
+               ┌─ packages/lamp/package.yaml:67:14
+               │
+            67 │       check: scripts/webapp-check
+               │              ^^^^^^^^^^^^^^^^^^^^
+               │
+               = run `chmod +x packages/lamp/scripts/webapp-check` and commit it
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_variable_in_interpolation() {
+    check(
+        |repo| repo.edit("packages/lamp/package.yaml", "user: \"${db_user}\"", "user: \"${db_usr}\""),
+        expect![[r#"
+            error: Lamp[app1]: unknown variable `db_usr`
+               ┌─ packages/lamp/package.yaml:77:15
+               │
+            77 │         user: "${db_usr}"
+               │               ^^^^^^^^^^^
+               │
+               = did you mean `db_user`?
+
+            error: Lamp[app2]: unknown variable `db_usr`
+               ┌─ packages/lamp/package.yaml:77:15
+               │
+            77 │         user: "${db_usr}"
+               │               ^^^^^^^^^^^
+               │
+               = did you mean `db_user`?
+
+            error: Sql[app1] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webapp
+               │                  ^^^^^^^^^^^^
+               │
+               = exported capabilities: (none)
+
+            error: Sql[app2] is consumed but never exported: wanted by Lamp::Webapp[app2-1] (consume), Lamp::Webapp[app2-2] (consume), Lamp::Webapp[app2-3] (consume)
+               ┌─ packages/lamp/package.yaml:81:18
+               │
+            81 │     - component: Lamp::Webapp
+               │                  ^^^^^^^^^^^^
+               │
+               = exported capabilities: (none)
+
+            error: 4 problems found in .
+        "#]],
+    );
+}
+
+/// A state file that is not a store, or one written by a newer ordo, is refused untouched.
+#[test]
+fn corrupt_or_newer_state_files_are_refused() {
+    for (damage, message) in [
+        (&b"this is not a database file at all, just some text"[..], "is not a valid ordo state store"),
+        (b"", "newer than this ordo understands"),
+    ] {
+        let repo = Repo::example("lamp");
+        repo.ordo(&["apply", "--yes"]).success();
+        let path = repo.state().join("state.db");
+        if damage.is_empty() {
+            bump_schema_version(&path);
+        } else {
+            std::fs::remove_file(repo.state().join("state.db-wal")).ok();
+            std::fs::remove_file(repo.state().join("state.db-shm")).ok();
+            std::fs::write(&path, damage).unwrap();
+        }
+        let before = state_files(&repo);
+        for command in [&["plan"][..], &["apply", "--yes"], &["job", "list"]] {
+            let run = repo.ordo(command);
+            assert_eq!(run.code, 1, "{command:?}\n{}", run.stderr);
+            assert!(run.stderr.contains(message), "{command:?}: {}", run.stderr);
+            assert!(run.stderr.contains("state.db"), "the message names the file: {}", run.stderr);
+        }
+        let after = state_files(&repo);
+        assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+        assert!(after == before, "the state directory changed");
+    }
+}
+
+/// Sets the store's schema version past what this build knows, as a newer ordo would.
+fn bump_schema_version(path: &std::path::Path) {
+    // SQLite keeps `user_version` as a big-endian u32 at byte 60 of the database header.
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[60..64].copy_from_slice(&999u32.to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
