@@ -132,15 +132,7 @@ fn mandatory_parameter_missing() {
                │
                = variables here: db_port, db_user, name, title, web_instances, web_port
 
-            error: Sql[app1] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
-               ┌─ packages/lamp/package.yaml:81:18
-               │
-            81 │     - component: Lamp::Webapp
-               │                  ^^^^^^^^^^^^
-               │
-               = did you mean `Sql[app2]`?
-
-            error: 3 problems found in .
+            error: 2 problems found in .
         "#]],
     );
 }
@@ -265,7 +257,7 @@ fn capability_consumed_but_produced_by_nobody() {
             )
         },
         expect![[r#"
-            error: Sql[app1-db] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
+            error: Sql[app1-db] is consumed but never exported; wanted by Lamp::Webapp[app1-1], Lamp::Webapp[app1-2], Lamp::Webapp[app1-3]
                ┌─ packages/lamp/package.yaml:81:18
                │
             81 │     - component: Lamp::Webapp
@@ -273,7 +265,7 @@ fn capability_consumed_but_produced_by_nobody() {
                │
                = did you mean `Sql[app1]`?
 
-            error: Sql[app2-db] is consumed but never exported: wanted by Lamp::Webapp[app2-1] (consume), Lamp::Webapp[app2-2] (consume), Lamp::Webapp[app2-3] (consume)
+            error: Sql[app2-db] is consumed but never exported; wanted by Lamp::Webapp[app2-1], Lamp::Webapp[app2-2], Lamp::Webapp[app2-3]
                ┌─ packages/lamp/package.yaml:81:18
                │
             81 │     - component: Lamp::Webapp
@@ -391,23 +383,7 @@ fn unknown_variable_in_interpolation() {
                │
                = did you mean `db_user`?
 
-            error: Sql[app1] is consumed but never exported: wanted by Lamp::Webapp[app1-1] (consume), Lamp::Webapp[app1-2] (consume), Lamp::Webapp[app1-3] (consume)
-               ┌─ packages/lamp/package.yaml:81:18
-               │
-            81 │     - component: Lamp::Webapp
-               │                  ^^^^^^^^^^^^
-               │
-               = exported capabilities: (none)
-
-            error: Sql[app2] is consumed but never exported: wanted by Lamp::Webapp[app2-1] (consume), Lamp::Webapp[app2-2] (consume), Lamp::Webapp[app2-3] (consume)
-               ┌─ packages/lamp/package.yaml:81:18
-               │
-            81 │     - component: Lamp::Webapp
-               │                  ^^^^^^^^^^^^
-               │
-               = exported capabilities: (none)
-
-            error: 4 problems found in .
+            error: 2 problems found in .
         "#]],
     );
 }

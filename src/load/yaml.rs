@@ -732,17 +732,21 @@ fn resolve_components(
             }
         }
     }
-    for (capability, wanted_by) in missing {
+    // After a component could not be declared, its capabilities are missing as a consequence;
+    // reporting each of those would bury the mistake that caused them.
+    let earlier_errors = crate::diag::has_errors(&loader.diagnostics);
+    for (capability, wanted_by) in missing.into_iter().filter(|_| !earlier_errors) {
         let names: Vec<String> = wanted_by
             .iter()
             .map(|&(index, carries_data)| {
-                format!("{} ({})", declared[index].reference, if carries_data { "consume" } else { "require" })
+                let suffix = if carries_data { "" } else { " (require)" };
+                format!("{}{suffix}", declared[index].reference)
             })
             .collect();
         let exported: Vec<&str> = producers.keys().map(String::as_str).collect();
         let first = &declared[wanted_by[0].0];
         let mut diagnostic =
-            Diagnostic::error(format!("{capability} is consumed but never exported: wanted by {}", names.join(", ")))
+            Diagnostic::error(format!("{capability} is consumed but never exported; wanted by {}", names.join(", ")))
                 .at(first.declared_at.clone());
         if let Some(best) = suggest(&capability, exported.iter().copied()) {
             diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
