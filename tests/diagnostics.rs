@@ -54,7 +54,7 @@ fn yaml_syntax_error() {
     check(
         |repo| repo.edit("site.yaml", "    title: app1\n", "    title: [app1\n"),
         expect![[r#"
-            error: expected string scalar at line 5, column 12
+            error: expected string scalar
               ┌─ site.yaml:5:12
               │
             5 │     title: [app1
@@ -70,7 +70,7 @@ fn unknown_key_with_suggestion() {
     check(
         |repo| repo.edit("site.yaml", "    title: app1\n", "    titel: app1\n"),
         expect![[r#"
-            error: unknown field `titel`, expected one of application, title, profile, parameters, nodes, overrides at line 5, column 5
+            error: unknown field `titel`, expected one of application, title, profile, parameters, nodes, overrides
               ┌─ site.yaml:5:5
               │
             5 │     titel: app1
@@ -151,6 +151,30 @@ fn unknown_component_type() {
                │                  ^^^^^^^^^^^
                │
                = did you mean `Lamp::Webapp`?
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn duplicate_key() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "      dev4.example.net: Lamp::Webapp[app1-3]\n",
+                "      dev3.example.net: Lamp::Webapp[app1-3]\n",
+            )
+        },
+        expect![[r#"
+            error: duplicate mapping key: dev3.example.net
+               ┌─ site.yaml:14:7
+               │
+            14 │       dev3.example.net: Lamp::Webapp[app1-3]
+               │       ^
+               │
+               = each key may appear once; list several values under one key instead
 
             error: 1 problem found in .
         "#]],

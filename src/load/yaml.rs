@@ -62,7 +62,16 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
         let start = diag::offset_of(text, location.line() as usize, location.column() as usize);
         Location { file: file.to_string(), range: start..(start + 1).min(text.len()).max(start) }
     });
+    // The parser's own advice is for programmers embedding it, and the place is shown anyway.
+    let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let message = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
+        _ => message,
+    };
     let mut diagnostic = Diagnostic::error(message.clone()).at(location);
+    if message.starts_with("duplicate mapping key") {
+        diagnostic = diagnostic.with_note("each key may appear once; list several values under one key instead");
+    }
     if let Some(note) = unknown_field_suggestion(&message) {
         diagnostic = diagnostic.with_note(note);
     }
