@@ -138,7 +138,7 @@ pub fn suggest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
     candidates
         .into_iter()
         .map(|candidate| (edit_distance(wrong, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len().max(wrong.len()) + 2) / 3)
+        .filter(|(distance, candidate)| *distance <= candidate.len().max(wrong.len()).div_ceil(3))
         .min()
         .map(|(_, candidate)| candidate)
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::exec::{self, ComponentResult, ComponentWork, EventSink, NodeOutcome, NodeWork, Phase, RunReport, Stage};
-use crate::model::{Implementation, Model, Node, Transport};
+use crate::model::{Implementation, Model, Node, PackageFiles, Transport};
 use crate::plan::inventory::{self, StoredValue, hex};
 use crate::plan::{Action, Inventory, Plan};
 use crate::store::{NodeResultRecord, Store};
@@ -85,15 +85,11 @@ pub fn run(
         .map(|component| component.reference.as_str())
         .zip(inventory::dependencies(model))
         .collect();
-    let moves: BTreeMap<&str, &str> = plan
-        .changes
-        .iter()
-        .filter(|change| change.action == Action::Move)
-        .filter_map(|change| Some((change.component.as_str(), change.previous_node.as_deref()?)))
-        .collect();
     let mut record_error = None;
+    // Node times are offsets from the run's start; this anchors them to the clock.
+    let run_started = std::time::SystemTime::now();
     let mut record = |outcome: &NodeOutcome| {
-        let result = record_outcome(store, job_id, model, plan, &dependencies, &moves, &salt, options, outcome);
+        let result = record_outcome(store, job_id, model, plan, &dependencies, run_started, &salt, options, outcome);
         if let Err(err) = result
             && record_error.is_none()
         {
@@ -149,7 +145,7 @@ fn record_outcome(
     model: &Model,
     plan: &Plan,
     dependencies: &BTreeMap<&str, Vec<String>>,
-    moves: &BTreeMap<&str, &str>,
+    run_started: std::time::SystemTime,
     salt: &[u8],
     options: &JobOptions,
     outcome: &NodeOutcome,
@@ -169,8 +165,7 @@ fn record_outcome(
                             &inventory::applied_component(desired, depends_on, salt),
                         )?;
                         // Without --prune, a moved component stays recorded on the node it
-                        // left, so the next plan still shows its teardown there.
-                        let _ = moves;
+                        // left too, so the next plan still shows its teardown there.
                     }
                     (ComponentResult::Removed, Phase::Teardown) => {
                         store.record_removed(environment, &component.component, &outcome.node)?;
@@ -186,7 +181,8 @@ fn record_outcome(
                 phase: outcome.phase.as_str().to_string(),
                 group_index: outcome.group_index as i64,
                 state: if outcome.failed() { "failed".into() } else { "success".into() },
-                started_at: crate::store::now(),
+                started_at: crate::store::precise_timestamp(run_started + outcome.started),
+                finished_at: crate::store::precise_timestamp(run_started + outcome.finished),
                 duration_ms: outcome.finished.saturating_sub(outcome.started).as_millis() as i64,
                 components: serde_json::to_value(&outcome.components)?,
                 output: outcome.output.clone(),
@@ -198,6 +194,7 @@ fn record_outcome(
 /// The plan as stages of node work: apply (or noop) groups, then teardowns with --prune.
 fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOptions) -> anyhow::Result<Vec<Stage>> {
     let scripts_dir = options.state_dir.join("scripts");
+    let mut package_roots: BTreeMap<String, PathBuf> = BTreeMap::new();
     let phase = if options.noop { Phase::Noop } else { Phase::Apply };
     let mut apply_groups = Vec::new();
     let mut checks = Vec::new();
@@ -207,6 +204,12 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
         for node_name in group {
             let node =
                 model.nodes.get(node_name).with_context(|| format!("node {node_name} is not in the inventory"))?;
+            if node.transport != Transport::Local {
+                anyhow::bail!(
+                    "node {node_name} uses transport {}, which this ordo cannot run yet; only `transport: local` nodes can be applied",
+                    node.transport.name()
+                );
+            }
             let mut components = Vec::new();
             for reference in plan.runs.get(node_name).into_iter().flatten() {
                 let component = model.component(reference).context("a planned component is in the model")?;
@@ -215,7 +218,15 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
                     Phase::Noop => scripts.check.as_ref(),
                     _ => Some(&scripts.apply),
                 };
-                let script = script.map(|script| write_script(&scripts_dir, &script.content)).transpose()?;
+                let package_root = match package_roots.get(&scripts.package.code_id) {
+                    Some(root) => root.clone(),
+                    None => {
+                        let root = materialize_package(&options.state_dir.join("packages"), &scripts.package)?;
+                        package_roots.insert(scripts.package.code_id.clone(), root.clone());
+                        root
+                    }
+                };
+                let script = script.map(|script| package_root.join(&script.path));
                 let secrets = component
                     .parameters
                     .values()
@@ -302,6 +313,31 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
         stages.push(Stage { phase: Phase::Teardown, groups, checks });
     }
     Ok(stages)
+}
+
+/// Writes a package's files under the state directory, in a directory named by its tree id,
+/// and returns that directory. Scripts run from there, so they can use the files beside
+/// them. Like scripts, packages are written before anything runs.
+fn materialize_package(dir: &Path, package: &PackageFiles) -> anyhow::Result<PathBuf> {
+    let root = dir.join(format!("{}-{}", package.name, package.code_id));
+    if root.exists() {
+        return Ok(root);
+    }
+    let temporary = dir.join(format!(".tmp-{}-{}", package.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&temporary);
+    for file in &package.files {
+        let path = temporary.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, &file.content).with_context(|| format!("writing {}", path.display()))?;
+        let mode = if file.executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::rename(&temporary, &root).with_context(|| format!("writing {}", root.display()))?;
+    Ok(root)
 }
 
 /// Writes a script under the state directory, named by its content, and returns its path.

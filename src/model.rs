@@ -121,19 +121,38 @@ pub enum Implementation {
     Scripts(Scripts),
 }
 
-/// The scripts of a package component, their contents read from the revision being planned.
+/// The scripts of a package component, read from the revision being planned, with the
+/// whole package they belong to (scripts may use files beside them, such as templates).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scripts {
     pub apply: Script,
     pub check: Option<Script>,
     pub remove: Option<Script>,
+    pub package: Arc<PackageFiles>,
 }
 
-/// One script: where it lives in the package and its contents.
+/// One script: its path inside the package directory and its contents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
     pub path: String,
     pub content: Arc<Vec<u8>>,
+}
+
+/// Every file of a package directory at the revision being planned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageFiles {
+    pub name: String,
+    /// The Git tree id of the package directory: names the files' content.
+    pub code_id: String,
+    pub files: Vec<PackageFile>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageFile {
+    /// The path inside the package directory, with `/` separators.
+    pub path: String,
+    pub content: Vec<u8>,
+    pub executable: bool,
 }
 
 /// A capability instance: typed data one component produces for others (`Sql[app1]`).

@@ -75,6 +75,8 @@ fn unknown_key_with_suggestion() {
               │
             5 │     titel: app1
               │     ^
+              │
+              = did you mean `title`?
 
             error: 1 problem found in .
         "#]],

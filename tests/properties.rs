@@ -225,6 +225,7 @@ fn script() -> Implementation {
         apply: Script { path: "apply".into(), content: Arc::new(b"#!/bin/sh\n".to_vec()) },
         check: None,
         remove: None,
+        package: Arc::new(ordo::model::PackageFiles { name: "p".into(), code_id: "0".repeat(40), files: Vec::new() }),
     })
 }
 

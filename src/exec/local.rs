@@ -59,7 +59,7 @@ pub async fn run_node(work: &NodeWork, phase: Phase, state_dir: &Path) -> (Vec<C
     }
     let mut text = String::from_utf8_lossy(tail(&output, OUTPUT_TAIL_BYTES)).into_owned();
     for component in &work.components {
-        for secret in component.secrets.iter().filter(|secret| secret.len() >= 3) {
+        for secret in component.secrets.iter().filter(|secret| !secret.is_empty()) {
             text = text.replace(secret.as_str(), "(sensitive)");
         }
     }
@@ -114,6 +114,9 @@ async fn run_component(
         .env("ORDO_APPLICATION", &component.application)
         .env("ORDO_NODE", &work.node.name)
         .env("ORDO_NODE_DIR", node_dir);
+    if let Some(package_dir) = script.parent().and_then(|scripts| package_root(scripts)) {
+        command.env("ORDO_PACKAGE_DIR", package_dir);
+    }
     for (name, value) in &component.parameters {
         command.env(name, display_value(value));
     }
@@ -190,6 +193,17 @@ async fn run_component(
         output.extend_from_slice(format!("==> {} failed: {message}\n", component.reference).as_bytes());
     }
     result
+}
+
+/// The materialized package directory a script lives in (`.../packages/NAME-TREEID/`).
+fn package_root(mut dir: &Path) -> Option<&Path> {
+    loop {
+        let parent = dir.parent()?;
+        if parent.file_name().is_some_and(|name| name == "packages") {
+            return Some(dir);
+        }
+        dir = parent;
+    }
 }
 
 fn kill_group(pid: u32) {

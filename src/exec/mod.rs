@@ -197,12 +197,15 @@ pub async fn run(
             }
             events(Event::GroupStarted { phase: stage.phase, index, n_groups, n_nodes: group.len() });
             let mut tasks = JoinSet::new();
+            let mut node_of_task = BTreeMap::new();
             for work in group {
+                let node_name = work.node.name.clone();
+                let components: Vec<String> = work.components.iter().map(|c| c.reference.clone()).collect();
                 let semaphore = Arc::clone(&semaphore);
                 let events = Arc::clone(&events);
                 let state_dir = options.state_dir.clone();
                 let phase = stage.phase;
-                tasks.spawn(async move {
+                let handle = tasks.spawn(async move {
                     let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
                     let started = start.elapsed();
                     events(Event::NodeStarted { node: work.node.name.clone() });
@@ -217,14 +220,34 @@ pub async fn run(
                         finished: start.elapsed(),
                     }
                 });
+                node_of_task.insert(handle.id(), (node_name, components));
             }
             let mut group_failed = false;
             let mut first_start: Option<Duration> = None;
             let mut group_end = Duration::ZERO;
-            while let Some(joined) = tasks.join_next().await {
+            while let Some(joined) = tasks.join_next_with_id().await {
                 let outcome = match joined {
-                    Ok(outcome) => outcome,
-                    Err(err) => panic!("a node task panicked: {err}"),
+                    Ok((_, outcome)) => outcome,
+                    // A bug in a node's run fails that node, not the whole job.
+                    Err(err) => {
+                        let (node, components) = node_of_task.remove(&err.id()).unwrap_or_default();
+                        let message = format!("internal error while running the node: {err}");
+                        NodeOutcome {
+                            node,
+                            phase: stage.phase,
+                            group_index: index,
+                            components: components
+                                .into_iter()
+                                .map(|component| ComponentOutcome {
+                                    component,
+                                    result: ComponentResult::Failed { message: message.clone() },
+                                })
+                                .collect(),
+                            output: message,
+                            started: start.elapsed(),
+                            finished: start.elapsed(),
+                        }
+                    }
                 };
                 first_start = Some(first_start.map_or(outcome.started, |first| first.min(outcome.started)));
                 group_end = group_end.max(outcome.finished);

@@ -23,8 +23,8 @@ use super::interpolate::{InterpolationError, Scope, interpolate};
 use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, Edge, Implementation, Model, Node, Param, Params,
-    Script, Scripts, Transport, capitalize_type, split_reference,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Edge, Implementation, Model, Node, PackageFile,
+    PackageFiles, Param, Params, Script, Scripts, Transport, capitalize_type, split_reference,
 };
 
 const INVENTORY: &str = "inventory.yaml";
@@ -78,11 +78,18 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
     diagnostic
 }
 
-/// "unknown field `nmae`, expected one of `name`, `version`" -> "did you mean `name`?".
+/// "unknown field `nmae`, expected one of name, version" -> "did you mean `name`?".
 fn unknown_field_suggestion(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
-    let (wrong, expected) = rest.split_once('`')?;
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let (wrong, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected")?;
+    let candidates: Vec<&str> = expected
+        .trim_start_matches(" one of")
+        .split(',')
+        .flat_map(|part| part.split(" or "))
+        .map(|part| part.trim().trim_matches('`'))
+        .filter(|part| !part.is_empty())
+        .collect();
     suggest(wrong, candidates.iter().copied()).map(|best| format!("did you mean `{best}`?"))
 }
 
@@ -97,13 +104,14 @@ fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
     Some(Location { file: file.to_string(), range: start..start + len })
 }
 
-/// A loaded package: where it lives and what it says.
+/// A loaded package: where it lives, what it says, and its files.
 struct Package {
     dir: String,
     file: String,
     raw: RawPackage,
     code_id: String,
     application: String,
+    files: Arc<PackageFiles>,
 }
 
 /// A component type with the scripts read from its package.
@@ -139,7 +147,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         for (type_name, raw) in &package.raw.components {
             let scripts = read_scripts(loader, package, raw)?;
             for capability in raw.produces.keys().chain(raw.consumes.keys()) {
-                if !capability_types.contains_key(capability) {
+                if !capability_types.contains_key(&capitalize_type(capability)) {
                     loader.diagnostics.push(
                         Diagnostic::error(format!("{type_name} refers to unknown capability type `{capability}`"))
                             .at(Some(Location { file: package.file.clone(), range: 0..0 }))
@@ -148,6 +156,18 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
                                 join_or_none(capability_types.keys())
                             )),
                     );
+                }
+            }
+            for (capability, mapping) in &raw.consumes {
+                for (parameter, expression) in mapping {
+                    if !raw.parameters.contains_key(parameter) {
+                        loader.diagnostics.push(unknown_parameter(
+                            &format!("{type_name} consumes {capability}"),
+                            parameter,
+                            raw.parameters.keys(),
+                            spanned_location(&package.file, expression),
+                        ));
+                    }
                 }
             }
             let name = capitalize_type(type_name);
@@ -242,7 +262,10 @@ fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
             );
         }
         let code_id = loader.snapshot.tree_id(&dir)?;
-        packages.push(Package { dir, file, raw, code_id, application });
+        let mut files = Vec::new();
+        read_package_files(loader, &dir, "", &mut files)?;
+        let files = Arc::new(PackageFiles { name: entry.name.clone(), code_id: code_id.clone(), files });
+        packages.push(Package { dir, file, raw, code_id, application, files });
     }
     Ok(packages)
 }
@@ -265,13 +288,28 @@ fn capability_types<'a>(
     types
 }
 
+/// Reads a package directory recursively, in name order.
+fn read_package_files(loader: &Loader, dir: &str, prefix: &str, files: &mut Vec<PackageFile>) -> anyhow::Result<()> {
+    for entry in loader.snapshot.list_dir(&format!("{dir}/{prefix}"))? {
+        let relative = format!("{prefix}{}", entry.name);
+        if entry.is_dir {
+            read_package_files(loader, dir, &format!("{relative}/"), files)?;
+        } else if let Some(content) = loader.snapshot.read(&format!("{dir}/{relative}"))? {
+            let executable = loader.snapshot.is_executable(&format!("{dir}/{relative}"))?;
+            files.push(PackageFile { path: relative, content, executable });
+        }
+    }
+    Ok(())
+}
+
 fn read_scripts(
     loader: &mut Loader,
     package: &Package,
     raw: &raw::RawComponentType,
 ) -> anyhow::Result<Option<Scripts>> {
     let mut read = |script: &Spanned<String>| -> anyhow::Result<Option<Script>> {
-        let path = format!("{}/{}", package.dir, script.value.trim_start_matches("./"));
+        let relative = script.value.trim_start_matches("./").to_string();
+        let path = format!("{}/{relative}", package.dir);
         let location = spanned_location(&package.file, script);
         match loader.snapshot.read(&path)? {
             None => {
@@ -286,7 +324,7 @@ fn read_scripts(
                 );
                 Ok(None)
             }
-            Some(content) => Ok(Some(Script { path, content: Arc::new(content) })),
+            Some(content) => Ok(Some(Script { path: relative, content: Arc::new(content) })),
         }
     };
     let apply = read(&raw.scripts.apply)?;
@@ -298,7 +336,7 @@ fn read_scripts(
         Some(script) => read(script)?,
         None => None,
     };
-    Ok(apply.map(|apply| Scripts { apply, check, remove }))
+    Ok(apply.map(|apply| Scripts { apply, check, remove, package: Arc::clone(&package.files) }))
 }
 
 /// Every component an application declares must have a known type.
@@ -770,7 +808,7 @@ fn resolve_components(
             let names: Vec<&str> = stuck.iter().map(|&index| declared[index].reference.as_str()).collect();
             loader
                 .diagnostics
-                .push(Diagnostic::error(format!("Found 1 dependency cycle among components: {}", names.join(", "))));
+                .push(Diagnostic::error(format!("dependency cycle among components: {}", names.join(", "))));
             return;
         }
     };
@@ -842,7 +880,11 @@ fn resolve_components(
             values.insert(name, (Value::Array(items), secret));
         }
 
-        // Defaults, evaluated in the component's scope.
+        // Defaults, evaluated in the component's scope. A default may refer to other
+        // parameters, so defaults resolve in passes until no more can be resolved. A value
+        // that resolves to nothing (null) counts as not set, so the default applies.
+        let file = &component.component_type.package.file;
+        values.retain(|_, (value, _)| !value.is_null());
         let mut scope = Scope::default();
         scope.set("title", Value::String(component.title.clone()), false);
         scope.set("name", Value::String(component.title.clone()), false);
@@ -852,24 +894,40 @@ fn resolve_components(
             scope.set(name, value.clone(), *secret);
         }
         let mut parameters = Params::new();
-        for (name, spec) in &raw_type.parameters {
-            let (value, tainted, location) = match values.get(name) {
-                Some((value, secret)) => (value.clone(), *secret, component.declared_at.clone()),
-                None => match &spec.default {
-                    Some(default) => match interpolate(&default.value, &scope) {
-                        Ok((value, secret)) => {
-                            (value, secret, spanned_location(&component.component_type.package.file, default))
-                        }
+        let mut pending: Vec<&String> = raw_type.parameters.keys().collect();
+        let mut waiting: BTreeMap<&String, (InterpolationError, Option<Location>)> = BTreeMap::new();
+        while !pending.is_empty() {
+            let n_pending = pending.len();
+            let mut next = Vec::new();
+            for name in pending {
+                let spec = &raw_type.parameters[name];
+                let (value, tainted, location) = if let Some((value, secret)) = values.get(name) {
+                    (value.clone(), *secret, component.declared_at.clone())
+                } else if let Some(default) = &spec.default {
+                    let location = spanned_location(file, default);
+                    match interpolate(&default.value, &scope) {
+                        Ok((value, secret)) => (value, secret, location),
                         Err(err) => {
-                            loader.diagnostics.push(interpolation_error(
-                                &component.reference,
+                            let waits_for_parameter = matches!(
                                 &err,
-                                spanned_location(&component.component_type.package.file, default),
-                            ));
+                                InterpolationError::UnknownVariable { name: variable, .. }
+                                    if raw_type.parameters.contains_key(variable)
+                            );
+                            if waits_for_parameter {
+                                waiting.insert(name, (err, location));
+                                next.push(name);
+                            } else {
+                                loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+                            }
                             continue;
                         }
-                    },
-                    None if spec.mandatory => {
+                    }
+                } else {
+                    (Value::Null, false, component.declared_at.clone())
+                };
+                waiting.remove(name);
+                if value.is_null() {
+                    if spec.mandatory {
                         loader.diagnostics.push(
                             Diagnostic::error(format!(
                                 "{}: expects a value for parameter '{name}'",
@@ -877,21 +935,25 @@ fn resolve_components(
                             ))
                             .at(component.declared_at.clone()),
                         );
-                        continue;
                     }
-                    None => continue,
-                },
-            };
-            if value.is_null() {
-                continue;
-            }
-            match check_type(value, spec.kind) {
-                Ok(value) => {
-                    scope.set(name, value.clone(), spec.secret || tainted);
-                    parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
+                    continue;
                 }
-                Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
+                match check_type(value, spec.kind) {
+                    Ok(value) => {
+                        scope.set(name, value.clone(), spec.secret || tainted);
+                        parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
+                    }
+                    Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
+                }
             }
+            if next.len() == n_pending {
+                // No progress: these defaults refer to parameters that never get a value.
+                for (_, (err, location)) in std::mem::take(&mut waiting) {
+                    loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+                }
+                break;
+            }
+            pending = next;
         }
 
         // Capabilities this component produces, evaluated in its scope.
@@ -932,6 +994,30 @@ fn resolve_components(
                         &err,
                         spanned_location(&component.component_type.package.file, expression),
                     )),
+                }
+            }
+            // Attributes the mapping leaves out take the capability type's defaults.
+            for (name, spec) in capability_type.map(|raw| &raw.attributes).into_iter().flatten() {
+                if attributes.contains_key(name) {
+                    continue;
+                }
+                let default = match &spec.default {
+                    Some(default) => interpolate(&default.value, &scope).ok().map(|(value, _)| value),
+                    None => None,
+                };
+                match default.and_then(|value| check_type(value, spec.kind).ok()) {
+                    Some(value) => {
+                        capability_scope.set(name, value.clone(), spec.secret);
+                        attributes.insert(name.clone(), Param { value, secret: spec.secret });
+                    }
+                    None if spec.mandatory => loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{} produces {capability} without attribute '{name}', which capability type {type_name} requires",
+                            component.reference
+                        ))
+                        .at(component.declared_at.clone()),
+                    ),
+                    None => {}
                 }
             }
             let check = capability_type
@@ -986,20 +1072,17 @@ fn availability_check(
     scope: &Scope,
 ) -> Option<AvailabilityCheck> {
     let file = &component.component_type.package.file;
-    let given: Vec<(&Spanned<String>, fn(String) -> CheckKind)> = [
-        (check.tcp.as_ref(), (|address| CheckKind::Tcp { address }) as fn(String) -> CheckKind),
-        (check.http.as_ref(), |url| CheckKind::Http { url }),
-        (check.command.as_ref(), |command| CheckKind::Command { command }),
-    ]
-    .into_iter()
-    .filter_map(|(value, make)| value.map(|value| (value, make)))
-    .collect();
-    let [(value, make)] = given.as_slice() else {
-        loader.diagnostics.push(
-            Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
-                .at(Some(Location { file: file.clone(), range: 0..0 })),
-        );
-        return None;
+    let (value, make): (&Spanned<String>, fn(String) -> CheckKind) = match (&check.tcp, &check.http, &check.command) {
+        (Some(address), None, None) => (address, |address| CheckKind::Tcp { address }),
+        (None, Some(url), None) => (url, |url| CheckKind::Http { url }),
+        (None, None, Some(command)) => (command, |command| CheckKind::Command { command }),
+        _ => {
+            loader.diagnostics.push(
+                Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
+                    .at(Some(Location { file: file.clone(), range: 0..0 })),
+            );
+            return None;
+        }
     };
     match interpolate(&Value::String(value.value.clone()), scope) {
         Ok((value, _)) => Some(AvailabilityCheck {
@@ -1137,5 +1220,18 @@ trait MapValue {
 impl MapValue for Spanned<String> {
     fn map_value(self) -> Spanned<Value> {
         Spanned::new(Value::String(self.value), self.referenced, self.defined)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_come_from_the_expected_names() {
+        let message = "unknown field `titel`, expected one of application, title, profile";
+        assert_eq!(unknown_field_suggestion(message).as_deref(), Some("did you mean `title`?"));
+        let message = "unknown variant `sshh`, expected `local` or `ssh`";
+        assert_eq!(unknown_field_suggestion(message).as_deref(), Some("did you mean `ssh`?"));
     }
 }

@@ -256,7 +256,7 @@ fn hash_dir(dir: &Path) -> anyhow::Result<Oid> {
         entries.push((name, mode, oid));
     }
     // Git orders tree entries by name, comparing directories as if they ended in '/'.
-    entries.sort_by(|a, b| sort_key(&a.0, a.1).cmp(&sort_key(&b.0, b.1)));
+    entries.sort_by_key(|entry| sort_key(&entry.0, entry.1));
     let mut bytes = Vec::new();
     for (name, mode, oid) in entries {
         bytes.extend_from_slice(format!("{mode} {name}\0").as_bytes());

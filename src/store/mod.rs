@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
          group_index INTEGER NOT NULL,
          state TEXT NOT NULL,
          started_at TEXT NOT NULL,
+         finished_at TEXT NOT NULL,
          duration_ms INTEGER NOT NULL,
          components TEXT NOT NULL,
          output TEXT NOT NULL,
@@ -99,7 +100,9 @@ pub struct NodeResultRecord {
     pub phase: String,
     pub group_index: i64,
     pub state: String,
+    /// When the node started and finished, RFC 3339 with microseconds.
     pub started_at: String,
+    pub finished_at: String,
     pub duration_ms: i64,
     /// Per component: reference, action, result.
     pub components: serde_json::Value,
@@ -276,8 +279,8 @@ impl Store {
     pub fn record_node_result(&self, job_id: i64, result: &NodeResultRecord) -> anyhow::Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO node_results
-                 (job_id, node, phase, group_index, state, started_at, duration_ms, components, output)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (job_id, node, phase, group_index, state, started_at, finished_at, duration_ms, components, output)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 job_id,
                 result.node,
@@ -285,6 +288,7 @@ impl Store {
                 result.group_index,
                 result.state,
                 result.started_at,
+                result.finished_at,
                 result.duration_ms,
                 result.components.to_string(),
                 result.output
@@ -341,7 +345,7 @@ impl Store {
             return Ok(None);
         };
         let mut statement = self.conn.prepare_cached(
-            "SELECT node, phase, group_index, state, started_at, duration_ms, components, output
+            "SELECT node, phase, group_index, state, started_at, finished_at, duration_ms, components, output
              FROM node_results WHERE job_id = ?1 ORDER BY phase = 'teardown', group_index, node",
         )?;
         let rows = statement.query_map(params![id], |row| {
@@ -351,9 +355,10 @@ impl Store {
                 group_index: row.get(2)?,
                 state: row.get(3)?,
                 started_at: row.get(4)?,
-                duration_ms: row.get(5)?,
-                components: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
-                output: row.get(7)?,
+                finished_at: row.get(5)?,
+                duration_ms: row.get(6)?,
+                components: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or_default(),
+                output: row.get(8)?,
             })
         })?;
         Ok(Some((job, rows.collect::<Result<_, _>>()?)))
@@ -432,6 +437,13 @@ pub fn now() -> String {
     format_timestamp(elapsed.as_secs() as i64, elapsed.subsec_millis())
 }
 
+/// A time as RFC 3339 UTC with microseconds, for node runs measured to the microsecond.
+pub fn precise_timestamp(time: SystemTime) -> String {
+    let elapsed = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let text = format_timestamp(elapsed.as_secs() as i64, 0);
+    format!("{}.{:06}Z", &text[..text.len() - 5], elapsed.subsec_micros())
+}
+
 fn format_timestamp(seconds: i64, millis: u32) -> String {
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
@@ -461,6 +473,8 @@ mod tests {
     fn timestamps_are_rfc3339() {
         assert_eq!(format_timestamp(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_timestamp(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
+        let time = UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_000_042);
+        assert_eq!(precise_timestamp(time), "2026-11-18T11:06:40.000042Z");
     }
 
     #[test]

@@ -1,0 +1,208 @@
+//! The pipeline's speed targets, measured on synthetic sites: `cargo bench --bench pipeline`.
+//!
+//! The generator writes a site of M instances of a three-tier application (database ->
+//! web -> load balancer) spread over N local nodes in three pools, so the node graph has
+//! exactly three groups. Every script is `#!/bin/true`. Figures printed:
+//! - `ordo plan` of 10,000 nodes / 30,000 components against the state of a previous apply:
+//!   wall time and peak memory (targets: < 1 s, < 300 MB);
+//! - `ordo apply` of 1,000 nodes in 3 groups with `--concurrency 64` (target: < 5 s);
+//! - the gap between the last node of a group finishing and the first node of the next
+//!   group starting, from the job record (target: < 10 ms).
+//!
+//! Sizes can be changed with ORDO_BENCH_NODES, ORDO_BENCH_INSTANCES, ORDO_BENCH_APPLY_NODES.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ORDO: &str = env!("CARGO_BIN_EXE_ordo");
+
+fn main() {
+    let nodes = env_usize("ORDO_BENCH_NODES", 10_000);
+    let instances = env_usize("ORDO_BENCH_INSTANCES", 10_000);
+    let apply_nodes = env_usize("ORDO_BENCH_APPLY_NODES", 1_000);
+    let runs = env_usize("ORDO_BENCH_RUNS", 3);
+
+    println!("ordo pipeline benchmark ({} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    bench_plan(nodes, instances, runs);
+    bench_apply(apply_nodes, runs);
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn bench_plan(nodes: usize, instances: usize, runs: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let n_components = generate(dir.path(), nodes, instances);
+    println!("\nplan: {nodes} nodes, {instances} instances, {n_components} components");
+    let (wall, rss) = measure(dir.path(), &["validate"]);
+    println!("  validate (load + order)           {:>8.3} s  {:>6.1} MB peak", wall.as_secs_f64(), rss);
+    let started = Instant::now();
+    run(dir.path(), &["apply", "--yes", "--concurrency", "64"]);
+    println!("  initial apply (to create state)   {:>8.3} s", started.elapsed().as_secs_f64());
+    for format in ["text", "json"] {
+        let mut walls = Vec::new();
+        let mut peak: f64 = 0.0;
+        for _ in 0..runs {
+            let (wall, rss) = measure(dir.path(), &["plan", "--format", format]);
+            walls.push(wall);
+            peak = peak.max(rss);
+        }
+        walls.sort();
+        println!(
+            "  plan --format {format:<5} (no changes)   best {:>6.3} s  median {:>6.3} s  {:>6.1} MB peak   [target < 1 s, < 300 MB]",
+            walls[0].as_secs_f64(),
+            walls[walls.len() / 2].as_secs_f64(),
+            peak
+        );
+    }
+    // One changed parameter in the database of instance 0 ripples to its web and lb nodes.
+    let site = std::fs::read_to_string(dir.path().join("site.yaml")).unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site.replacen("db_port: 5432", "db_port: 5433", 1)).unwrap();
+    let (wall, rss) = measure(dir.path(), &["plan"]);
+    println!("  plan with one changed instance     {:>8.3} s  {:>6.1} MB peak", wall.as_secs_f64(), rss);
+}
+
+fn bench_apply(nodes: usize, runs: usize) {
+    let instances = nodes / 3;
+    println!("\napply: {nodes} nodes, {instances} instances, {} components, 3 groups, --concurrency 64", instances * 3);
+    let mut walls = Vec::new();
+    let mut gaps = Vec::new();
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), nodes, instances);
+        let started = Instant::now();
+        run(dir.path(), &["apply", "--yes", "--concurrency", "64"]);
+        walls.push(started.elapsed());
+        gaps.extend(group_gaps(dir.path()));
+    }
+    walls.sort();
+    gaps.sort_by(f64::total_cmp);
+    println!(
+        "  apply wall                         best {:>6.3} s  median {:>6.3} s   [target < 5 s]",
+        walls[0].as_secs_f64(),
+        walls[walls.len() / 2].as_secs_f64()
+    );
+    println!(
+        "  gap between groups ({} gaps)        max {:>6.3} ms  median {:>6.3} ms   [target < 10 ms]",
+        gaps.len(),
+        gaps.last().copied().unwrap_or(0.0),
+        gaps.get(gaps.len() / 2).copied().unwrap_or(0.0)
+    );
+}
+
+/// From the job record: the last finish of each group to the first start of the next, in ms.
+fn group_gaps(dir: &Path) -> Vec<f64> {
+    let output = run(dir, &["job", "show", "1", "--format", "json"]);
+    let job: serde_json::Value = serde_json::from_str(&output).unwrap();
+    let mut bounds: Vec<(f64, f64)> = Vec::new();
+    for node in job["nodes"].as_array().unwrap() {
+        let group = node["group_index"].as_u64().unwrap() as usize;
+        let start = seconds_of_day(node["started_at"].as_str().unwrap());
+        let finish = seconds_of_day(node["finished_at"].as_str().unwrap());
+        if bounds.len() <= group {
+            bounds.resize(group + 1, (f64::MAX, 0.0));
+        }
+        bounds[group].0 = bounds[group].0.min(start);
+        bounds[group].1 = bounds[group].1.max(finish);
+    }
+    bounds.windows(2).map(|pair| (pair[1].0 - pair[0].1) * 1000.0).collect()
+}
+
+fn seconds_of_day(timestamp: &str) -> f64 {
+    let time = &timestamp[11..timestamp.len() - 1];
+    let parts: Vec<f64> = time.split(':').map(|part| part.parse().unwrap()).collect();
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+}
+
+fn run(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(ORDO).args(args).current_dir(dir).env("NO_COLOR", "1").output().unwrap();
+    assert!(output.status.success(), "ordo {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs ordo once with its output discarded; returns wall time and peak resident memory (MB).
+fn measure(dir: &Path, args: &[&str]) -> (Duration, f64) {
+    let started = Instant::now();
+    let child =
+        Command::new(ORDO).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(pid, child.id() as i32);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ordo {args:?} failed");
+    (wall, usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// Writes a synthetic repository; returns the number of components.
+fn generate(dir: &Path, nodes: usize, instances: usize) -> usize {
+    let pool = |tier: usize| -> Vec<String> {
+        (0..nodes).filter(|index| index % 3 == tier).map(|index| format!("node{index:05}.example.net")).collect()
+    };
+    let (db_nodes, web_nodes, lb_nodes) = (pool(0), pool(1), pool(2));
+    let mut inventory = String::from("defaults:\n  transport: local\n  timeout: 60\nnodes:\n");
+    for index in 0..nodes {
+        let _ = writeln!(
+            inventory,
+            "  - name: node{index:05}.example.net\n    facts: {{ipaddress: 10.{}.{}.{}}}",
+            index / 65536,
+            index / 256 % 256,
+            index % 256
+        );
+    }
+    std::fs::write(dir.join("inventory.yaml"), inventory).unwrap();
+    let mut site = String::from("instances:\n");
+    for index in 0..instances {
+        let _ = write!(
+            site,
+            "  - application: tier\n    title: t{index}\n    parameters: {{db_port: 5432}}\n    nodes:\n      {}: Tier::Db[t{index}]\n      {}: Tier::Web[t{index}]\n      {}: Tier::Lb[t{index}]\n",
+            db_nodes[index % db_nodes.len()],
+            web_nodes[index % web_nodes.len()],
+            lb_nodes[index % lb_nodes.len()],
+        );
+    }
+    std::fs::write(dir.join("site.yaml"), site).unwrap();
+    let package = dir.join("packages/tier");
+    std::fs::create_dir_all(package.join("scripts")).unwrap();
+    std::fs::write(package.join("package.yaml"), PACKAGE).unwrap();
+    let script = package.join("scripts/true");
+    std::fs::write(&script, "#!/bin/true\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    instances * 3
+}
+
+const PACKAGE: &str = r#"name: tier
+version: 1.0.0
+parameters:
+  db_port: {type: integer, default: 5432}
+  password: {type: string, secret: true, default: bench-secret}
+capabilities:
+  Sql: {attributes: {host: string, port: integer, password: {type: string, secret: true}}}
+  Http: {attributes: {host: string, port: integer}}
+components:
+  Tier::Db:
+    parameters: {port: integer, password: {type: string, secret: true}}
+    produces: {Sql: {host: "${facts.ipaddress}", port: "${port}", password: "${password}"}}
+    scripts: {apply: scripts/true}
+  Tier::Web:
+    parameters: {db_host: string, db_port: integer, db_password: {type: string, secret: true}, port: {type: integer, default: 8080}}
+    consumes: {Sql: {db_host: "${host}", db_port: "${port}", db_password: "${password}"}}
+    produces: {Http: {host: "${facts.ipaddress}", port: "${port}"}}
+    scripts: {apply: scripts/true}
+  Tier::Lb:
+    parameters: {backends: array}
+    consumes: {Http: {backends: "${host}:${port}"}}
+    scripts: {apply: scripts/true}
+application:
+  name: tier
+  components:
+    - {component: Tier::Db, title: "${title}", parameters: {port: "${db_port}", password: "${password}"}, export: "Sql[${title}]"}
+    - {component: Tier::Web, title: "${title}", consume: "Sql[${title}]", export: "Http[${title}]"}
+    - {component: Tier::Lb, title: "${title}", consume: "Http[${title}]"}
+"#;
