@@ -15,8 +15,10 @@ use anyhow::Context;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::exec::{self, ComponentResult, ComponentWork, EventSink, NodeOutcome, NodeWork, Phase, RunReport, Stage};
-use crate::model::{Implementation, Model, Node, PackageFiles, Transport};
+use crate::exec::{
+    self, ComponentResult, ComponentWork, EventSink, NodeOutcome, NodeWork, Phase, RunReport, Runner, Stage,
+};
+use crate::model::{Implementation, Model, Node, PackageFile, PackageFiles, PuppetCode, Transport};
 use crate::plan::inventory::{self, StoredValue, hex};
 use crate::plan::{Action, Inventory, Plan};
 use crate::store::{NodeResultRecord, Store};
@@ -213,20 +215,43 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
             let mut components = Vec::new();
             for reference in plan.runs.get(node_name).into_iter().flatten() {
                 let component = model.component(reference).context("a planned component is in the model")?;
-                let Implementation::Scripts(scripts) = &component.implementation;
-                let script = match phase {
-                    Phase::Noop => scripts.check.as_ref(),
-                    _ => Some(&scripts.apply),
-                };
-                let package_root = match package_roots.get(&scripts.package.code_id) {
-                    Some(root) => root.clone(),
-                    None => {
-                        let root = materialize_package(&options.state_dir.join("packages"), &scripts.package)?;
-                        package_roots.insert(scripts.package.code_id.clone(), root.clone());
-                        root
+                let runner = match &component.implementation {
+                    Implementation::Scripts(scripts) => {
+                        let script = match phase {
+                            Phase::Noop => scripts.check.as_ref(),
+                            _ => Some(&scripts.apply),
+                        };
+                        let package_root = match package_roots.get(&scripts.package.code_id) {
+                            Some(root) => root.clone(),
+                            None => {
+                                let root = materialize_package(&options.state_dir.join("packages"), &scripts.package)?;
+                                package_roots.insert(scripts.package.code_id.clone(), root.clone());
+                                root
+                            }
+                        };
+                        Runner::Script(script.map(|script| package_root.join(&script.path)))
+                    }
+                    Implementation::Puppet(puppet) => {
+                        let root = match package_roots.get(&puppet.code.code_id) {
+                            Some(root) => root.clone(),
+                            None => {
+                                let root = materialize_puppet_code(&options.state_dir.join("puppet"), &puppet.code)?;
+                                package_roots.insert(puppet.code.code_id.clone(), root.clone());
+                                root
+                            }
+                        };
+                        let modulepath: Vec<String> =
+                            puppet.code.modulepath.iter().map(|dir| root.join(dir).display().to_string()).collect();
+                        Runner::Puppet {
+                            declaration: crate::exec::puppet::declaration(
+                                puppet,
+                                &component.title,
+                                &component.parameters,
+                            ),
+                            modulepath: modulepath.join(":"),
+                        }
                     }
                 };
-                let script = script.map(|script| package_root.join(&script.path));
                 let secrets = component
                     .parameters
                     .values()
@@ -238,7 +263,7 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
                     type_name: component.type_name.clone(),
                     title: component.title.clone(),
                     application: component.application.clone(),
-                    script,
+                    runner,
                     parameters: component
                         .parameters
                         .iter()
@@ -292,7 +317,7 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
                         type_name,
                         title,
                         application: applied.application.clone(),
-                        script,
+                        runner: Runner::Script(script),
                         // Secret values were never stored, so a teardown sees only the others.
                         parameters: applied
                             .parameters
@@ -319,13 +344,27 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
 /// and returns that directory. Scripts run from there, so they can use the files beside
 /// them. Like scripts, packages are written before anything runs.
 fn materialize_package(dir: &Path, package: &PackageFiles) -> anyhow::Result<PathBuf> {
-    let root = dir.join(format!("{}-{}", package.name, package.code_id));
+    write_tree(&dir.join(format!("{}-{}", package.name, package.code_id)), &package.files)
+}
+
+/// Writes a lowered Puppet module path under the state directory, named by its digest.
+fn materialize_puppet_code(dir: &Path, code: &PuppetCode) -> anyhow::Result<PathBuf> {
+    write_tree(&dir.join(&code.code_id), &code.files)
+}
+
+/// Writes files into a new directory atomically (all or nothing); an existing one is kept,
+/// since its name says what it holds.
+fn write_tree(root: &Path, files: &[PackageFile]) -> anyhow::Result<PathBuf> {
+    let root = root.to_path_buf();
     if root.exists() {
         return Ok(root);
     }
-    let temporary = dir.join(format!(".tmp-{}-{}", package.name, std::process::id()));
+    let dir = root.parent().context("a tree is written inside a directory")?;
+    let name = root.file_name().context("a tree has a name")?.to_string_lossy();
+    let temporary = dir.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&temporary);
-    for file in &package.files {
+    std::fs::create_dir_all(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+    for file in files {
         let path = temporary.join(&file.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

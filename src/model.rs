@@ -119,6 +119,31 @@ pub struct Component {
 pub enum Implementation {
     /// A deployment package's scripts.
     Scripts(Scripts),
+    /// A Puppet defined type or class, applied with `puppet apply` in its node's catalog.
+    Puppet(PuppetComponent),
+}
+
+/// A component implemented in Puppet code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PuppetComponent {
+    /// The Puppet name of its type, as declared in code (`lamp::db`).
+    pub puppet_type: String,
+    /// Declared as a class (`class { 'x': }`) rather than as a defined type.
+    pub is_class: bool,
+    /// The module path the node's `puppet apply` uses, orchestration statements removed.
+    pub code: Arc<PuppetCode>,
+}
+
+/// The lowered module path of an environment: every module file, with the
+/// application-orchestration statements blanked out so Puppet 7 accepts them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PuppetCode {
+    /// A digest of every file, naming this module path's content.
+    pub code_id: String,
+    /// The module path's directories, relative to the repository (`modules`, `site-modules`).
+    pub modulepath: Vec<String>,
+    /// Files relative to the repository (`modules/lamp/manifests/db.pp`).
+    pub files: Vec<PackageFile>,
 }
 
 /// The scripts of a package component, read from the revision being planned, with the

@@ -9,6 +9,7 @@
 
 mod check;
 mod local;
+pub mod puppet;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,12 +54,21 @@ pub struct ComponentWork {
     pub type_name: String,
     pub title: String,
     pub application: String,
-    /// The script to run, already written to disk; `None` when the package has none for
-    /// this action (no `check` or no `remove` script).
-    pub script: Option<PathBuf>,
+    pub runner: Runner,
     pub parameters: BTreeMap<String, Value>,
     /// Values that must be masked in captured output.
     pub secrets: Vec<String>,
+}
+
+/// How a component is run on its node.
+#[derive(Debug, Clone)]
+pub enum Runner {
+    /// A package script, already written to disk; `None` when the package has none for this
+    /// action (no `check` or no `remove` script).
+    Script(Option<PathBuf>),
+    /// A Puppet declaration, applied in one `puppet apply` with the node's other Puppet
+    /// components, against a module path already written to disk.
+    Puppet { declaration: String, modulepath: String },
 }
 
 /// Everything to run on one node.

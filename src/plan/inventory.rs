@@ -65,7 +65,10 @@ impl Inventory {
 /// What the store records when a component has been applied.
 pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &[u8]) -> AppliedComponent {
     let parameters = stored_parameters(component, salt);
-    let Implementation::Scripts(scripts) = &component.implementation;
+    let remove_script = match &component.implementation {
+        Implementation::Scripts(scripts) => scripts.remove.as_ref().map(|script| script.content.to_vec()),
+        Implementation::Puppet(_) => None,
+    };
     AppliedComponent {
         reference: component.reference.clone(),
         node: component.node.clone(),
@@ -75,7 +78,7 @@ pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &
         parameters,
         code_id: component.code_id.clone(),
         depends_on,
-        remove_script: scripts.remove.as_ref().map(|script| script.content.to_vec()),
+        remove_script,
     }
 }
 
