@@ -7,6 +7,7 @@
 
 mod interpolate;
 mod raw;
+mod resolve;
 mod yaml;
 
 pub use interpolate::display as display_value;

@@ -21,9 +21,10 @@ use serde_saphyr::Spanned;
 use super::Loader;
 use super::interpolate::{InterpolationError, Scope, interpolate};
 use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
+use super::resolve::{self, dependency_order, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, Edge, Implementation, Model, Node, PackageFile,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
     PackageFiles, Param, Params, Script, Scripts, Transport, capitalize_type, split_reference,
 };
 
@@ -1048,21 +1049,7 @@ fn resolve_components(
         });
     }
 
-    // Components sorted by reference; edges re-indexed into that order.
-    let mut components: Vec<(usize, Component)> =
-        resolved.into_iter().enumerate().filter_map(|(index, component)| Some((index, component?))).collect();
-    components.sort_by(|a, b| a.1.reference.cmp(&b.1.reference));
-    let mut position = vec![usize::MAX; declared.len()];
-    for (new_index, (old_index, _)) in components.iter().enumerate() {
-        position[*old_index] = new_index;
-    }
-    model.edges = edges
-        .into_iter()
-        .filter(|(from, to, _)| position[*from] != usize::MAX && position[*to] != usize::MAX)
-        .map(|(from, to, capability)| Edge { from: position[from], to: position[to], capability })
-        .collect();
-    model.edges.sort();
-    model.components = components.into_iter().map(|(_, component)| component).collect();
+    resolve::finish(model, resolved, edges);
 }
 
 fn availability_check(
@@ -1093,50 +1080,6 @@ fn availability_check(
             loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, value)));
             None
         }
-    }
-}
-
-/// Matches `Http[shop-*]` against `Http[shop-1]`: `*` stands for any run of characters.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(found) => rest = &rest[found + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Kahn's algorithm, smallest index first; `Err` holds the components left in cycles.
-fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Vec<usize>> {
-    let mut remaining: Vec<usize> = depends_on.iter().map(BTreeSet::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); depends_on.len()];
-    for (index, dependencies) in depends_on.iter().enumerate() {
-        for &dependency in dependencies {
-            dependents[dependency].push(index);
-        }
-    }
-    let mut ready: BTreeSet<usize> = (0..depends_on.len()).filter(|&index| remaining[index] == 0).collect();
-    let mut order = Vec::with_capacity(depends_on.len());
-    while let Some(index) = ready.pop_first() {
-        order.push(index);
-        for &dependent in &dependents[index] {
-            remaining[dependent] -= 1;
-            if remaining[dependent] == 0 {
-                ready.insert(dependent);
-            }
-        }
-    }
-    if order.len() == depends_on.len() {
-        Ok(order)
-    } else {
-        Err((0..depends_on.len()).filter(|&index| remaining[index] > 0).collect())
     }
 }
 
