@@ -9,7 +9,8 @@
 //! - the gap between the last node of a group finishing and the first node of the next
 //!   group starting, from the job record (target: < 10 ms).
 //!
-//! Sizes can be changed with ORDO_BENCH_NODES, ORDO_BENCH_INSTANCES, ORDO_BENCH_APPLY_NODES.
+//! Sizes can be changed with ORDO_BENCH_NODES, ORDO_BENCH_INSTANCES, ORDO_BENCH_APPLY_NODES;
+//! `ORDO_BENCH_GENERATE=DIR` writes the synthetic repository to DIR and stops.
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +23,12 @@ const ORDO: &str = env!("CARGO_BIN_EXE_ordo");
 fn main() {
     let nodes = env_usize("ORDO_BENCH_NODES", 10_000);
     let instances = env_usize("ORDO_BENCH_INSTANCES", 10_000);
+    // `ORDO_BENCH_GENERATE=DIR` only writes a synthetic repository there, for profiling.
+    if let Ok(dir) = std::env::var("ORDO_BENCH_GENERATE") {
+        let n_components = generate(Path::new(&dir), nodes, instances);
+        println!("wrote {dir}: {nodes} nodes, {instances} instances, {n_components} components");
+        return;
+    }
     let apply_nodes = env_usize("ORDO_BENCH_APPLY_NODES", 1_000);
     let runs = env_usize("ORDO_BENCH_RUNS", 3);
 

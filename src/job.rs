@@ -87,29 +87,43 @@ pub fn run(
         .map(|component| component.reference.as_str())
         .zip(inventory::dependencies(model))
         .collect();
-    let mut record_error = None;
     // Node times are offsets from the run's start; this anchors them to the clock.
     let run_started = std::time::SystemTime::now();
-    let mut record = |outcome: &NodeOutcome| {
-        let result = record_outcome(store, job_id, model, plan, &dependencies, run_started, &salt, options, outcome);
-        if let Err(err) = result
-            && record_error.is_none()
-        {
-            record_error = Some(err);
-        }
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let run_options = exec::RunOptions { concurrency: options.concurrency, state_dir: options.state_dir.clone() };
-    let report = runtime.block_on(exec::run(stages, &run_options, events, &mut record));
+    // Outcomes are recorded on a thread of their own, a batch per transaction, so writing to
+    // the store never holds up the next group; each is still recorded moments after it ends.
+    let (sender, receiver) = std::sync::mpsc::channel::<NodeOutcome>();
+    let recording = &mut *store;
+    let (dependencies, salt) = (&dependencies, &salt);
+    let report = std::thread::scope(|threads| -> anyhow::Result<RunReport> {
+        let recorder = threads.spawn(move || -> anyhow::Result<()> {
+            while let Ok(first) = receiver.recv() {
+                let batch: Vec<NodeOutcome> = std::iter::once(first).chain(receiver.try_iter()).collect();
+                recording.transaction(|store| {
+                    for outcome in &batch {
+                        record_outcome(store, job_id, model, plan, dependencies, run_started, salt, options, outcome)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
+        let report = runtime.block_on(exec::run(stages, &run_options, events, |outcome| {
+            // The receiver lives until the sender is dropped, unless recording failed.
+            let _ = sender.send(outcome.clone());
+        }));
+        drop(sender);
+        recorder.join().map_err(|_| anyhow::anyhow!("the recorder thread panicked"))??;
+        Ok(report)
+    })
+    .context("recording the job's results")?;
     // Leave stray stdin writers and output readers behind rather than wait for them.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    if let Some(err) = record_error {
-        return Err(err.context("recording the job's results"));
-    }
 
     let n_nodes = report.outcomes.iter().map(|outcome| outcome.node.as_str()).collect::<BTreeSet<_>>().len();
     let failed = report.failed_nodes();
@@ -142,7 +156,7 @@ pub fn run(
 
 #[allow(clippy::too_many_arguments)]
 fn record_outcome(
-    store: &mut Store,
+    store: &Store,
     job_id: i64,
     model: &Model,
     plan: &Plan,
@@ -153,44 +167,42 @@ fn record_outcome(
     outcome: &NodeOutcome,
 ) -> anyhow::Result<()> {
     let environment = &plan.environment;
-    store.transaction(|store| {
-        if !options.noop {
-            for component in &outcome.components {
-                match (&component.result, outcome.phase) {
-                    (ComponentResult::Applied, Phase::Apply) => {
-                        let desired =
-                            model.component(&component.component).context("an applied component is in the model")?;
-                        let depends_on = dependencies.get(component.component.as_str()).cloned().unwrap_or_default();
-                        store.record_applied(
-                            environment,
-                            job_id,
-                            &inventory::applied_component(desired, depends_on, salt),
-                        )?;
-                        // Without --prune, a moved component stays recorded on the node it
-                        // left too, so the next plan still shows its teardown there.
-                    }
-                    (ComponentResult::Removed, Phase::Teardown) => {
-                        store.record_removed(environment, &component.component, &outcome.node)?;
-                    }
-                    _ => {}
+    if !options.noop {
+        for component in &outcome.components {
+            match (&component.result, outcome.phase) {
+                (ComponentResult::Applied, Phase::Apply) => {
+                    let desired =
+                        model.component(&component.component).context("an applied component is in the model")?;
+                    let depends_on = dependencies.get(component.component.as_str()).cloned().unwrap_or_default();
+                    store.record_applied(
+                        environment,
+                        job_id,
+                        &inventory::applied_component(desired, depends_on, salt),
+                    )?;
+                    // Without --prune, a moved component stays recorded on the node it
+                    // left too, so the next plan still shows its teardown there.
                 }
+                (ComponentResult::Removed, Phase::Teardown) => {
+                    store.record_removed(environment, &component.component, &outcome.node)?;
+                }
+                _ => {}
             }
         }
-        store.record_node_result(
-            job_id,
-            &NodeResultRecord {
-                node: outcome.node.clone(),
-                phase: outcome.phase.as_str().to_string(),
-                group_index: outcome.group_index as i64,
-                state: if outcome.failed() { "failed".into() } else { "success".into() },
-                started_at: crate::store::precise_timestamp(run_started + outcome.started),
-                finished_at: crate::store::precise_timestamp(run_started + outcome.finished),
-                duration_ms: outcome.finished.saturating_sub(outcome.started).as_millis() as i64,
-                components: serde_json::to_value(&outcome.components)?,
-                output: outcome.output.clone(),
-            },
-        )
-    })
+    }
+    store.record_node_result(
+        job_id,
+        &NodeResultRecord {
+            node: outcome.node.clone(),
+            phase: outcome.phase.as_str().to_string(),
+            group_index: outcome.group_index as i64,
+            state: if outcome.failed() { "failed".into() } else { "success".into() },
+            started_at: crate::store::precise_timestamp(run_started + outcome.started),
+            finished_at: crate::store::precise_timestamp(run_started + outcome.finished),
+            duration_ms: outcome.finished.saturating_sub(outcome.started).as_millis() as i64,
+            components: serde_json::to_value(&outcome.components)?,
+            output: outcome.output.clone(),
+        },
+    )
 }
 
 /// The plan as stages of node work: apply (or noop) groups, then teardowns with --prune.
@@ -206,6 +218,11 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
         for node_name in group {
             let node =
                 model.nodes.get(node_name).with_context(|| format!("node {node_name} is not in the inventory"))?;
+            if node.transport == Transport::Unknown {
+                anyhow::bail!(
+                    "node {node_name} is not in inventory.yaml; add it there (or set defaults.transport) to run it"
+                );
+            }
             if node.transport != Transport::Local {
                 anyhow::bail!(
                     "node {node_name} uses transport {}, which this ordo cannot run yet; only `transport: local` nodes can be applied",
@@ -231,6 +248,10 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
                         };
                         Runner::Script(script.map(|script| package_root.join(&script.path)))
                     }
+                    Implementation::Graph => anyhow::bail!(
+                        "{} comes from an environment graph, which has no code to run; it can be shown and planned only",
+                        component.reference
+                    ),
                     Implementation::Puppet(puppet) => {
                         let root = match package_roots.get(&puppet.code.code_id) {
                             Some(root) => root.clone(),

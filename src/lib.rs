@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diag;
 pub mod exec;
 pub mod job;
+pub mod lang;
 pub mod load;
 pub mod model;
 pub mod plan;

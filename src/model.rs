@@ -62,6 +62,9 @@ pub enum Transport {
     Local,
     /// A machine reached with the system `ssh`.
     Ssh { address: String, port: u16, user: Option<String> },
+    /// Named by the code but absent from the inventory (which sets no default transport):
+    /// shown and planned, never run.
+    Unknown,
 }
 
 impl Transport {
@@ -69,6 +72,7 @@ impl Transport {
         match self {
             Transport::Local => "local",
             Transport::Ssh { .. } => "ssh",
+            Transport::Unknown => "unknown",
         }
     }
 }
@@ -121,6 +125,8 @@ pub enum Implementation {
     Scripts(Scripts),
     /// A Puppet defined type or class, applied with `puppet apply` in its node's catalog.
     Puppet(PuppetComponent),
+    /// Read from an environment graph: ordered and planned, but there is no code to run.
+    Graph,
 }
 
 /// A component implemented in Puppet code.
@@ -239,8 +245,33 @@ pub fn capitalize_type(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A script component with no parameters, for tests of later stages.
+    pub(crate) fn component(reference: &str, node: &str) -> Component {
+        let (type_name, title) = split_reference(reference).expect("a test reference is valid");
+        let script = Script { path: "apply".into(), content: Arc::new(b"#!/bin/true\n".to_vec()) };
+        Component {
+            reference: reference.into(),
+            type_name: type_name.into(),
+            title: title.into(),
+            application: "App[a]".into(),
+            node: node.into(),
+            parameters: Params::new(),
+            implementation: Implementation::Scripts(Scripts {
+                apply: script,
+                check: None,
+                remove: None,
+                package: Arc::new(PackageFiles { name: "p".into(), code_id: "0".repeat(40), files: Vec::new() }),
+            }),
+            code_id: "0".repeat(40),
+            produces: Vec::new(),
+            consumes: Vec::new(),
+            requires: Vec::new(),
+            origin: None,
+        }
+    }
 
     #[test]
     fn references_split_and_types_capitalise() {

@@ -39,12 +39,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and check a repository; print every problem found.
-    Validate(SourceArgs),
+    /// Parse and check a repository, or `.pp` files and directories of them; print every
+    /// problem found.
+    Validate {
+        /// A repository directory, or `.pp` files and directories holding them.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Read the tree at this Git revision (repositories only).
+        #[arg(long)]
+        rev: Option<String>,
+    },
     /// Show the applications, their components and nodes, and the node groups.
     Show {
         #[command(flatten)]
         source: SourceArgs,
+        /// The environment named in `--format env-graph`.
+        #[arg(long, env = "ORDO_ENV", default_value = "production")]
+        env: String,
         /// Only this application instance, e.g. `Lamp[app1]`.
         #[arg(long)]
         app: Option<String>,
@@ -141,6 +152,8 @@ pub struct TargetArgs {
 pub enum ShowFormat {
     Text,
     Json,
+    /// Puppet Server 5's environment graph (`/puppet/v3/environment/ENV`).
+    EnvGraph,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,8 +209,11 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     // Scripts run in node directories, so every path handed to them must be absolute.
     cli.state = std::path::absolute(&cli.state).with_context(|| format!("resolving {}", cli.state.display()))?;
     match cli.command {
-        Command::Validate(source) => validate(&source),
-        Command::Show { source, app, format } => show(&source, app, format),
+        Command::Validate { paths, rev } => match paths.as_slice() {
+            [path] if is_repository(path) => validate(&SourceArgs { path: path.clone(), rev }),
+            _ => validate_puppet_files(&paths),
+        },
+        Command::Show { source, env, app, format } => show(&source, &env, app, format),
         Command::Graph { source, format } => graph(&source, format),
         Command::Plan { source, target, base, format, detailed_exitcode } => {
             plan_command(&cli.state, &source, &target, base.as_deref(), format, detailed_exitcode)
@@ -219,8 +235,14 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// Loads the repository at a revision; prints diagnostics; `None` when there were errors.
 fn load_checked(path: &Path, rev: Option<&str>) -> anyhow::Result<Option<Loaded>> {
-    let snapshot = Snapshot::open(path, rev)?;
-    let loaded = load::load(&snapshot)?;
+    // A `.json` file is an environment graph; anything else is a repository directory.
+    let loaded = if path.extension().is_some_and(|extension| extension == "json") {
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let file = path.file_name().context("an environment graph is a file")?.to_string_lossy();
+        load::load_environment_graph(&Snapshot::open(dir, rev)?, &file)?
+    } else {
+        load::load(&Snapshot::open(path, rev)?)?
+    };
     if !loaded.diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());
         eprint!("{}", render_diagnostics(&loaded.diagnostics, &loaded.sources, color));
@@ -265,7 +287,73 @@ fn validate(source: &SourceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(source: &SourceArgs, app: Option<String>, format: ShowFormat) -> anyhow::Result<ExitCode> {
+/// Whether a directory is something `load` understands (a site or a control repository).
+fn is_repository(path: &Path) -> bool {
+    let graph = path.is_file() && path.extension().is_some_and(|extension| extension == "json");
+    graph
+        || (path.is_dir() && ["site.yaml", "environment.conf", "manifests"].iter().any(|name| path.join(name).exists()))
+}
+
+/// `validate` of `.pp` files and directories: a syntax check, like `puppet parser validate`,
+/// that also knows the application-orchestration statements.
+fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_pp(path, &mut files)?;
+    }
+    let mut sources = crate::diag::SourceMap::default();
+    let mut diagnostics = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file.display().to_string();
+        let parse = crate::lang::parse(&text);
+        for error in parse.errors {
+            diagnostics.push(
+                crate::diag::Diagnostic::error(error.message)
+                    .at(Some(crate::diag::Location { file: name.clone(), range: error.span.range() })),
+            );
+        }
+        sources.add(&name, &text);
+    }
+    if !diagnostics.is_empty() {
+        let color = color_for(std::io::stderr().is_terminal());
+        eprint!("{}", render_diagnostics(&diagnostics, &sources, color));
+        eprintln!(
+            "error: {} in {} of {}",
+            render::plural(diagnostics.len(), "syntax error"),
+            render::plural(
+                diagnostics.iter().filter_map(|d| d.location.as_ref().map(|l| &l.file)).collect::<BTreeSet<_>>().len(),
+                "file"
+            ),
+            render::plural(files.len(), "file")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    write_stdout(&format!("{} valid\n", render::plural(files.len(), "Puppet file")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn collect_pp(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("listing {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() || entry.extension().is_some_and(|extension| extension == "pp") {
+                collect_pp(&entry, files)?;
+            }
+        }
+    } else if path.exists() {
+        files.push(path.to_path_buf());
+    } else {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    Ok(())
+}
+
+fn show(source: &SourceArgs, environment: &str, app: Option<String>, format: ShowFormat) -> anyhow::Result<ExitCode> {
     let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
         return Ok(ExitCode::from(1));
     };
@@ -288,6 +376,13 @@ fn show(source: &SourceArgs, app: Option<String>, format: ShowFormat) -> anyhow:
     let text = match format {
         ShowFormat::Text => render::show_text(&plan, stdout_style()),
         ShowFormat::Json => render::show_json(&plan),
+        ShowFormat::EnvGraph => {
+            let mut model = loaded.model.clone();
+            if let Some(app) = &app {
+                model.applications.retain(|application| &application.reference == app);
+            }
+            load::env_graph::export(&model, environment)
+        }
     };
     write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -330,6 +425,19 @@ fn filter(target: &TargetArgs) -> Filter {
     }
 }
 
+/// The environment's inventory, the store's salt and the last-applied revision; empty when
+/// there is no store yet.
+fn stored_inventory(state_dir: &Path, environment: &str) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
+    match Store::open_read_only(state_dir)? {
+        Some(store) => {
+            let inventory = store.inventory(environment)?;
+            let revision = inventory.revision.clone();
+            Ok((inventory, store.salt()?, revision))
+        }
+        None => Ok((Inventory::default(), Vec::new(), None)),
+    }
+}
+
 fn plan_command(
     state_dir: &Path,
     source: &SourceArgs,
@@ -338,7 +446,13 @@ fn plan_command(
     format: PlanFormat,
     detailed_exitcode: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
+    // The store is read on a second thread while the repository loads.
+    let (loaded, stored) = std::thread::scope(|threads| {
+        let stored = base.is_none().then(|| threads.spawn(|| stored_inventory(state_dir, &target.env)));
+        let loaded = load_checked(&source.path, source.rev.as_deref());
+        (loaded, stored.map(|thread| thread.join().expect("reading the store does not panic")))
+    });
+    let Some(loaded) = loaded? else {
         return Ok(ExitCode::from(1));
     };
     let (inventory, salt, base_revision) = match base {
@@ -350,14 +464,7 @@ fn plan_command(
             let salt = b"ordo-base-plan".to_vec();
             (Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision))
         }
-        None => match Store::open_read_only(state_dir)? {
-            Some(store) => {
-                let inventory = store.inventory(&target.env)?;
-                let revision = inventory.revision.clone();
-                (inventory, store.salt()?, revision)
-            }
-            None => (Inventory::default(), Vec::new(), None),
-        },
+        None => stored.expect("the store is read when there is no base")?,
     };
     let options = PlanOptions {
         environment: target.env.clone(),
@@ -374,7 +481,10 @@ fn plan_command(
         PlanFormat::Json => render::json(&plan),
         PlanFormat::Markdown => render::markdown(&plan),
     })?;
-    Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    let code = if detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+    // Freeing a large model just before exiting is wasted time.
+    std::mem::forget((loaded, plan, inventory));
+    Ok(code)
 }
 
 #[allow(clippy::too_many_arguments)]

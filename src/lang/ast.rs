@@ -241,26 +241,53 @@ pub enum ExprKind {
     Array(Vec<Expr>),
     Hash(Vec<HashEntry>),
     /// `target[key, ...]`: indexing, resource references (`File['/x']`) and parameterised types.
-    Access { target: Box<Expr>, keys: Vec<Expr> },
+    Access {
+        target: Box<Expr>,
+        keys: Vec<Expr>,
+    },
     Call(Call),
     MethodCall(MethodCall),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `$x = v`, `$x += v`, `$x -= v`; also `[$a, $b] = ...`.
-    Assign { op: AssignOp, target: Box<Expr>, value: Box<Expr> },
+    Assign {
+        op: AssignOp,
+        target: Box<Expr>,
+        value: Box<Expr>,
+    },
     /// `lhs -> rhs` and friends; operands are resources, references, collectors or arrays.
-    Relationship { op: RelationshipOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Relationship {
+        op: RelationshipOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `$x ? { key => value, ... }`
-    Selector { subject: Box<Expr>, entries: Vec<SelectorEntry> },
+    Selector {
+        subject: Box<Expr>,
+        entries: Vec<SelectorEntry>,
+    },
     If(IfExpr),
     Unless(UnlessExpr),
     Case(CaseExpr),
     /// `file { 'title': ... }`, `class { 'x': }`, `@file`, `@@file`.
     Resource(ResourceExpr),
     /// `File { mode => '0644' }`
-    ResourceDefaults { type_ref: Box<Expr>, attributes: Vec<Attribute> },
+    ResourceDefaults {
+        type_ref: Box<Expr>,
+        attributes: Vec<Attribute>,
+    },
     /// `File['/x'] { mode => '0644' }`
-    ResourceOverride { target: Box<Expr>, attributes: Vec<Attribute> },
+    ResourceOverride {
+        target: Box<Expr>,
+        attributes: Vec<Attribute>,
+    },
     /// `Type <| query |>` or `Type <<| query |>> { overrides }`
     Collector(Collector),
     /// `( expr )`, kept so spans and dumps match the source.

@@ -178,17 +178,7 @@ impl TokenKind {
     /// words): they are keywords only where their construct can start, and bare words elsewhere.
     pub(crate) fn is_soft_keyword(self) -> bool {
         use TokenKind::*;
-        matches!(
-            self,
-            KwApplication
-                | KwAttr
-                | KwConsumes
-                | KwImport
-                | KwPrivate
-                | KwProduces
-                | KwSite
-                | KwUnit
-        )
+        matches!(self, KwApplication | KwAttr | KwConsumes | KwImport | KwPrivate | KwProduces | KwSite | KwUnit)
     }
 }
 
@@ -575,11 +565,8 @@ impl Lexer<'_> {
         }
         self.pos = i;
         let text = &self.src[start..i];
-        let kind = if plain && !text.contains('-') {
-            keyword(text).unwrap_or(TokenKind::Name)
-        } else {
-            TokenKind::Name
-        };
+        let kind =
+            if plain && !text.contains('-') { keyword(text).unwrap_or(TokenKind::Name) } else { TokenKind::Name };
         self.push_at(kind, start, i);
     }
 
@@ -955,7 +942,11 @@ impl Lexer<'_> {
                 }
                 b'$' if spec.interpolate => self.dollar(&mut parts),
                 _ => {
+                    // Always take the first character: a `$` or `\` that is literal here (no
+                    // interpolation, no escapes) lands in this arm too.
                     let run = self.pos;
+                    let first = self.src[run..].chars().next().expect("pos is on a char boundary");
+                    self.pos += first.len_utf8();
                     while self.pos < body_end && !matches!(self.bytes[self.pos], b'\n' | b'\\' | b'$') {
                         self.pos += 1;
                     }

@@ -35,10 +35,38 @@ impl LineIndex {
         let line_start = self.line_starts[line];
         let first = self.multibyte.partition_point(|&(at, _)| at < line_start);
         let last = self.multibyte.partition_point(|&(at, _)| at < offset);
-        let extra: u32 = self.multibyte[first..last]
-            .iter()
-            .map(|&(at, extra)| extra.min(offset - at))
-            .sum();
+        let extra: u32 = self.multibyte[first..last].iter().map(|&(at, extra)| extra.min(offset - at)).sum();
         (line as u32 + 1, offset - line_start - extra + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+
+    #[test]
+    fn lines_and_columns_are_one_based() {
+        let index = LineIndex::new("ab\ncd\n\nef");
+        assert_eq!(index.line_col(0), (1, 1));
+        assert_eq!(index.line_col(2), (1, 3));
+        assert_eq!(index.line_col(3), (2, 1));
+        assert_eq!(index.line_col(7), (4, 1));
+        assert_eq!(index.line_col(9), (4, 3));
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let src = "é = 'ü'\n  ✓x";
+        let index = LineIndex::new(src);
+        assert_eq!(index.line_col(src.find('=').unwrap() as u32), (1, 3));
+        assert_eq!(index.line_col(src.find('\'').unwrap() as u32), (1, 5));
+        assert_eq!(index.line_col(src.find('x').unwrap() as u32), (2, 4));
+    }
+
+    #[test]
+    fn offsets_past_the_end_stay_on_the_last_line() {
+        let index = LineIndex::new("a\nb");
+        assert_eq!(index.line_col(3), (2, 2));
+        assert_eq!(index.line_col(100), (2, 99));
     }
 }

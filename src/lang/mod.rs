@@ -35,7 +35,7 @@ pub use ast::Span;
 pub use line_index::LineIndex;
 
 /// The result of parsing one file: always a tree, plus the errors found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Parse {
     pub file: ast::SourceFile,
     /// In source order; empty when the file is valid.

@@ -22,8 +22,8 @@ use super::lexer::{self, HeredocInfo, Token, TokenKind, TokenKind::*};
 
 /// Functions that may be called without parentheses at statement level (Puppet's list).
 const STATEMENT_CALLS: &[&str] = &[
-    "require", "realize", "include", "contain", "tag", "debug", "info", "notice", "warning", "err", "alert",
-    "crit", "emerg", "fail", "import", "break", "next", "return",
+    "require", "realize", "include", "contain", "tag", "debug", "info", "notice", "warning", "err", "alert", "crit",
+    "emerg", "fail", "import", "break", "next", "return",
 ];
 
 /// Deeper nesting than this is reported instead of risking the stack.
@@ -78,8 +78,8 @@ fn infix_binding_power(kind: TokenKind) -> Option<(u8, u8, Infix)> {
 /// Tokens that can begin a statement (and so an expression).
 fn can_start_statement(kind: TokenKind) -> bool {
     match kind {
-        Name | TypeRef | Variable | Integer | Float | Regex | SqString | DqStart | HeredocStart | LBrace
-        | LParen | WsLParen | LBrack | ListStart | Not | Minus | Times | At | AtAt | Error => true,
+        Name | TypeRef | Variable | Integer | Float | Regex | SqString | DqStart | HeredocStart | LBrace | LParen
+        | WsLParen | LBrack | ListStart | Not | Minus | Times | At | AtAt | Error => true,
         KwAnd | KwOr | KwIn | KwElse | KwElsif | KwInherits => false,
         k => k.is_keyword(),
     }
@@ -231,7 +231,8 @@ impl Parser<'_> {
         self.error(token.span, message);
     }
 
-    /// Skips to a token in `stop` at nesting depth 0, an unmatched closing bracket, or the end.
+    /// Skips to a token in `stop` at nesting depth 0, an unmatched `}`, or the end.
+    /// Unmatched `)` and `]` not in `stop` are stray and skipped too.
     fn skip_until(&mut self, stop: &[TokenKind]) {
         let mut depth = 0u32;
         loop {
@@ -242,14 +243,31 @@ impl Parser<'_> {
             match kind {
                 LBrace | LParen | WsLParen | LBrack | ListStart => depth += 1,
                 RBrace | RParen | RBrack => {
-                    if depth == 0 {
+                    if depth == 0 && kind == RBrace {
                         return;
                     }
-                    depth -= 1;
+                    depth = depth.saturating_sub(1);
                 }
                 _ => {}
             }
             self.bump();
+        }
+    }
+
+    /// Skips a bracketed group starting at the current opening bracket, closer included.
+    fn skip_group(&mut self) {
+        let mut depth = 0u32;
+        loop {
+            match self.kind() {
+                Eof => return,
+                LBrace | LParen | WsLParen | LBrack | ListStart => depth += 1,
+                RBrace | RParen | RBrack => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            self.bump();
+            if depth == 0 {
+                return;
+            }
         }
     }
 
@@ -273,9 +291,7 @@ impl Parser<'_> {
                 }
             }
             if matches!(kind, LBrace | LParen | WsLParen | LBrack | ListStart) {
-                self.bump();
-                self.skip_until(&[]);
-                self.eat(self.kind());
+                self.skip_group();
             } else {
                 self.bump();
             }
@@ -339,9 +355,7 @@ impl Parser<'_> {
                 Statement { kind: StatementKind::Site(SiteDef { body }), span: self.span_from(start) }
             }
             (Name, next, after)
-                if self.text(self.tok()) == "plan"
-                    && is_word(next)
-                    && matches!(after, LParen | WsLParen | LBrace) =>
+                if self.text(self.tok()) == "plan" && is_word(next) && matches!(after, LParen | WsLParen | LBrace) =>
             {
                 self.plan_def()
             }
@@ -373,10 +387,7 @@ impl Parser<'_> {
         while self.eat(Comma) {
             args.push(self.expr());
         }
-        Expr {
-            kind: ExprKind::Call(Call { callee: Box::new(expr), args, lambda: None }),
-            span: self.span_from(start),
-        }
+        Expr { kind: ExprKind::Call(Call { callee: Box::new(expr), args, lambda: None }), span: self.span_from(start) }
     }
 
     fn block(&mut self) -> Block {
@@ -619,7 +630,12 @@ impl Parser<'_> {
     fn expr_bp(&mut self, min_bp: u8) -> Expr {
         if self.depth >= MAX_DEPTH {
             self.error(self.tok().span, "Expression nested too deeply".into());
-            return self.error_expr();
+            // Skip the whole nested group so the enclosing brackets still pair up.
+            let start = self.start();
+            if matches!(self.kind(), LBrace | LParen | WsLParen | LBrack | ListStart) {
+                self.skip_group();
+            }
+            return Expr { kind: ExprKind::Error, span: self.span_from(start) };
         }
         self.depth += 1;
         let mut lhs = self.prefix();
@@ -849,6 +865,11 @@ impl Parser<'_> {
                 break;
             }
             self.error_here();
+            // A statement starting on a new line most likely means the closer is missing:
+            // leave the list and let the enclosing block carry on from there.
+            if self.starts_line() && can_start_statement(self.kind()) {
+                return items;
+            }
             self.skip_until(&[Comma, closer]);
             if self.pos == before {
                 self.bump();
@@ -1242,6 +1263,10 @@ impl Parser<'_> {
                     break;
                 }
                 self.error_here();
+                // A missing comma: the next attribute follows directly; keep it.
+                if (is_word(kind) || kind == Times) && matches!(self.nth(1), FatArrow | PlusArrow) {
+                    continue;
+                }
             }
             self.skip_until(stops);
             if self.pos == before {

@@ -1,11 +1,17 @@
 //! From a repository snapshot to the desired [`Model`], with diagnostics.
 //!
 //! `load` picks the front end by what the repository holds: a `site.yaml` means the YAML
-//! front end (deployment packages). Loading fails (`Err`) only when the repository cannot
-//! be read; mistakes in its contents are [`Diagnostic`]s next to whatever model could be
-//! built, so callers can show every problem at once.
+//! front end (deployment packages); `environment.conf` or `.pp` files in `manifests/` mean a
+//! Puppet control repository; `load_environment_graph` reads a Puppet Server environment
+//! graph. Loading fails (`Err`) only when the repository cannot be read; mistakes in its
+//! contents are [`Diagnostic`]s next to whatever model could be built, so callers can show
+//! every problem at once.
 
+pub mod env_graph;
 mod interpolate;
+// The Puppet front end joins the build once its evaluator is in place.
+#[cfg(any())]
+pub mod puppet;
 mod raw;
 mod resolve;
 mod yaml;
@@ -31,16 +37,40 @@ pub(crate) struct Loader<'a> {
     pub sources: SourceMap,
 }
 
+impl<'a> Loader<'a> {
+    fn new(snapshot: &'a Snapshot) -> Loader<'a> {
+        Loader { snapshot, diagnostics: Vec::new(), sources: SourceMap::default() }
+    }
+
+    fn finish(self, model: Model) -> Loaded {
+        Loaded { model, diagnostics: self.diagnostics, sources: self.sources, revision: self.snapshot.revision.clone() }
+    }
+}
+
 /// Loads the desired state from a snapshot.
 pub fn load(snapshot: &Snapshot) -> anyhow::Result<Loaded> {
-    let mut loader = Loader { snapshot, diagnostics: Vec::new(), sources: SourceMap::default() };
+    let mut loader = Loader::new(snapshot);
     let model = if snapshot.read("site.yaml")?.is_some() {
         yaml::load(&mut loader)?
     } else {
-        loader
-            .diagnostics
-            .push(Diagnostic::error(format!("{} has no site.yaml: nothing to deploy", snapshot.root.display())));
+        loader.diagnostics.push(Diagnostic::error(format!(
+            "{} has neither a site.yaml nor a Puppet control repository (environment.conf, manifests/*.pp): nothing to deploy",
+            snapshot.root.display()
+        )));
         Model::default()
     };
-    Ok(Loaded { model, diagnostics: loader.diagnostics, sources: loader.sources, revision: snapshot.revision.clone() })
+    Ok(loader.finish(model))
+}
+
+/// Loads an environment graph (JSON, as Puppet Server 5 served it) from a file of the
+/// snapshot; nodes come from the snapshot's `inventory.yaml` when there is one.
+pub fn load_environment_graph(snapshot: &Snapshot, file: &str) -> anyhow::Result<Loaded> {
+    let mut loader = Loader::new(snapshot);
+    let inventory = yaml::load_inventory(&mut loader)?;
+    let text = snapshot.read_text(file)?.ok_or_else(|| anyhow::anyhow!("{file} does not exist"))?;
+    loader.sources.add(file, &text);
+    let (model, diagnostics) =
+        env_graph::import(file, &text, inventory.nodes.clone(), |name| inventory.default_node(name));
+    loader.diagnostics.extend(diagnostics);
+    Ok(loader.finish(model))
 }

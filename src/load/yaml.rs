@@ -140,7 +140,7 @@ struct Declared<'a> {
 }
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
-    let mut model = Model { nodes: load_inventory(loader)?, ..Model::default() };
+    let mut model = Model { nodes: load_inventory(loader)?.nodes, ..Model::default() };
     let packages = load_packages(loader)?;
     let capability_types = capability_types(loader, &packages);
     let mut component_types: BTreeMap<String, ComponentType> = BTreeMap::new();
@@ -187,8 +187,11 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         return Ok(model);
     };
     let mut declared = Vec::new();
+    // Which application declared each component, to find duplicates without a scan.
+    let mut declared_by = BTreeMap::new();
     for instance in &site.instances {
-        if let Some(application) = expand_instance(loader, &model, &packages, &component_types, instance, &mut declared)
+        if let Some(application) =
+            expand_instance(loader, &model, &packages, &component_types, instance, &mut declared, &mut declared_by)
         {
             model.applications.push(application);
         }
@@ -198,12 +201,42 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     Ok(model)
 }
 
-fn load_inventory(loader: &mut Loader) -> anyhow::Result<BTreeMap<String, Node>> {
+/// The inventory's nodes, and how to make a node it does not list.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NodeInventory {
+    pub nodes: BTreeMap<String, Node>,
+    pub default_transport: Option<Transport>,
+    pub default_timeout: Option<u64>,
+}
+
+impl NodeInventory {
+    /// A node the code names but the inventory does not list: it gets the default transport,
+    /// or none (it can then be shown and planned, not run).
+    pub fn default_node(&self, name: &str) -> Node {
+        Node {
+            name: name.to_string(),
+            transport: self.default_transport.clone().unwrap_or(Transport::Unknown),
+            labels: BTreeMap::new(),
+            facts: serde_json::Map::new(),
+            timeout_secs: self.default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+        }
+    }
+}
+
+pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventory> {
     let mut nodes = BTreeMap::new();
     let Some(inventory) = read_yaml::<raw::RawInventory>(loader, INVENTORY)? else {
-        return Ok(nodes);
+        return Ok(NodeInventory::default());
     };
     let defaults = &inventory.defaults;
+    let default_transport = defaults.transport.map(|transport| match transport {
+        RawTransport::Local => Transport::Local,
+        // A default ssh node is reached at its own name.
+        RawTransport::Ssh => {
+            Transport::Ssh { address: String::new(), port: defaults.port.unwrap_or(22), user: defaults.user.clone() }
+        }
+    });
+    let default_timeout = defaults.timeout;
     for raw in inventory.nodes {
         let location = spanned_location(INVENTORY, &raw.name);
         let name = raw.name.value.trim().to_string();
@@ -228,7 +261,7 @@ fn load_inventory(loader: &mut Loader) -> anyhow::Result<BTreeMap<String, Node>>
             loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
         }
     }
-    Ok(nodes)
+    Ok(NodeInventory { nodes, default_transport, default_timeout })
 }
 
 fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
@@ -371,6 +404,7 @@ fn expand_instance<'a>(
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
     instance: &raw::RawInstance,
     declared: &mut Vec<Declared<'a>>,
+    declared_by: &mut BTreeMap<String, String>,
 ) -> Option<Application> {
     let app_location = spanned_location(SITE, &instance.application);
     let (package_name, version) = match instance.application.value.split_once('@') {
@@ -557,16 +591,16 @@ fn expand_instance<'a>(
                 continue;
             }
             let reference = format!("{type_name}[{component_title}]");
-            if let Some(existing) = declared.iter().find(|existing| existing.reference == reference) {
+            if let Some(existing) = declared_by.get(&reference) {
                 loader.diagnostics.push(
                     Diagnostic::error(format!(
-                        "Duplicate declaration: {reference} is already declared by {}; cannot redeclare",
-                        existing.application
+                        "Duplicate declaration: {reference} is already declared by {existing}; cannot redeclare"
                     ))
                     .at(instance_location.clone()),
                 );
                 continue;
             }
+            declared_by.insert(reference.clone(), app_ref.clone());
             declared.push(Declared {
                 reference,
                 type_name: type_name.clone(),

@@ -38,14 +38,21 @@ pub struct Cycle {
 
 impl NodeGraph {
     pub fn add_node(&mut self, node: &str) {
-        self.nodes.insert(node.to_string());
+        // Checking first saves an allocation per call; nodes are added once per component.
+        if !self.nodes.contains(node) {
+            self.nodes.insert(node.to_string());
+        }
     }
 
+    /// Adds an edge with one of its causes. Only the first few causes of an edge are kept:
+    /// they are for explaining cycles, and a long list explains no better.
     pub fn add_edge(&mut self, from: &str, to: &str, cause: Cause) {
+        const CAUSES_KEPT: usize = 4;
         self.add_node(from);
         self.add_node(to);
-        let causes = self.edges.entry((from.to_string(), to.to_string())).or_default();
-        if !causes.contains(&cause) {
+        let key = (from.to_string(), to.to_string());
+        let causes = self.edges.entry(key).or_default();
+        if causes.len() < CAUSES_KEPT && !causes.contains(&cause) {
             causes.push(cause);
             causes.sort();
         }

@@ -67,7 +67,7 @@ pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &
     let parameters = stored_parameters(component, salt);
     let remove_script = match &component.implementation {
         Implementation::Scripts(scripts) => scripts.remove.as_ref().map(|script| script.content.to_vec()),
-        Implementation::Puppet(_) => None,
+        Implementation::Puppet(_) | Implementation::Graph => None,
     };
     AppliedComponent {
         reference: component.reference.clone(),
@@ -109,8 +109,70 @@ pub fn stored_parameters(component: &Component, salt: &[u8]) -> BTreeMap<String,
 
 /// The digest of a component's inputs.
 pub fn digest(node: &str, code_id: &str, parameters: &BTreeMap<String, StoredValue>) -> String {
-    let canonical = serde_json::json!({ "node": node, "code": code_id, "parameters": parameters });
-    format!("sha256:{}", hex(&Sha256::digest(canonical.to_string().as_bytes())))
+    digest_of(node, code_id, parameters)
+}
+
+/// The digest a component would be recorded with, computed without building the record:
+/// planning compares it against the inventory for every component.
+pub fn component_digest(component: &Component, salt: &[u8]) -> String {
+    digest_of(&component.node, &component.code_id, &StoredView { parameters: &component.parameters, salt })
+}
+
+/// Hashes the canonical JSON of a component's inputs (keys sorted) as it is written.
+fn digest_of<P: Serialize>(node: &str, code_id: &str, parameters: &P) -> String {
+    #[derive(Serialize)]
+    struct Input<'a, P> {
+        code: &'a str,
+        node: &'a str,
+        parameters: &'a P,
+    }
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut writer, &Input { code: code_id, node, parameters })
+        .expect("serialising plain data into a hasher cannot fail");
+    format!("sha256:{}", hex(&writer.0.finalize()))
+}
+
+/// Parameters serialised exactly as [`stored_parameters`] would store them, without copies.
+struct StoredView<'a> {
+    parameters: &'a crate::model::Params,
+    salt: &'a [u8],
+}
+
+impl Serialize for StoredView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.parameters.len()))?;
+        for (name, param) in self.parameters {
+            if param.secret {
+                map.serialize_entry(name, &StoredValue::Sensitive(secret_digest(self.salt, &param.value)))?;
+            } else {
+                map.serialize_entry(name, &SingleEntry("value", &param.value))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// `{"key": value}`: how serde writes `StoredValue::Value(value)`.
+struct SingleEntry<'a>(&'static str, &'a Value);
+
+impl Serialize for SingleEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
 }
 
 fn secret_digest(salt: &[u8], value: &Value) -> String {
@@ -121,5 +183,30 @@ fn secret_digest(salt: &[u8], value: &Value) -> String {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Param;
+    use serde_json::json;
+
+    #[test]
+    fn the_streamed_digest_equals_the_digest_of_the_record() {
+        let mut component = crate::model::tests::component("C[x]", "n1");
+        component.parameters.insert("port".into(), Param { value: json!(80), secret: false });
+        component.parameters.insert("password".into(), Param { value: json!("s3cr3t"), secret: true });
+        let record = applied_component(&component, Vec::new(), b"salt");
+        assert_eq!(component_digest(&component, b"salt"), record.digest);
+        assert_ne!(component_digest(&component, b"other salt"), record.digest);
+        let canonical = serde_json::json!({"node": "n1", "code": component.code_id, "parameters": record.parameters});
+        assert_eq!(record.digest, format!("sha256:{}", hex(&Sha256::digest(canonical.to_string().as_bytes()))));
+    }
 }

@@ -10,7 +10,9 @@ mod graph;
 pub mod inventory;
 pub mod render;
 
-use std::collections::{BTreeMap, BTreeSet};
+// Maps only looked up, never iterated into output, are HashMaps: planning does tens of
+// thousands of lookups, and no order can leak from them.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -217,7 +219,7 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
             && filter.application.as_ref().is_none_or(|app| app == application)
     };
 
-    let mut applied_by_reference: BTreeMap<&str, Vec<&AppliedComponent>> = BTreeMap::new();
+    let mut applied_by_reference: HashMap<&str, Vec<&AppliedComponent>> = HashMap::new();
     for applied in inventory.components.values() {
         applied_by_reference.entry(applied.reference.as_str()).or_default().push(applied);
     }
@@ -228,10 +230,13 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
         if !selected(&component.node, &component.application) {
             continue;
         }
-        let desired = inventory::applied_component(component, depends_on, &options.salt);
         let key = (component.reference.clone(), component.node.clone());
-        let change = match inventory.components.get(&key) {
-            Some(applied) if applied.digest == desired.digest => None,
+        let applied = inventory.components.get(&key);
+        if applied.is_some_and(|applied| applied.digest == inventory::component_digest(component, &options.salt)) {
+            continue;
+        }
+        let desired = inventory::applied_component(component, depends_on, &options.salt);
+        let change = match applied {
             Some(applied) => {
                 let mut reasons = Vec::new();
                 if applied.parameters != desired.parameters {
@@ -305,16 +310,17 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
         .collect();
 
     let (teardown_groups, teardowns) = teardown_order(inventory, &changes);
-    let group_index: BTreeMap<&str, usize> = all_groups
+    let group_index: HashMap<&str, usize> = all_groups
         .iter()
         .enumerate()
         .flat_map(|(index, group)| group.iter().map(move |node| (node.as_str(), index)))
         .collect();
-    let position_in_node: BTreeMap<&str, usize> = nodes
+    let position_in_node: HashMap<&str, usize> = nodes
         .values()
         .flat_map(|order| order.iter().enumerate().map(|(position, reference)| (reference.as_str(), position)))
         .collect();
-    changes.sort_by_key(|change| {
+    // Keys are computed once per change: comparing them is the hot part of planning.
+    changes.sort_by_cached_key(|change| {
         (
             change.action == Action::Remove,
             group_index.get(change.node.as_str()).copied().unwrap_or(usize::MAX),

@@ -150,7 +150,10 @@ impl Store {
 
     fn configure(&self) -> anyhow::Result<()> {
         self.conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            // A rollback journal: a reader then creates no files beside the store, so reading
+            // it (as `plan` does) leaves the state directory exactly as it was; FULL sync makes
+            // every committed record survive a crash or power loss.
+            .execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(|err| self.corrupt(err))
     }
 

@@ -1,0 +1,3 @@
+$ok = 'fine'
+$bad = 'never closed
+notice($ok)

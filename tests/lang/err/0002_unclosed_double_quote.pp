@@ -1,0 +1,2 @@
+$ok = "fine"
+$bad = "never ${closed}

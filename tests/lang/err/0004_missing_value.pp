@@ -1,0 +1,6 @@
+file { '/etc/a':
+  ensure => ,
+  mode   => '0644',
+}
+$x =
+$y = 2

@@ -1,0 +1,6 @@
+$a = @(END/q)
+  text
+  END
+$b = @(:json)
+$c = @(X
+notice('after')

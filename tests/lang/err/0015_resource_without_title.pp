@@ -1,0 +1,3 @@
+file { ensure => file }
+@File['x'] { mode => '0644' }
+notify { 'ok': }

@@ -1,0 +1,5 @@
+case $x {
+  'a' { notice('a') }
+  'b': { notice('b') }
+  default: { }
+}

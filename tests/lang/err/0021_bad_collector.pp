@@ -1,0 +1,3 @@
+User <| title == |>
+Package <| |> { ensure => }
+$ok = 1

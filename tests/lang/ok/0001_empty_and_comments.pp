@@ -1,0 +1,4 @@
+# A file with only comments.
+/* A multi-line
+   comment */
+# and another one

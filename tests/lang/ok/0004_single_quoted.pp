@@ -1,0 +1,5 @@
+$plain = 'hello'
+$quote = 'it\'s'
+$backslash = 'C:\\dir\\'
+$kept = 'a\nb $not_interpolated'
+$empty = ''

@@ -1,0 +1,8 @@
+$first = $list[0]
+$slice = $list[1, 2]
+$deep = $facts['os']['release']['major']
+$sql = Sql['app1']
+$node = Node['dev1.example.net']
+$ref = File['/etc/hosts']
+$refs = Package['a', 'b']
+$spaced = $list[ 0 ]

@@ -1,0 +1,8 @@
+$t1 = Optional[String[1]]
+$t2 = Hash[String, Integer]
+$t3 = Struct[{ name => String, Optional[port] => Integer[1, 65535] }]
+$t4 = Variant[Undef, Enum['present', 'absent'], Boolean]
+$t5 = Array[Stdlib::Absolutepath, 1]
+$t6 = Callable[[String, Integer], Boolean]
+$t7 = Integer[0, default]
+$ok = $x =~ Hash[String, Data]

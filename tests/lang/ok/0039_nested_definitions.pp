@@ -1,0 +1,6 @@
+class outer {
+  class inner {
+    define innerdef { }
+  }
+  function outer::helper() { 1 }
+}

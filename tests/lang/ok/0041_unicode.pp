@@ -1,0 +1,3 @@
+# Überschrift: café
+$greeting = "héllo ${name} ✓"
+notify { 'naïve': message => 'ünïcödé' }

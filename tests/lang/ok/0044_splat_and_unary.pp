@@ -1,0 +1,6 @@
+$args = ['a', 'b']
+notice(*$args)
+$combined = [*$args, 'c']
+$neg = -$x
+$not = !$x
+$double = !!$x
