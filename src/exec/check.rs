@@ -86,10 +86,9 @@ mod tests {
             timeout_secs: 2,
         };
         assert_eq!(wait_available(&open).await, Ok(()));
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let closed =
-            AvailabilityCheck { kind: CheckKind::Tcp { address: format!("127.0.0.1:{port}") }, timeout_secs: 0 };
+        // Nothing listens on port 1 of the loopback address; a dropped listener's ephemeral
+        // port could be taken again by something else while tests run in parallel.
+        let closed = AvailabilityCheck { kind: CheckKind::Tcp { address: "127.0.0.1:1".into() }, timeout_secs: 0 };
         let err = wait_available(&closed).await.unwrap_err();
         assert!(err.contains("gave up"), "{err}");
     }

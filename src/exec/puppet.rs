@@ -111,7 +111,7 @@ pub async fn run(
     if phase == Phase::Noop {
         command.arg("--noop");
     }
-    command.arg("--modulepath").arg(&modulepath);
+    command.arg("--modulepath").arg(&modulepath).arg("--certname").arg(&work.node.name);
     for (setting, dir) in [
         ("--vardir", "var"),
         ("--confdir", "etc"),

@@ -9,8 +9,6 @@
 
 pub mod env_graph;
 mod interpolate;
-// The Puppet front end joins the build once its evaluator is in place.
-#[cfg(any())]
 pub mod puppet;
 mod raw;
 mod resolve;
@@ -52,6 +50,8 @@ pub fn load(snapshot: &Snapshot) -> anyhow::Result<Loaded> {
     let mut loader = Loader::new(snapshot);
     let model = if snapshot.read("site.yaml")?.is_some() {
         yaml::load(&mut loader)?
+    } else if puppet::is_control_repository(&loader)? {
+        puppet::load(&mut loader)?
     } else {
         loader.diagnostics.push(Diagnostic::error(format!(
             "{} has neither a site.yaml nor a Puppet control repository (environment.conf, manifests/*.pp): nothing to deploy",

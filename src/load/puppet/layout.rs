@@ -21,7 +21,7 @@ pub struct Layout {
 }
 
 /// Whether a repository looks like a Puppet control repository.
-pub fn is_control_repository(loader: &Loader) -> anyhow::Result<bool> {
+pub(crate) fn is_control_repository(loader: &Loader) -> anyhow::Result<bool> {
     if loader.snapshot.read("environment.conf")?.is_some() {
         return Ok(true);
     }

@@ -34,7 +34,7 @@ use crate::model::{
     PuppetComponent, capitalize_type,
 };
 
-pub use layout::is_control_repository;
+pub(crate) use layout::is_control_repository;
 
 /// Metaparameters: they order or tag a resource and are never passed to its definition.
 const METAPARAMETERS: &[&str] = &[

@@ -1,0 +1,130 @@
+//! The Puppet front end end to end: `examples/lamp-puppet`, a control repository with the
+//! application-orchestration code of the PE docs, planned by ordo and applied with real
+//! Puppet 7 (`puppet apply`) on four local nodes.
+
+mod support;
+
+use support::{Repo, change_lines};
+
+fn lamp_puppet() -> Repo {
+    let repo = Repo::example("lamp-puppet");
+    repo.git_init();
+    repo.commit("lamp in Puppet");
+    repo
+}
+
+fn groups(plan: &serde_json::Value) -> Vec<Vec<String>> {
+    serde_json::from_value(plan["groups"].clone()).unwrap()
+}
+
+#[test]
+fn the_puppet_and_yaml_examples_have_the_same_graph() {
+    let puppet = Repo::example("lamp-puppet").ordo(&["show", "--format", "json"]).success().json();
+    let yaml = Repo::example("lamp").ordo(&["show", "--format", "json"]).success().json();
+    for key in ["applications", "nodes", "edges", "groups"] {
+        assert_eq!(puppet[key], yaml[key], "{key}");
+    }
+}
+
+#[test]
+fn applying_runs_puppet_in_group_order_and_converges() {
+    let repo = lamp_puppet();
+    let run = repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stdout.contains("Success: 4 nodes in 2 groups"), "{}", run.stdout);
+    assert_eq!(
+        repo.read(".ordo/nodes/dev3.example.net/webapp-app2-2.conf"),
+        "listen = 8080\ndatabase_url = mysql://user@dev1.example.net:3306/app2\n"
+    );
+    assert_eq!(
+        repo.read(".ordo/nodes/dev1.example.net/mysql-app1.conf"),
+        "[mysqld]\ndatabase = app1\nport = 3306\nuser = user\n"
+    );
+    let job = repo.ordo(&["job", "show", "1"]).success().stdout;
+    assert!(job.contains("puppet apply exited 2: "), "{job}");
+    assert!(job.contains("2 changed, 0 failed"), "{job}");
+    // The password reaches Puppet as Sensitive and never any record.
+    assert!(!job.contains("secret"), "{job}");
+    assert_eq!(repo.plan_json()["changes"], serde_json::json!([]));
+
+    // --noop asks Puppet, which reports nothing pending once converged.
+    repo.edit("manifests/site.pp", "web_instances => 3,\n    nodes         => {\n      Node['dev1.example.net'] => Lamp::Mysql['app2']", "web_instances => 3,\n    web_port      => 9090,\n    nodes         => {\n      Node['dev1.example.net'] => Lamp::Mysql['app2']");
+    let noop = repo.ordo(&["apply", "--yes", "--noop"]).success();
+    assert!(noop.stderr.contains("Lamp::Webapp[app2-1] would change"), "{}", noop.stderr);
+    assert!(repo.read(".ordo/nodes/dev2.example.net/webapp-app2-1.conf").starts_with("listen = 8080\n"));
+}
+
+#[test]
+fn a_site_parameter_change_runs_only_the_affected_nodes() {
+    let repo = lamp_puppet();
+    repo.ordo(&["apply", "--yes"]).success();
+    repo.edit(
+        "manifests/site.pp",
+        "web_instances => 3,\n    nodes         => {\n      Node['dev1.example.net'] => Lamp::Mysql['app2']",
+        "web_instances => 3,\n    web_port      => 9090,\n    nodes         => {\n      Node['dev1.example.net'] => Lamp::Mysql['app2']",
+    );
+    repo.commit("app2's web servers listen on 9090");
+    let plan = repo.plan_json();
+    assert_eq!(
+        change_lines(&plan),
+        [
+            "change Lamp::Webapp[app2-1]@dev2.example.net",
+            "change Lamp::Webapp[app2-2]@dev3.example.net",
+            "change Lamp::Webapp[app2-3]@dev4.example.net",
+        ]
+    );
+    assert_eq!(groups(&plan), [["dev2.example.net", "dev3.example.net", "dev4.example.net"]]);
+    repo.ordo(&["apply", "--yes"]).success();
+    assert!(repo.read(".ordo/nodes/dev4.example.net/webapp-app2-3.conf").starts_with("listen = 9090\n"));
+    assert!(repo.read(".ordo/nodes/dev4.example.net/webapp-app1-3.conf").starts_with("listen = 8080\n"));
+}
+
+#[test]
+fn a_change_to_one_defined_type_runs_only_its_nodes() {
+    let repo = lamp_puppet();
+    repo.ordo(&["apply", "--yes"]).success();
+    repo.edit("modules/lamp/manifests/webapp.pp", "listen = ${port}", "listen = ${port}\\nworkers = 4");
+    repo.commit("web servers get four workers");
+    let plan = repo.plan_json();
+    let lines = change_lines(&plan);
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines.iter().all(|line| line.starts_with("change Lamp::Webapp[")), "{lines:?}");
+    assert_eq!(plan["changes"][0]["reasons"], serde_json::json!(["code"]));
+    assert_eq!(groups(&plan), [["dev2.example.net", "dev3.example.net", "dev4.example.net"]]);
+    repo.ordo(&["apply", "--yes"]).success();
+    assert!(repo.read(".ordo/nodes/dev2.example.net/webapp-app1-1.conf").contains("workers = 4\n"));
+}
+
+#[test]
+fn a_puppet_failure_stops_before_the_next_group() {
+    let repo = lamp_puppet();
+    repo.edit("modules/lamp/manifests/mysql.pp", ") {\n", ") {\n  if $title == 'app2' { fail('the disk is full') }\n");
+    repo.commit("a database that fails");
+    let run = repo.ordo(&["apply", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("the disk is full"), "{}", run.stdout);
+    assert!(run.stdout.contains("puppet apply failed (exit 1)") || run.stderr.contains("puppet apply failed (exit 1)"));
+    assert!(run.stdout.contains("1 later group not started"), "{}", run.stdout);
+    assert!(!repo.path().join(".ordo/nodes/dev2.example.net").exists());
+    // The node's catalog failed as a whole, so everything is still to do.
+    assert_eq!(change_lines(&repo.plan_json()).len(), 8);
+}
+
+#[test]
+fn the_lowered_module_path_is_valid_puppet_7() {
+    let repo = lamp_puppet();
+    repo.ordo(&["apply", "--yes", "--nodes", "dev1.example.net"]).success();
+    let lowered = std::fs::read_dir(repo.path().join(".ordo/puppet")).unwrap().next().unwrap().unwrap().path();
+    let init = lowered.join("modules/lamp/manifests/init.pp");
+    let text = std::fs::read_to_string(&init).unwrap();
+    let original = repo.read("modules/lamp/manifests/init.pp");
+    assert_eq!(text.lines().count(), original.lines().count(), "line numbers are kept");
+    assert!(!text.contains("application lamp") && !text.contains("Lamp::Mysql produces"), "{text}");
+    assert!(text.starts_with("# The lamp application"), "comments are kept");
+    let status = std::process::Command::new("puppet")
+        .args(["parser", "validate", "--vardir", &repo.path().join("pv").display().to_string()])
+        .arg(&init)
+        .arg(lowered.join("modules/lamp/manifests/webapp.pp"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
