@@ -6,6 +6,17 @@ use codespan_reporting::term::{self, Config, termcolor};
 
 use crate::diag::{Diagnostic, Severity, SourceMap};
 
+/// A span clipped to its first line: a whole resource body underlined says no more than its
+/// first line does, and buries the message.
+fn first_line(sources: &SourceMap, file: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let Some(text) = sources.text(file) else { return range };
+    let end = text
+        .get(range.clone())
+        .and_then(|spanned| spanned.find('\n'))
+        .map_or(range.end, |newline| range.start + newline);
+    range.start..end.max(range.start + 1).min(text.len().max(range.start))
+}
+
 /// Renders diagnostics to text; `color` adds ANSI colours.
 pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
     let mut files = SimpleFiles::new();
@@ -24,7 +35,9 @@ pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> S
         let mut labels = Vec::new();
         if let Some(location) = &diagnostic.location {
             match file_id(&location.file) {
-                Some(id) if !location.range.is_empty() => labels.push(ReportLabel::primary(id, location.range.clone())),
+                Some(id) if !location.range.is_empty() => {
+                    labels.push(ReportLabel::primary(id, first_line(sources, &location.file, location.range.clone())))
+                }
                 _ => notes.push(format!("in {}", location.file)),
             }
         }

@@ -134,6 +134,11 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         let parse = parse_file(loader, path, &text);
         parsed.push(parse);
     }
+    // Puppet stops at syntax errors: definitions read from a broken file would only add
+    // misleading errors about their parameters.
+    if crate::diag::has_errors(&loader.diagnostics) {
+        return Ok(Model { nodes: inventory.nodes.clone(), ..Model::default() });
+    }
     let definitions = index(loader, &parsed);
 
     let mut model = Model { nodes: inventory.nodes.clone(), ..Model::default() };
@@ -215,14 +220,19 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
             site_file,
             &app_ref,
         );
-        for component in declared {
+        let evaluated = declared.is_some();
+        for component in declared.into_iter().flatten() {
             if let Some(component) =
                 declare_component(loader, &definitions, &app_ref, component, application_file, &pending[first_new..])
             {
                 pending.push(component);
             }
         }
-        assign_nodes(loader, &mut model, &inventory, instance, site_file, &app_ref, &mut pending[first_new..]);
+        // Mapping nodes onto an application that could not be evaluated would only report
+        // every mapping again.
+        if evaluated {
+            assign_nodes(loader, &mut model, &inventory, instance, site_file, &app_ref, &mut pending[first_new..]);
+        }
         model.applications.push(Application {
             reference: app_ref,
             components: pending[first_new..].iter().map(|component| component.reference.clone()).collect(),
@@ -302,6 +312,23 @@ fn index<'a>(loader: &mut Loader, parsed: &'a [Parsed]) -> Definitions<'a> {
             }
         }
     }
+    // A mapping must name a defined type or class the code defines.
+    for (kind, map) in [("produces", &definitions.produces), ("consumes", &definitions.consumes)] {
+        for ((component, capability), (mapping, file)) in map {
+            let name = component.to_lowercase();
+            if !definitions.defines.contains_key(&name) && !definitions.classes.contains_key(&name) {
+                let known = definitions.defines.keys().chain(definitions.classes.keys()).map(String::as_str);
+                let mut diagnostic = Diagnostic::error(format!(
+                    "{component} {kind} {capability}, but there is no defined type or class '{name}'"
+                ))
+                .at(file.location(mapping.component.span));
+                if let Some(best) = suggest(&name, known) {
+                    diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
+                }
+                loader.diagnostics.push(diagnostic);
+            }
+        }
+    }
     definitions
 }
 
@@ -318,7 +345,8 @@ fn report_warnings(loader: &mut Loader, evaluator: &mut Evaluator, file: &Parsed
     }
 }
 
-/// Evaluates one application instance's body; returns the resources it declares.
+/// Evaluates one application instance's body; returns the resources it declares, or `None`
+/// when it could not be evaluated (the reasons are reported).
 #[allow(clippy::too_many_arguments)]
 fn evaluate_application(
     loader: &mut Loader,
@@ -329,7 +357,7 @@ fn evaluate_application(
     application_file: &Parsed,
     site_file: &Parsed,
     app_ref: &str,
-) -> Vec<Declared> {
+) -> Option<Vec<Declared>> {
     let args: Vec<(String, Value)> = instance.attributes.iter().filter(|(name, _)| name != "nodes").cloned().collect();
     let mut scope = top.clone();
     scope.push();
@@ -340,7 +368,7 @@ fn evaluate_application(
         loader.diagnostics.push(Diagnostic::error(error.message.clone()).at(file.location(error.span)));
     }
     if !errors.is_empty() {
-        return Vec::new();
+        return None;
     }
     evaluator.declared.clear();
     if let Err(err) = evaluator.eval_statements(&mut scope, &application.body.statements) {
@@ -348,10 +376,10 @@ fn evaluate_application(
             .diagnostics
             .push(Diagnostic::error(format!("{app_ref}: {}", err.message)).at(application_file.location(err.span)));
         evaluator.declared.clear();
-        return Vec::new();
+        return None;
     }
     report_warnings(loader, evaluator, application_file);
-    std::mem::take(&mut evaluator.declared)
+    Some(std::mem::take(&mut evaluator.declared))
 }
 
 /// A resource an application body declared, as a component.
@@ -475,6 +503,7 @@ fn assign_nodes(
         None => &[],
     };
     let mut missing = Vec::new();
+    let mut invalid = false;
     for (key, value) in entries {
         let node = match key {
             Value::Reference { type_name, title } if type_name == "Node" => title.clone(),
@@ -483,6 +512,7 @@ fn assign_nodes(
                     Diagnostic::error(format!("Invalid node mapping in {app_ref}: Key {other} is not a Node"))
                         .at(at.clone()),
                 );
+                invalid = true;
                 continue;
             }
         };
@@ -491,6 +521,7 @@ fn assign_nodes(
                 Diagnostic::error(format!("Invalid node mapping in {app_ref}: Value {value} is not a resource"))
                     .at(at.clone()),
             );
+            invalid = true;
             continue;
         };
         if !model.nodes.contains_key(&node) {
@@ -533,7 +564,8 @@ fn assign_nodes(
         .filter(|component| component.node.is_none())
         .map(|component| component.reference.as_str())
         .collect();
-    if !unassigned.is_empty() {
+    // After an invalid mapping, some components are unassigned as a consequence.
+    if !unassigned.is_empty() && !invalid {
         loader.diagnostics.push(
             Diagnostic::error(format!(
                 "Application {app_ref} has components without assigned nodes: {}",
@@ -624,9 +656,20 @@ fn resolve_components(
 
     let mut evaluator = Evaluator::new();
     let mut resolved: Vec<Option<Component>> = vec![None; pending.len()];
+    // Mapping statements whose errors were reported, and capabilities that could not be
+    // produced whole: their consumers are skipped rather than reported as consequences.
+    let mut reported_mappings: BTreeSet<(String, u32)> = BTreeSet::new();
+    let mut broken_capabilities: BTreeSet<String> = BTreeSet::new();
     for index in order {
         let component = &pending[index];
         let Some(node_name) = &component.node else { continue };
+        let consumes_broken = component
+            .consumes
+            .iter()
+            .any(|capability| !model.capabilities.contains_key(capability) || broken_capabilities.contains(capability));
+        if consumes_broken {
+            continue;
+        }
         let node = model.nodes.get(node_name);
         let mut scope = node_scope(node, node_name);
         let types = parameter_types(&mut evaluator, &mut scope, component.params);
@@ -723,6 +766,10 @@ fn resolve_components(
                 if let Some(known) = known
                     && !known.attributes.contains(name)
                 {
+                    broken_capabilities.insert(capability.clone());
+                    if !reported_mappings.insert((mapping_file.path.clone(), attribute.name.span.start)) {
+                        continue;
+                    }
                     let mut diagnostic =
                         Diagnostic::error(format!("capability type {capability_type} has no attribute '{name}'"))
                             .at(mapping_file.location(attribute.name.span));
