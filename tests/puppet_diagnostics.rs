@@ -536,11 +536,7 @@ fn validate_checks_puppet_files() {
     let repo = Repo::example("lamp-puppet");
     let ok = repo.ordo(&["validate", "modules", "manifests/site.pp"]).success();
     assert_eq!(ok.stdout, "4 Puppet files valid\n");
-    repo.edit(
-        "modules/lamp/manifests/webapp.pp",
-        "Integer           $port    = 8080,",
-        "Integer           $port    = 8080",
-    );
+    repo.edit("modules/lamp/manifests/webapp.pp", "String            $db_name,", "String            $db_name");
     let bad = repo.ordo(&["validate", "modules"]);
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("modules/lamp/manifests/webapp.pp:4:"), "{}", bad.stderr);
