@@ -38,17 +38,22 @@ pub(super) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) ->
     let Some(text) = loader.snapshot.read_text(file)? else {
         return Ok(None);
     };
-    loader.sources.add(file, &text);
+    let parsed = parse_yaml(file, &text);
+    Ok(record_parse(loader, file, &text, parsed))
+}
+
+/// Parses YAML text; a failure is the diagnostic to report.
+fn parse_yaml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostic> {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    match serde_saphyr::from_str_with_options::<T>(&text, options) {
-        Ok(value) => Ok(Some(value)),
-        Err(err) => {
-            loader.diagnostics.push(yaml_error(file, &text, &err));
-            Ok(None)
-        }
-    }
+    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| yaml_error(file, text, &err))
+}
+
+/// Keeps a parsed file's text for diagnostics, and its error if it did not parse.
+fn record_parse<T>(loader: &mut Loader, file: &str, text: &str, parsed: Result<T, Diagnostic>) -> Option<T> {
+    loader.sources.add(file, text);
+    parsed.map_err(|diagnostic| loader.diagnostics.push(diagnostic)).ok()
 }
 
 fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
@@ -140,6 +145,18 @@ struct Declared<'a> {
 }
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
+    // site.yaml, usually the largest file, parses on a second thread while the inventory and
+    // the packages are read.
+    let site_text = loader.snapshot.read_text(SITE)?;
+    std::thread::scope(|threads| {
+        let site = site_text.as_deref().map(|text| (text, threads.spawn(move || parse_yaml::<RawSite>(SITE, text))));
+        load_with_site(loader, site)
+    })
+}
+
+type SiteParse<'scope, 'text> = (&'text str, std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>);
+
+fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Result<Model> {
     let mut model = Model { nodes: load_inventory(loader)?.nodes, ..Model::default() };
     let packages = load_packages(loader)?;
     let capability_types = capability_types(loader, &packages);
@@ -183,7 +200,11 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     for package in &packages {
         check_application_components(loader, package, &component_types);
     }
-    let Some(site) = read_yaml::<RawSite>(loader, SITE)? else {
+    let site = site.and_then(|(text, parse)| {
+        let parsed = parse.join().expect("parsing YAML does not panic");
+        record_parse(loader, SITE, text, parsed)
+    });
+    let Some(site) = site else {
         return Ok(model);
     };
     let mut declared = Vec::new();

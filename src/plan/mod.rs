@@ -209,9 +209,19 @@ fn node_orders(model: &Model) -> BTreeMap<String, Vec<String>> {
 
 /// Plans the model against the inventory.
 pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
-    let graph = node_graph(model);
-    let all_groups = graph.groups().map_err(|cycles| cycle_diagnostic(&cycles))?;
-    let nodes = node_orders(model);
+    // The node groups and the per-node order are independent of the changes: they are
+    // computed on a second thread while the changes are found.
+    std::thread::scope(|threads| {
+        let ordering = threads.spawn(|| (node_graph(model).groups(), node_orders(model)));
+        let changes = find_changes(model, inventory, options);
+        let (groups, nodes) = ordering.join().expect("ordering a model does not panic");
+        let all_groups = groups.map_err(|cycles| cycle_diagnostic(&cycles))?;
+        Ok(assemble(model, inventory, options, all_groups, nodes, changes))
+    })
+}
+
+/// Every component's change against the inventory, unordered.
+fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Vec<Change> {
     let dependencies = inventory::dependencies(model);
     let filter = &options.filter;
     let selected = |node: &str, application: &str| {
@@ -289,6 +299,19 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
         });
     }
 
+    changes
+}
+
+/// The plan around the changes: the nodes to run in the global order, teardowns, and the
+/// changes sorted the way they run.
+fn assemble(
+    model: &Model,
+    inventory: &Inventory,
+    options: &PlanOptions,
+    all_groups: Vec<Vec<String>>,
+    nodes: BTreeMap<String, Vec<String>>,
+    mut changes: Vec<Change>,
+) -> Plan {
     // Nodes to run, in the global order, each with its changed components in node order.
     let applying: BTreeSet<&str> = changes
         .iter()
@@ -330,7 +353,7 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
         )
     });
 
-    Ok(Plan {
+    Plan {
         environment: options.environment.clone(),
         revision: options.revision.clone(),
         base_revision: options.base_revision.clone(),
@@ -355,7 +378,7 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
         teardown_groups,
         teardowns,
         changes,
-    })
+    }
 }
 
 /// Teardowns (removed components, and moved ones on the node they leave), consumers first.
