@@ -120,12 +120,16 @@ fn capability_consumed_but_never_exported() {
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
+               │
+               = did you mean `Sql[app1]`?
 
             error: Sql[app2-db] is consumed but never exported; wanted by Lamp::Webapp[app2-1], Lamp::Webapp[app2-2], Lamp::Webapp[app2-3]
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
+               │
+               = did you mean `Sql[app2]`?
 
             error: 2 problems found in .
         "#]],
@@ -141,16 +145,13 @@ fn capability_exported_twice() {
         },
         expect![[r#"
             error: Duplicate declaration: Sql[shared] is already exported by Lamp::Mysql[app1]; Lamp::Mysql[app2] cannot export it too
-               ┌─ modules/lamp/manifests/init.pp:9:17
-               │  
-             9 │     lamp::mysql { $name:
-               │                   ^^^^^^
-               │ ╭─────────────────'
-            10 │ │     db_user     => $db_user,
-            11 │ │     db_password => $db_password,
-            12 │ │     port        => $db_port,
-            13 │ │     export      => Sql['shared'],
-               │ ╰─────────────────────────────────' first exported here
+               ┌─ manifests/site.pp:16:10
+               │
+             4 │   lamp { 'app1':
+               │          ------- first exported by this component
+               ·
+            16 │   lamp { 'app2':
+               │          ^^^^^^^
 
             error: 1 problem found in .
         "#]],

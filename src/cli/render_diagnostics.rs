@@ -43,7 +43,8 @@ pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> S
         }
         for label in &diagnostic.labels {
             if let Some(id) = file_id(&label.location.file) {
-                labels.push(ReportLabel::secondary(id, label.location.range.clone()).with_message(&label.message));
+                let range = first_line(sources, &label.location.file, label.location.range.clone());
+                labels.push(ReportLabel::secondary(id, range).with_message(&label.message));
             }
         }
         notes.extend(diagnostic.notes.iter().cloned());

@@ -1,9 +1,121 @@
-//! Resolution steps both front ends share: the order to resolve components in (producers
-//! before consumers), wildcard capability references, and the final, sorted model.
+//! Resolution steps both front ends share: who exports each capability, the edges between
+//! components and the order to resolve them in (producers before consumers), wildcard
+//! capability references, and the final, sorted model; with the diagnostics for duplicate
+//! exports, capabilities nobody exports, and dependency cycles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::diag::{Diagnostic, Location, suggest};
 use crate::model::{Component, Edge, Model};
+
+/// What the shared steps need to know of a declared component, whichever front end made it.
+pub trait Declaration {
+    fn reference(&self) -> &str;
+    /// Capability references it exports, consumes and requires.
+    fn produces(&self) -> &[String];
+    fn consumes(&self) -> &[String];
+    fn requires(&self) -> &[String];
+    /// Where it is declared (its code) and assigned to a node (the site).
+    fn declared_at(&self) -> Option<Location>;
+    fn assigned_at(&self) -> Option<Location>;
+}
+
+/// Which component (by index) exports each capability; a second export is an error.
+pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[D]) -> BTreeMap<String, usize> {
+    let mut producers: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, component) in declared.iter().enumerate() {
+        for capability in component.produces() {
+            match producers.get(capability) {
+                Some(&first) => diagnostics.push(
+                    Diagnostic::error(format!(
+                        "Duplicate declaration: {capability} is already exported by {}; {} cannot export it too",
+                        declared[first].reference(),
+                        component.reference()
+                    ))
+                    .at(component.assigned_at().or(component.declared_at()))
+                    .with_label(
+                        declared[first].assigned_at().or(declared[first].declared_at()),
+                        "first exported by this component",
+                    ),
+                ),
+                None => {
+                    producers.insert(capability.clone(), index);
+                }
+            }
+        }
+    }
+    producers
+}
+
+/// Component edges (producer -> consumer, with the capability; required -> requirer,
+/// without) and the order to resolve components in.
+pub struct Wiring {
+    pub edges: BTreeSet<(usize, usize, Option<String>)>,
+    pub order: Vec<usize>,
+}
+
+/// Wires consumers to producers. A capability nobody exports is reported once with all
+/// who want it, unless errors were already reported (it is then most likely a consequence);
+/// a dependency cycle is reported and gives `None`.
+pub fn wire<D: Declaration>(
+    diagnostics: &mut Vec<Diagnostic>,
+    declared: &[D],
+    producers: &BTreeMap<String, usize>,
+) -> Option<Wiring> {
+    let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
+    let mut edges = BTreeSet::new();
+    let mut missing: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
+    for (index, component) in declared.iter().enumerate() {
+        let needed =
+            component.consumes().iter().map(|c| (c, true)).chain(component.requires().iter().map(|c| (c, false)));
+        for (capability, carries_data) in needed {
+            match producers.get(capability) {
+                Some(&producer) if producer == index => diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} consumes {capability}, which it exports itself",
+                        component.reference()
+                    ))
+                    .at(component.declared_at()),
+                ),
+                Some(&producer) => {
+                    depends_on[index].insert(producer);
+                    edges.insert((producer, index, carries_data.then(|| capability.clone())));
+                }
+                None => missing.entry(capability).or_default().push((index, carries_data)),
+            }
+        }
+    }
+    let earlier_errors = crate::diag::has_errors(diagnostics);
+    for (capability, wanted_by) in missing.into_iter().filter(|_| !earlier_errors) {
+        let names: Vec<String> = wanted_by
+            .iter()
+            .map(|&(index, carries_data)| {
+                let suffix = if carries_data { "" } else { " (require)" };
+                format!("{}{suffix}", declared[index].reference())
+            })
+            .collect();
+        let mut diagnostic =
+            Diagnostic::error(format!("{capability} is consumed but never exported; wanted by {}", names.join(", ")))
+                .at(declared[wanted_by[0].0].declared_at());
+        match suggest(capability, producers.keys().map(String::as_str)) {
+            Some(best) => diagnostic = diagnostic.with_note(format!("did you mean `{best}`?")),
+            None if producers.is_empty() => diagnostic = diagnostic.with_note("no component exports anything"),
+            None => {
+                let exported: Vec<&str> = producers.keys().map(String::as_str).collect();
+                diagnostic = diagnostic.with_note(format!("exported capabilities: {}", exported.join(", ")));
+            }
+        }
+        diagnostics.push(diagnostic);
+    }
+    match dependency_order(&depends_on) {
+        Ok(order) => Some(Wiring { edges, order }),
+        Err(stuck) => {
+            let names: Vec<&str> = stuck.iter().map(|&index| declared[index].reference()).collect();
+            diagnostics.push(Diagnostic::error(format!("dependency cycle among components: {}", names.join(", "))));
+            None
+        }
+    }
+}
 
 /// Matches `Http[shop-*]` against `Http[shop-1]`: `*` stands for any run of characters.
 pub fn glob_match(pattern: &str, text: &str) -> bool {

@@ -11,7 +11,7 @@
 //! Every mistake becomes a [`Diagnostic`] with the file and place; loading goes on after a
 //! mistake so one run reports as many as it can.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -21,7 +21,7 @@ use serde_saphyr::Spanned;
 use super::Loader;
 use super::interpolate::{InterpolationError, Scope, interpolate};
 use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
-use super::resolve::{self, dependency_order, glob_match};
+use super::resolve::{self, Declaration, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
     Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
@@ -755,14 +755,10 @@ fn resolve_components(
     declared: Vec<Declared>,
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
 ) {
-    // Which component produces each capability.
-    let mut producers: BTreeMap<String, usize> = BTreeMap::new();
-    for (index, component) in declared.iter().enumerate() {
+    for component in &declared {
         for capability in &component.produces {
             let (type_name, _) = split_reference(capability).unwrap_or_default();
-            if !component.component_type.raw.produces.contains_key(type_name)
-                && !component.component_type.raw.produces.keys().any(|key| capitalize_type(key) == type_name)
-            {
+            if !component.component_type.raw.produces.keys().any(|key| capitalize_type(key) == type_name) {
                 loader.diagnostics.push(
                     Diagnostic::error(format!(
                         "{} exports {capability}, but component type {} has no `produces: {type_name}` mapping",
@@ -771,20 +767,9 @@ fn resolve_components(
                     .at(component.declared_at.clone()),
                 );
             }
-            if let Some(&first) = producers.get(capability) {
-                loader.diagnostics.push(
-                    Diagnostic::error(format!(
-                        "Duplicate declaration: {capability} is already exported by {}; {} cannot export it too",
-                        declared[first].reference, component.reference
-                    ))
-                    .at(component.assigned_at.clone().or(component.declared_at.clone()))
-                    .with_label(declared[first].assigned_at.clone(), "first exported by this component"),
-                );
-            } else {
-                producers.insert(capability.clone(), index);
-            }
         }
     }
+    let producers = resolve::producers(&mut loader.diagnostics, &declared);
     // References with a `*` in the title stand for every exported capability they match.
     let mut declared = declared;
     for component in &mut declared {
@@ -812,61 +797,8 @@ fn resolve_components(
         }
     }
     let declared = declared;
-    // Dependencies between components, and the order to resolve them in.
-    let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
-    let mut edges = BTreeSet::new();
-    let mut missing: BTreeMap<String, Vec<(usize, bool)>> = BTreeMap::new();
-    for (index, component) in declared.iter().enumerate() {
-        let needed = component.consumes.iter().map(|c| (c, true)).chain(component.requires.iter().map(|c| (c, false)));
-        for (capability, carries_data) in needed {
-            match producers.get(capability) {
-                Some(&producer) if producer == index => loader.diagnostics.push(
-                    Diagnostic::error(format!(
-                        "{} consumes {capability}, which it exports itself",
-                        component.reference
-                    ))
-                    .at(component.declared_at.clone()),
-                ),
-                Some(&producer) => {
-                    depends_on[index].insert(producer);
-                    edges.insert((producer, index, carries_data.then(|| capability.clone())));
-                }
-                None => missing.entry(capability.clone()).or_default().push((index, carries_data)),
-            }
-        }
-    }
-    // After a component could not be declared, its capabilities are missing as a consequence;
-    // reporting each of those would bury the mistake that caused them.
-    let earlier_errors = crate::diag::has_errors(&loader.diagnostics);
-    for (capability, wanted_by) in missing.into_iter().filter(|_| !earlier_errors) {
-        let names: Vec<String> = wanted_by
-            .iter()
-            .map(|&(index, carries_data)| {
-                let suffix = if carries_data { "" } else { " (require)" };
-                format!("{}{suffix}", declared[index].reference)
-            })
-            .collect();
-        let exported: Vec<&str> = producers.keys().map(String::as_str).collect();
-        let first = &declared[wanted_by[0].0];
-        let mut diagnostic =
-            Diagnostic::error(format!("{capability} is consumed but never exported; wanted by {}", names.join(", ")))
-                .at(first.declared_at.clone());
-        if let Some(best) = suggest(&capability, exported.iter().copied()) {
-            diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
-        } else {
-            diagnostic = diagnostic.with_note(format!("exported capabilities: {}", join_or_none(exported.iter())));
-        }
-        loader.diagnostics.push(diagnostic);
-    }
-    let order = match dependency_order(&depends_on) {
-        Ok(order) => order,
-        Err(stuck) => {
-            let names: Vec<&str> = stuck.iter().map(|&index| declared[index].reference.as_str()).collect();
-            loader
-                .diagnostics
-                .push(Diagnostic::error(format!("dependency cycle among components: {}", names.join(", "))));
-            return;
-        }
+    let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &declared, &producers) else {
+        return;
     };
 
     let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
@@ -1135,6 +1067,27 @@ fn availability_check(
             loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, value)));
             None
         }
+    }
+}
+
+impl Declaration for Declared<'_> {
+    fn reference(&self) -> &str {
+        &self.reference
+    }
+    fn produces(&self) -> &[String] {
+        &self.produces
+    }
+    fn consumes(&self) -> &[String] {
+        &self.consumes
+    }
+    fn requires(&self) -> &[String] {
+        &self.requires
+    }
+    fn declared_at(&self) -> Option<Location> {
+        self.declared_at.clone()
+    }
+    fn assigned_at(&self) -> Option<Location> {
+        self.assigned_at.clone()
     }
 }
 

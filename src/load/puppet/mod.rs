@@ -26,7 +26,7 @@ use self::eval::{Declared, Evaluator, Scope};
 use self::layout::{CapabilityType, Layout};
 use self::value::{DataType, Value};
 use super::Loader;
-use super::resolve::{self, dependency_order};
+use super::resolve::{self, Declaration};
 use crate::diag::{Diagnostic, Location, suggest};
 use crate::lang::ast::{self, SourceFile, Span, StatementKind};
 use crate::model::{
@@ -576,6 +576,27 @@ fn assign_nodes(
     }
 }
 
+impl Declaration for Pending<'_> {
+    fn reference(&self) -> &str {
+        &self.reference
+    }
+    fn produces(&self) -> &[String] {
+        &self.produces
+    }
+    fn consumes(&self) -> &[String] {
+        &self.consumes
+    }
+    fn requires(&self) -> &[String] {
+        &self.requires
+    }
+    fn declared_at(&self) -> Option<Location> {
+        self.declared_at.clone()
+    }
+    fn assigned_at(&self) -> Option<Location> {
+        self.assigned_at.clone()
+    }
+}
+
 /// The scope a component resolves in: its node's facts at top scope.
 fn node_scope(node: Option<&Node>, name: &str) -> Scope {
     let mut scope = Scope::new();
@@ -602,58 +623,10 @@ fn resolve_components(
     layout: &Layout,
     code: &Arc<PuppetCode>,
 ) -> anyhow::Result<()> {
-    let mut producers: BTreeMap<String, usize> = BTreeMap::new();
-    for (index, component) in pending.iter().enumerate() {
-        for capability in &component.produces {
-            if let Some(&first) = producers.get(capability) {
-                loader.diagnostics.push(
-                    Diagnostic::error(format!(
-                        "Duplicate declaration: {capability} is already exported by {}; {} cannot export it too",
-                        pending[first].reference, component.reference
-                    ))
-                    .at(component.declared_at.clone())
-                    .with_label(pending[first].declared_at.clone(), "first exported here"),
-                );
-            } else {
-                producers.insert(capability.clone(), index);
-            }
-        }
-    }
-    let mut depends_on = vec![BTreeSet::new(); pending.len()];
-    let mut edges = BTreeSet::new();
-    let mut missing: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, component) in pending.iter().enumerate() {
-        let needed = component.consumes.iter().map(|c| (c, true)).chain(component.requires.iter().map(|c| (c, false)));
-        for (capability, carries_data) in needed {
-            match producers.get(capability) {
-                Some(&producer) if producer != index => {
-                    depends_on[index].insert(producer);
-                    edges.insert((producer, index, carries_data.then(|| capability.clone())));
-                }
-                Some(_) => {}
-                None => missing.entry(capability.clone()).or_default().push(index),
-            }
-        }
-    }
-    let earlier_errors = crate::diag::has_errors(&loader.diagnostics);
-    for (capability, wanted_by) in missing.into_iter().filter(|_| !earlier_errors) {
-        let names: Vec<&str> = wanted_by.iter().map(|&index| pending[index].reference.as_str()).collect();
-        loader.diagnostics.push(
-            Diagnostic::error(format!("{capability} is consumed but never exported; wanted by {}", names.join(", ")))
-                .at(pending[wanted_by[0]].declared_at.clone()),
-        );
-    }
-    let order = match dependency_order(&depends_on) {
-        Ok(order) => order,
-        Err(stuck) => {
-            let names: Vec<&str> = stuck.iter().map(|&index| pending[index].reference.as_str()).collect();
-            loader
-                .diagnostics
-                .push(Diagnostic::error(format!("dependency cycle among components: {}", names.join(", "))));
-            return Ok(());
-        }
+    let producers = resolve::producers(&mut loader.diagnostics, &pending);
+    let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &pending, &producers) else {
+        return Ok(());
     };
-
     let mut evaluator = Evaluator::new();
     let mut resolved: Vec<Option<Component>> = vec![None; pending.len()];
     // Mapping statements whose errors were reported, and capabilities that could not be
