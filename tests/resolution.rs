@@ -161,3 +161,24 @@ fn availability_checks_gate_the_consumers_group() {
     repo.ordo(&["apply", "--yes"]).success();
     assert!(repo.path().join(".ordo/nodes/b/motd-one").exists());
 }
+
+/// `gather_facts: true` asks Facter on the node (this machine, for a local node); the
+/// inventory's own facts still win.
+#[test]
+fn facts_can_come_from_facter() {
+    let repo = Repo::fixture(FIXTURE);
+    repo.edit("inventory.yaml", "  - name: a\n", "  - name: a\n    gather_facts: true\n");
+    repo.edit(
+        "packages/kit/package.yaml",
+        "      label: {type: string, default: unlabelled}\n",
+        "      label: {type: string, default: unlabelled}\n      kernel: {type: string, default: \"${facts.kernel}\"}\n",
+    );
+    let server = diff_of(&repo.plan_json(), "Kit::Server[one]");
+    assert!(server.contains("+kernel = \"Linux\"\n"), "{server}");
+    assert!(server.contains("+url = \"http://a.example.net:8000/hello/v1\"\n"), "{server}");
+
+    // Without Facter, the node's facts cannot be gathered, and that is said.
+    let run = repo.ordo_env(&["validate"], &[("ORDO_FACTER", "/nonexistent/facter")]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot gather the facts of node a"), "{}", run.stderr);
+}

@@ -233,15 +233,20 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loading as the command line does it: facts gathered with Facter where asked for.
+fn load_options() -> load::LoadOptions<'static> {
+    load::LoadOptions { gather_facts: Some(&crate::exec::facts::gather) }
+}
+
 /// Loads the repository at a revision; prints diagnostics; `None` when there were errors.
 fn load_checked(path: &Path, rev: Option<&str>) -> anyhow::Result<Option<Loaded>> {
     // A `.json` file is an environment graph; anything else is a repository directory.
     let loaded = if path.extension().is_some_and(|extension| extension == "json") {
         let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let file = path.file_name().context("an environment graph is a file")?.to_string_lossy();
-        load::load_environment_graph(&Snapshot::open(dir, rev)?, &file)?
+        load::load_environment_graph(&Snapshot::open(dir, rev)?, &file, load_options())?
     } else {
-        load::load(&Snapshot::open(path, rev)?)?
+        load::load(&Snapshot::open(path, rev)?, load_options())?
     };
     if !loaded.diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());

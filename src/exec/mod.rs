@@ -8,6 +8,7 @@
 //! starts, and the report says so.
 
 mod check;
+pub mod facts;
 mod local;
 pub mod puppet;
 

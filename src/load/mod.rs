@@ -17,7 +17,7 @@ mod yaml;
 pub use interpolate::display as display_value;
 
 use crate::diag::{Diagnostic, SourceMap};
-use crate::model::Model;
+use crate::model::{Model, Transport};
 use crate::source::Snapshot;
 
 /// What loading produced: the model, the problems found, and the sources they point into.
@@ -28,16 +28,29 @@ pub struct Loaded {
     pub revision: String,
 }
 
+/// Asks a node for its facts (`facter --json` there); the edge that runs processes passes
+/// it in, so loading itself stays free of process IO.
+pub type FactGatherer = dyn Fn(&Transport) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> + Sync;
+
+/// Settings of a load.
+#[derive(Default, Clone, Copy)]
+pub struct LoadOptions<'a> {
+    /// How to gather facts for nodes whose inventory entry asks for it; without it, such
+    /// nodes have only the inventory's facts.
+    pub gather_facts: Option<&'a FactGatherer>,
+}
+
 /// Shared state of one load: where files come from and what has been found so far.
 pub(crate) struct Loader<'a> {
     pub snapshot: &'a Snapshot,
+    pub gather_facts: Option<&'a FactGatherer>,
     pub diagnostics: Vec<Diagnostic>,
     pub sources: SourceMap,
 }
 
 impl<'a> Loader<'a> {
-    fn new(snapshot: &'a Snapshot) -> Loader<'a> {
-        Loader { snapshot, diagnostics: Vec::new(), sources: SourceMap::default() }
+    fn new(snapshot: &'a Snapshot, options: LoadOptions<'a>) -> Loader<'a> {
+        Loader { snapshot, gather_facts: options.gather_facts, diagnostics: Vec::new(), sources: SourceMap::default() }
     }
 
     fn finish(self, model: Model) -> Loaded {
@@ -46,8 +59,8 @@ impl<'a> Loader<'a> {
 }
 
 /// Loads the desired state from a snapshot.
-pub fn load(snapshot: &Snapshot) -> anyhow::Result<Loaded> {
-    let mut loader = Loader::new(snapshot);
+pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded> {
+    let mut loader = Loader::new(snapshot, options);
     let model = if snapshot.read("site.yaml")?.is_some() {
         yaml::load(&mut loader)?
     } else if puppet::is_control_repository(&loader)? {
@@ -64,8 +77,8 @@ pub fn load(snapshot: &Snapshot) -> anyhow::Result<Loaded> {
 
 /// Loads an environment graph (JSON, as Puppet Server 5 served it) from a file of the
 /// snapshot; nodes come from the snapshot's `inventory.yaml` when there is one.
-pub fn load_environment_graph(snapshot: &Snapshot, file: &str) -> anyhow::Result<Loaded> {
-    let mut loader = Loader::new(snapshot);
+pub fn load_environment_graph(snapshot: &Snapshot, file: &str, options: LoadOptions) -> anyhow::Result<Loaded> {
+    let mut loader = Loader::new(snapshot, options);
     let inventory = yaml::load_inventory(&mut loader)?;
     let text = snapshot.read_text(file)?.ok_or_else(|| anyhow::anyhow!("{file} does not exist"))?;
     loader.sources.add(file, &text);

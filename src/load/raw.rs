@@ -24,6 +24,8 @@ pub struct RawInventory {
 #[serde(deny_unknown_fields)]
 pub struct RawNodeDefaults {
     pub transport: Option<RawTransport>,
+    /// Ask Facter on each node for its facts (the inventory's facts still win).
+    pub gather_facts: Option<bool>,
     pub user: Option<String>,
     pub port: Option<u16>,
     /// Seconds one node's run may take.
@@ -42,6 +44,7 @@ pub struct RawNode {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub facts: serde_json::Map<String, Value>,
+    pub gather_facts: Option<bool>,
     pub timeout: Option<u64>,
 }
 

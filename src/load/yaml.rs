@@ -269,11 +269,16 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
                 user: raw.user.or_else(|| defaults.user.clone()),
             },
         };
+        let facts = if raw.gather_facts.or(defaults.gather_facts).unwrap_or(false) {
+            gathered_facts(loader, &name, &transport, raw.facts, location.clone())
+        } else {
+            raw.facts
+        };
         let node = Node {
             name: name.clone(),
             transport,
             labels: raw.labels,
-            facts: raw.facts,
+            facts,
             timeout_secs: raw.timeout.or(defaults.timeout).unwrap_or(DEFAULT_TIMEOUT_SECS),
         };
         if name.is_empty() {
@@ -283,6 +288,33 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         }
     }
     Ok(NodeInventory { nodes, default_transport, default_timeout })
+}
+
+/// A node's facts as Facter reports them, overlaid with the inventory's own.
+fn gathered_facts(
+    loader: &mut Loader,
+    name: &str,
+    transport: &Transport,
+    written: serde_json::Map<String, Value>,
+    location: Option<Location>,
+) -> serde_json::Map<String, Value> {
+    let Some(gather) = loader.gather_facts else {
+        return written;
+    };
+    match gather(transport) {
+        Ok(mut facts) => {
+            facts.extend(written);
+            facts
+        }
+        Err(err) => {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("cannot gather the facts of node {name}: {err:#}"))
+                    .at(location)
+                    .with_note("set the facts this node needs in inventory.yaml, or set gather_facts: false"),
+            );
+            written
+        }
+    }
 }
 
 fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
