@@ -80,6 +80,7 @@ pub fn run(
     let kind = if options.noop { "noop" } else { "apply" };
     let stages = stages(model, plan, inventory, options)?;
     let job_id = store.start_job(&plan.environment, &plan.revision, kind)?;
+    tracing::info!(job = job_id, environment = %plan.environment, revision = %plan.revision, kind, "job started");
 
     let dependencies: BTreeMap<&str, Vec<String>> = model
         .components
@@ -151,6 +152,7 @@ pub fn run(
     let applied_revision = (state == "success" && !options.noop && options.complete && !pending_teardown)
         .then_some(plan.revision.as_str());
     store.finish_job(job_id, &plan.environment, state, &summary, applied_revision)?;
+    tracing::info!(job = job_id, state, summary = %summary, "job finished");
     Ok(JobResult { id: job_id, report, state, summary })
 }
 

@@ -564,3 +564,18 @@ fn environment_graphs_round_trip() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("comes from an environment graph"), "{}", run.stderr);
 }
+
+/// Capability types can be declared in `ordo.yaml` instead of a Ruby type file.
+#[test]
+fn capability_types_declared_in_ordo_yaml() {
+    let repo = Repo::example("lamp-puppet");
+    let before = repo.ordo(&["show", "--format", "json"]).success().json();
+    repo.remove("modules/lamp/lib/puppet/type/sql.rb");
+    repo.write("ordo.yaml", "capabilities:\n  Sql:\n    attributes: [user, password, host, port, database]\n");
+    let after = repo.ordo(&["show", "--format", "json"]).success().json();
+    assert_eq!(before, after);
+    repo.write("ordo.yaml", "capabilities:\n  Sql:\n    attributes: [user, password, port, database]\n");
+    let run = repo.ordo(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("capability type Sql has no attribute 'host'"), "{}", run.stderr);
+}

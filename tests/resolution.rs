@@ -182,3 +182,18 @@ fn facts_can_come_from_facter() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("cannot gather the facts of node a"), "{}", run.stderr);
 }
+
+/// A node's timeout covers its whole run: a script still running then is killed, with
+/// whatever it started, and the node fails.
+#[test]
+fn a_node_that_runs_too_long_is_stopped_and_fails() {
+    let repo = Repo::fixture(FIXTURE);
+    repo.edit("inventory.yaml", "  - name: a\n", "  - name: a\n    timeout: 1\n");
+    repo.write("packages/kit/scripts/run", "#!/bin/sh\nsleep 30 &\nsleep 30\n");
+    let started = std::time::Instant::now();
+    let run = repo.ordo(&["apply", "--yes"]);
+    assert_eq!(run.code, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the timeout was not enforced");
+    assert!(run.stderr.contains("timed out after 1s"), "{}", run.stderr);
+    assert!(run.stdout.contains("1 later group not started"), "{}", run.stdout);
+}

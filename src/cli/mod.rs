@@ -184,9 +184,22 @@ fn stdout_style() -> Style {
     Style { color: color_for(std::io::stdout().is_terminal()) }
 }
 
+/// Logs go to stderr, filtered by `ORDO_LOG` (`info`, `debug`, `ordo::exec=debug`, ...);
+/// without it ordo logs nothing, since its output says what happened.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_for(std::io::stderr().is_terminal()))
+        .try_init();
+}
+
 /// Runs the command line and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -206,6 +206,7 @@ pub async fn run(
                     break 'stages;
                 }
             }
+            tracing::debug!(phase = stage.phase.as_str(), group = index, nodes = group.len(), "group started");
             events(Event::GroupStarted { phase: stage.phase, index, n_groups, n_nodes: group.len() });
             let mut tasks = JoinSet::new();
             let mut node_of_task = BTreeMap::new();
@@ -263,6 +264,7 @@ pub async fn run(
                 first_start = Some(first_start.map_or(outcome.started, |first| first.min(outcome.started)));
                 group_end = group_end.max(outcome.finished);
                 group_failed |= outcome.failed();
+                tracing::debug!(node = %outcome.node, group = index, failed = outcome.failed(), "node finished");
                 on_outcome(&outcome);
                 events(Event::NodeFinished { outcome: outcome.clone() });
                 report.outcomes.push(outcome);

@@ -12,7 +12,7 @@ mod interpolate;
 pub mod puppet;
 mod raw;
 mod resolve;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use interpolate::display as display_value;
 
@@ -60,6 +60,7 @@ impl<'a> Loader<'a> {
 
 /// Loads the desired state from a snapshot.
 pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded> {
+    let started = std::time::Instant::now();
     let mut loader = Loader::new(snapshot, options);
     let model = if snapshot.read("site.yaml")?.is_some() {
         yaml::load(&mut loader)?
@@ -72,6 +73,13 @@ pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded>
         )));
         Model::default()
     };
+    tracing::debug!(
+        revision = %snapshot.revision,
+        components = model.components.len(),
+        diagnostics = loader.diagnostics.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "loaded"
+    );
     Ok(loader.finish(model))
 }
 

@@ -34,7 +34,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 600;
 
 /// Reads and parses one YAML file of the snapshot; `None` when absent or unparsable
 /// (the reason is recorded as a diagnostic).
-pub(super) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) -> anyhow::Result<Option<T>> {
+pub(crate) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) -> anyhow::Result<Option<T>> {
     let Some(text) = loader.snapshot.read_text(file)? else {
         return Ok(None);
     };

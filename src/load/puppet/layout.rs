@@ -142,7 +142,7 @@ pub struct CapabilityType {
 
 /// Capability types defined in modules' `lib/puppet/type/*.rb` with `:is_capability => true`.
 pub fn capability_types(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Vec<CapabilityType>> {
-    let mut types = Vec::new();
+    let mut types = declared_capability_types(loader)?;
     for dir in layout.modules.values() {
         let type_dir = format!("{dir}/lib/puppet/type");
         for entry in loader.snapshot.list_dir(&type_dir)? {
@@ -157,6 +157,38 @@ pub fn capability_types(loader: &mut Loader, layout: &Layout) -> anyhow::Result<
         }
     }
     Ok(types)
+}
+
+/// The repository's settings file, as far as the Puppet front end reads it.
+#[derive(Debug, serde::Deserialize)]
+struct RawSettings {
+    /// Capability types declared without Ruby: `Sql: {attributes: [host, port]}`.
+    #[serde(default)]
+    capabilities: BTreeMap<String, RawCapabilitySetting>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapabilitySetting {
+    attributes: Vec<String>,
+}
+
+/// Capability types declared in `ordo.yaml`, for modules that do not ship a Ruby type.
+fn declared_capability_types(loader: &mut Loader) -> anyhow::Result<Vec<CapabilityType>> {
+    const SETTINGS: &str = "ordo.yaml";
+    let Some(settings) = crate::load::yaml::read_yaml::<RawSettings>(loader, SETTINGS)? else {
+        return Ok(Vec::new());
+    };
+    Ok(settings
+        .capabilities
+        .into_iter()
+        .map(|(name, setting)| {
+            let mut attributes = setting.attributes;
+            attributes.sort();
+            attributes.dedup();
+            CapabilityType { name: crate::model::capitalize_type(&name), attributes, file: SETTINGS.to_string() }
+        })
+        .collect())
 }
 
 /// `Puppet::Type.newtype :sql, :is_capability => true do ... newparam :host ... end`.
