@@ -20,6 +20,34 @@ pub trait Declaration {
     fn assigned_at(&self) -> Option<Location>;
 }
 
+/// Implements [`Declaration`] for a struct with fields of the same names, as both front
+/// ends' declared components have.
+macro_rules! impl_declaration {
+    ($type:ty) => {
+        impl $crate::load::resolve::Declaration for $type {
+            fn reference(&self) -> &str {
+                &self.reference
+            }
+            fn produces(&self) -> &[String] {
+                &self.produces
+            }
+            fn consumes(&self) -> &[String] {
+                &self.consumes
+            }
+            fn requires(&self) -> &[String] {
+                &self.requires
+            }
+            fn declared_at(&self) -> Option<$crate::diag::Location> {
+                self.declared_at.clone()
+            }
+            fn assigned_at(&self) -> Option<$crate::diag::Location> {
+                self.assigned_at.clone()
+            }
+        }
+    };
+}
+pub(crate) use impl_declaration;
+
 /// Which component (by index) exports each capability; a second export is an error.
 pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[D]) -> BTreeMap<String, usize> {
     let mut producers: BTreeMap<String, usize> = BTreeMap::new();

@@ -21,7 +21,7 @@ use serde_saphyr::Spanned;
 use super::Loader;
 use super::interpolate::{InterpolationError, Scope, interpolate};
 use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
-use super::resolve::{self, Declaration, glob_match};
+use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
     Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
@@ -1102,26 +1102,7 @@ fn availability_check(
     }
 }
 
-impl Declaration for Declared<'_> {
-    fn reference(&self) -> &str {
-        &self.reference
-    }
-    fn produces(&self) -> &[String] {
-        &self.produces
-    }
-    fn consumes(&self) -> &[String] {
-        &self.consumes
-    }
-    fn requires(&self) -> &[String] {
-        &self.requires
-    }
-    fn declared_at(&self) -> Option<Location> {
-        self.declared_at.clone()
-    }
-    fn assigned_at(&self) -> Option<Location> {
-        self.assigned_at.clone()
-    }
-}
+resolve::impl_declaration!(Declared<'_>);
 
 /// Checks a value against a declared type, converting strings that spell the type.
 /// Returns the Puppet name of the value's type when it does not match.

@@ -26,7 +26,7 @@ use self::eval::{Declared, Evaluator, Scope};
 use self::layout::{CapabilityType, Layout};
 use self::value::{DataType, Value};
 use super::Loader;
-use super::resolve::{self, Declaration};
+use super::resolve;
 use crate::diag::{Diagnostic, Location, suggest};
 use crate::lang::ast::{self, SourceFile, Span, StatementKind};
 use crate::model::{
@@ -576,26 +576,7 @@ fn assign_nodes(
     }
 }
 
-impl Declaration for Pending<'_> {
-    fn reference(&self) -> &str {
-        &self.reference
-    }
-    fn produces(&self) -> &[String] {
-        &self.produces
-    }
-    fn consumes(&self) -> &[String] {
-        &self.consumes
-    }
-    fn requires(&self) -> &[String] {
-        &self.requires
-    }
-    fn declared_at(&self) -> Option<Location> {
-        self.declared_at.clone()
-    }
-    fn assigned_at(&self) -> Option<Location> {
-        self.assigned_at.clone()
-    }
-}
+resolve::impl_declaration!(Pending<'_>);
 
 /// The scope a component resolves in: its node's facts at top scope.
 fn node_scope(node: Option<&Node>, name: &str) -> Scope {
