@@ -884,6 +884,15 @@ impl Parser<'_> {
 
     fn hash(&mut self) -> Expr {
         let start = self.bump().span.start;
+        let entries =
+            self.arrow_entries().into_iter().map(|(key, value, span)| HashEntry { key, value, span }).collect();
+        self.expect(RBrace);
+        Expr { kind: ExprKind::Hash(entries), span: self.span_from(start) }
+    }
+
+    /// `key => value` entries up to (not including) the closing `}`, as hashes and selectors
+    /// write them; a broken entry is reported and skipped up to the next comma.
+    fn arrow_entries(&mut self) -> Vec<(Expr, Expr, Span)> {
         let mut entries = Vec::new();
         self.with_no_brace(false, |p| {
             loop {
@@ -895,7 +904,7 @@ impl Parser<'_> {
                 if p.expect(FatArrow) {
                     let value = p.expr();
                     let span = key.span.cover(value.span);
-                    entries.push(HashEntry { key, value, span });
+                    entries.push((key, value, span));
                     if p.eat(Comma) {
                         continue;
                     }
@@ -913,8 +922,7 @@ impl Parser<'_> {
                 }
             }
         });
-        self.expect(RBrace);
-        Expr { kind: ExprKind::Hash(entries), span: self.span_from(start) }
+        entries
     }
 
     fn dq_string(&mut self) -> Expr {
@@ -1024,34 +1032,8 @@ impl Parser<'_> {
         self.bump();
         let mut entries = Vec::new();
         if self.expect(LBrace) {
-            self.with_no_brace(false, |p| {
-                loop {
-                    if p.at(RBrace) || p.at(Eof) {
-                        break;
-                    }
-                    let before = p.pos;
-                    let key = p.expr();
-                    if p.expect(FatArrow) {
-                        let value = p.expr();
-                        let span = key.span.cover(value.span);
-                        entries.push(SelectorEntry { key, value, span });
-                        if p.eat(Comma) {
-                            continue;
-                        }
-                        if p.at(RBrace) {
-                            break;
-                        }
-                        p.error_here();
-                    }
-                    p.skip_until(&[Comma]);
-                    if p.pos == before {
-                        p.bump();
-                    }
-                    if !p.eat(Comma) {
-                        break;
-                    }
-                }
-            });
+            entries =
+                self.arrow_entries().into_iter().map(|(key, value, span)| SelectorEntry { key, value, span }).collect();
             self.expect(RBrace);
         }
         let kind = ExprKind::Selector { subject: Box::new(subject), entries };
