@@ -5,37 +5,21 @@
 //! and median wall time, and MB/s. The target is under 0.2 s for the ~165,000 lines.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const CORPUS: &str = "/usr/share/puppet/modules.available";
+#[path = "../tests/support/pp_corpus.rs"]
+mod pp_corpus;
+
 const RUNS: usize = 15;
 
-fn collect_pp_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            collect_pp_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "pp") {
-            out.push(path);
-        }
-    }
-}
-
 fn main() {
-    let root = Path::new(CORPUS);
-    if !root.is_dir() {
-        eprintln!(
-            "the Debian Puppet module corpus is missing at {CORPUS}; install it with:\n    \
-             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-             $(apt-cache search --names-only '^puppet-module-' | cut -d' ' -f1)"
-        );
-        std::process::exit(2);
-    }
-    let mut paths = Vec::new();
-    collect_pp_files(root, &mut paths);
-    paths.sort();
+    let paths = match pp_corpus::corpus_files() {
+        Ok(paths) => paths,
+        Err(missing) => {
+            eprintln!("{missing}");
+            std::process::exit(2);
+        }
+    };
     let sources: Vec<String> = paths
         .iter()
         .map(|path| {

@@ -5,33 +5,14 @@
 //! installed system-wide; when it is missing the test fails and says how to install it, so it
 //! can never pass vacuously.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use ordo::lang::{self, LineIndex};
-
-const CORPUS: &str = "/usr/share/puppet/modules.available";
-const INSTALL: &str = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-     $(apt-cache search --names-only '^puppet-module-' | cut -d' ' -f1)";
-
-fn collect_pp_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            collect_pp_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "pp") {
-            out.push(path);
-        }
-    }
-}
+use support::pp_corpus::{CORPUS, INSTALL, corpus_files};
 
 #[test]
 fn debian_puppet_modules_parse_without_errors() {
-    let root = Path::new(CORPUS);
-    assert!(root.is_dir(), "the Debian Puppet module corpus is missing at {CORPUS}; install it with:\n    {INSTALL}");
-    let mut files = Vec::new();
-    collect_pp_files(root, &mut files);
-    files.sort();
+    let files = corpus_files().unwrap_or_else(|missing| panic!("{missing}"));
     assert!(
         files.len() >= 1000,
         "expected about 1,900 .pp files under {CORPUS}, found {}; install the corpus with:\n    {INSTALL}",

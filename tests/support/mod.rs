@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod pp_corpus;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
