@@ -593,7 +593,9 @@ fn expand_instance<'a>(
                     None
                 }
             };
-            let component_title = match eval(loader, &component.title.clone().map_value()) {
+            let title = &component.title;
+            let title_value = Spanned::new(Value::String(title.value.clone()), title.referenced, title.defined);
+            let component_title = match eval(loader, &title_value) {
                 Some((value, _)) => crate::load::interpolate::display(&value),
                 None => continue,
             };
@@ -1174,17 +1176,6 @@ fn interpolation_error(owner: &str, err: &InterpolationError, location: Option<L
 fn join_or_none<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
     let joined: Vec<String> = items.map(|item| item.to_string()).collect();
     if joined.is_empty() { "(none)".to_string() } else { joined.join(", ") }
-}
-
-/// Turns a `Spanned<String>` into a `Spanned<Value>` for interpolation.
-trait MapValue {
-    fn map_value(self) -> Spanned<Value>;
-}
-
-impl MapValue for Spanned<String> {
-    fn map_value(self) -> Spanned<Value> {
-        Spanned::new(Value::String(self.value), self.referenced, self.defined)
-    }
 }
 
 #[cfg(test)]
