@@ -221,6 +221,16 @@ pub struct Edge {
     pub capability: Option<String>,
 }
 
+/// How a value reads inside a string, in a script's environment and as a Puppet fact:
+/// strings as they are, `undef`/null as nothing, anything else as JSON.
+pub fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// Splits `Type[title]` into its type and title.
 pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     let open = reference.find('[')?;

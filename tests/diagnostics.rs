@@ -347,6 +347,7 @@ fn node_cycle_names_the_whole_cycle() {
              = dev2.example.net -> dev1.example.net: Lamp::Webapp[app2-1] consumes Sql[app2] from Lamp::Mysql[app2]
              = a node cannot run both before and after another; move one of these components
 
+            error: 1 problem found in .
         "#]],
     );
 }

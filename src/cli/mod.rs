@@ -2,8 +2,9 @@
 //!
 //! This is the only module that prints. Each command loads, plans or runs through the
 //! library and renders the result; diagnostics go to stderr, the command's own output to
-//! stdout. Exit codes: 0 success, 1 error (bad input, failed job), 2 changes present (only
-//! with `plan --detailed-exitcode`).
+//! stdout. `apply` is a thin caller of the job engine. Exit codes: 0 success, 1 error (bad
+//! input, failed job), 2 changes present (only with `plan --detailed-exitcode`), 64 a usage
+//! error, 130 and 143 a job cancelled by SIGINT or SIGTERM.
 
 mod progress;
 mod render_diagnostics;
@@ -17,12 +18,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diag::has_errors;
-use crate::job::{self, JobOptions};
-use crate::load::{self, Loaded};
+use crate::engine::{self, Engine, JobRequest, Prepared};
+use crate::load::{self, Input, Loaded};
 use crate::plan::render::{self, Style};
 use crate::plan::{self, Filter, Inventory, Plan, PlanOptions};
-use crate::source::Snapshot;
-use crate::store::Store;
+use crate::state_dir::StateDir;
+use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
+use crate::text::plural;
 
 pub use render_diagnostics::render as render_diagnostics;
 
@@ -196,9 +198,19 @@ fn init_logging() {
         .try_init();
 }
 
+/// The exit code of a usage error (sysexits' `EX_USAGE`): never 2, which
+/// `plan --detailed-exitcode` uses for "changes".
+const EXIT_USAGE: u8 = 64;
+
 /// Runs the command line and returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
     init_logging();
     match run(cli) {
         Ok(code) => code,
@@ -218,9 +230,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
-    // Scripts run in node directories, so every path handed to them must be absolute.
-    cli.state = std::path::absolute(&cli.state).with_context(|| format!("resolving {}", cli.state.display()))?;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let state = StateDir::new(&cli.state)?;
     match cli.command {
         Command::Validate { paths, rev } => match paths.as_slice() {
             [path] if is_repository(path) => validate(&SourceArgs { path: path.clone(), rev }),
@@ -229,13 +240,13 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show { source, env, app, format } => show(&source, &env, app, format),
         Command::Graph { source, format } => graph(&source, format),
         Command::Plan { source, target, base, format, detailed_exitcode } => {
-            plan_command(&cli.state, &source, &target, base.as_deref(), format, detailed_exitcode)
+            plan_command(&state, &source, &target, base.as_deref(), format, detailed_exitcode)
         }
         Command::Apply { source, target, noop, concurrency, prune, yes } => {
-            apply(&cli.state, &source, &target, noop, concurrency, prune, yes)
+            apply(&state, &source, &target, noop, concurrency, prune, yes)
         }
-        Command::Job(JobCommand::List { limit, format }) => job_list(&cli.state, limit, format),
-        Command::Job(JobCommand::Show { id, format }) => job_show(&cli.state, id, format),
+        Command::Job(JobCommand::List { limit, format }) => job_list(&state, limit, format),
+        Command::Job(JobCommand::Show { id, format }) => job_show(&state, id, format),
     }
 }
 
@@ -254,32 +265,33 @@ fn load_options() -> load::LoadOptions<'static> {
 /// Loads the repository at a revision; prints diagnostics; `None` when there were errors.
 fn load_checked(path: &Path, rev: Option<&str>) -> anyhow::Result<Option<Loaded>> {
     // A `.json` file is an environment graph; anything else is a repository directory.
-    let loaded = if path.extension().is_some_and(|extension| extension == "json") {
-        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = path.file_name().context("an environment graph is a file")?.to_string_lossy();
-        load::load_environment_graph(&Snapshot::open(dir, rev)?, &file, load_options())?
-    } else {
-        load::load(&Snapshot::open(path, rev)?, load_options())?
-    };
-    if !loaded.diagnostics.is_empty() {
-        let color = color_for(std::io::stderr().is_terminal());
-        eprint!("{}", render_diagnostics(&loaded.diagnostics, &loaded.sources, color));
-    }
-    if has_errors(&loaded.diagnostics) {
-        let n_errors = loaded.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
-        eprintln!("error: {} found in {}", render::plural(n_errors, "problem"), path.display());
+    let loaded = load::load_input(&Input::open(path, rev)?, load_options())?;
+    if report_diagnostics(&loaded.diagnostics, &loaded.sources, path) {
         return Ok(None);
     }
     Ok(Some(loaded))
 }
 
+/// Prints diagnostics to stderr; whether there were errors among them.
+fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::diag::SourceMap, path: &Path) -> bool {
+    if !diagnostics.is_empty() {
+        let color = color_for(std::io::stderr().is_terminal());
+        eprint!("{}", render_diagnostics(diagnostics, sources, color));
+    }
+    if has_errors(diagnostics) {
+        let n_errors = diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
+        eprintln!("error: {} found in {}", plural(n_errors, "problem"), path.display());
+        return true;
+    }
+    false
+}
+
 /// Plans a model; prints cycle diagnostics and returns `None` when it cannot be ordered.
-fn plan_checked(loaded: &Loaded, inventory: &Inventory, options: &PlanOptions) -> Option<Plan> {
+fn plan_checked(path: &Path, loaded: &Loaded, inventory: &Inventory, options: &PlanOptions) -> Option<Plan> {
     match plan::plan(&loaded.model, inventory, options) {
         Ok(plan) => Some(plan),
         Err(diagnostics) => {
-            let color = color_for(std::io::stderr().is_terminal());
-            eprint!("{}", render_diagnostics(&diagnostics, &loaded.sources, color));
+            report_diagnostics(&diagnostics, &loaded.sources, path);
             None
         }
     }
@@ -290,17 +302,17 @@ fn validate(source: &SourceArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
-    let Some(plan) = plan_checked(&loaded, &Inventory::default(), &options) else {
+    let Some(plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
         return Ok(ExitCode::from(1));
     };
     let n_components: usize = plan.nodes.values().map(Vec::len).sum();
     write_stdout(&format!(
         "{} is valid: {}, {} on {} in {}\n",
         source.path.display(),
-        render::plural(plan.applications.len(), "application"),
-        render::plural(n_components, "component"),
-        render::plural(plan.nodes.len(), "node"),
-        render::plural(plan.all_groups.len(), "group"),
+        plural(plan.applications.len(), "application"),
+        plural(n_components, "component"),
+        plural(plan.nodes.len(), "node"),
+        plural(plan.all_groups.len(), "group"),
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -338,16 +350,16 @@ fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         eprint!("{}", render_diagnostics(&diagnostics, &sources, color));
         eprintln!(
             "error: {} in {} of {}",
-            render::plural(diagnostics.len(), "syntax error"),
-            render::plural(
+            plural(diagnostics.len(), "syntax error"),
+            plural(
                 diagnostics.iter().filter_map(|d| d.location.as_ref().map(|l| &l.file)).collect::<BTreeSet<_>>().len(),
                 "file"
             ),
-            render::plural(files.len(), "file")
+            plural(files.len(), "file")
         );
         return Ok(ExitCode::from(1));
     }
-    write_stdout(&format!("{} valid\n", render::plural(files.len(), "Puppet file")))?;
+    write_stdout(&format!("{} valid\n", plural(files.len(), "Puppet file")))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -385,7 +397,7 @@ fn show(source: &SourceArgs, environment: &str, app: Option<String>, format: Sho
         filter: Filter { nodes: None, application: app.clone() },
         ..PlanOptions::default()
     };
-    let Some(mut plan) = plan_checked(&loaded, &Inventory::default(), &options) else {
+    let Some(mut plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
         return Ok(ExitCode::from(1));
     };
     if let Some(app) = &app {
@@ -426,7 +438,7 @@ fn graph(source: &SourceArgs, format: GraphFormat) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
-    let Some(plan) = plan_checked(&loaded, &Inventory::default(), &options) else {
+    let Some(plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
         return Ok(ExitCode::from(1));
     };
     write_stdout(&match format {
@@ -445,19 +457,19 @@ fn filter(target: &TargetArgs) -> Filter {
 
 /// The environment's inventory, the store's salt and the last-applied revision; empty when
 /// there is no store yet.
-fn stored_inventory(state_dir: &Path, environment: &str) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
-    match Store::open_read_only(state_dir)? {
+fn stored_inventory(state: &StateDir, environment: &str) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
+    match store::open_read_only(state)? {
         Some(store) => {
             let inventory = store.inventory(environment)?;
             let revision = inventory.revision.clone();
-            Ok((inventory, store.salt()?, revision))
+            Ok((inventory, store.secret_key()?, revision))
         }
         None => Ok((Inventory::default(), Vec::new(), None)),
     }
 }
 
 fn plan_command(
-    state_dir: &Path,
+    state: &StateDir,
     source: &SourceArgs,
     target: &TargetArgs,
     base: Option<&str>,
@@ -466,7 +478,7 @@ fn plan_command(
 ) -> anyhow::Result<ExitCode> {
     // The store is read on a second thread while the repository loads.
     let (loaded, stored) = std::thread::scope(|threads| {
-        let stored = base.is_none().then(|| threads.spawn(|| stored_inventory(state_dir, &target.env)));
+        let stored = base.is_none().then(|| threads.spawn(|| stored_inventory(state, &target.env)));
         let loaded = load_checked(&source.path, source.rev.as_deref());
         (loaded, stored.map(|thread| thread.join().expect("reading the store does not panic")))
     });
@@ -491,7 +503,7 @@ fn plan_command(
         salt,
         filter: filter(target),
     };
-    let Some(plan) = plan_checked(&loaded, &inventory, &options) else {
+    let Some(plan) = plan_checked(&source.path, &loaded, &inventory, &options) else {
         return Ok(ExitCode::from(1));
     };
     write_stdout(&match format {
@@ -505,9 +517,8 @@ fn plan_command(
     Ok(code)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn apply(
-    state_dir: &Path,
+    state: &StateDir,
     source: &SourceArgs,
     target: &TargetArgs,
     noop: bool,
@@ -515,25 +526,31 @@ fn apply(
     prune: bool,
     yes: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
-        return Ok(ExitCode::from(1));
+    let engine = Engine {
+        state: state.clone(),
+        store: std::sync::Arc::new(std::sync::Mutex::new(store::open(state)?)),
+        load_options: load_options(),
     };
-    let _lock = job::lock_environment(state_dir, &target.env)?;
-    let mut store = Store::open(state_dir)?;
-    let inventory = store.inventory(&target.env)?;
-    let options = PlanOptions {
+    let request = JobRequest {
         environment: target.env.clone(),
-        revision: loaded.revision.clone(),
-        base_revision: inventory.revision.clone(),
-        salt: store.salt()?,
+        kind: if noop { JobKind::Noop } else { JobKind::Apply },
+        trigger: Trigger::Cli,
         filter: filter(target),
+        prune,
+        concurrency,
+        queued: None,
     };
-    let Some(plan) = plan_checked(&loaded, &inventory, &options) else {
-        return Ok(ExitCode::from(1));
+    let input = Input::open(&source.path, source.rev.as_deref())?;
+    let ready = match engine::prepare(&engine, request, &input)? {
+        Prepared::Invalid(invalid) => {
+            report_diagnostics(&invalid.diagnostics, &invalid.sources, &source.path);
+            return Ok(ExitCode::from(1));
+        }
+        Prepared::Ready(ready) => ready,
     };
-    let style = stdout_style();
-    write_stdout(&render::text(&plan, style))?;
-    if plan.groups.is_empty() && (plan.teardown_groups.is_empty() || !prune) {
+    report_diagnostics(&ready.diagnostics, &ready.sources, &source.path);
+    write_stdout(&render::text(&ready.plan, stdout_style()))?;
+    if ready.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     if !yes && std::io::stdin().is_terminal() && !confirm("Apply this plan?")? {
@@ -542,27 +559,55 @@ fn apply(
     }
     let live = std::io::stderr().is_terminal();
     let events = progress::sink(live, color_for(live));
-    let job_options = JobOptions {
-        noop,
-        prune,
-        concurrency,
-        state_dir: state_dir.to_path_buf(),
-        complete: target.nodes.is_empty() && target.app.is_none(),
-    };
-    let result = job::run(&mut store, &loaded.model, &plan, &inventory, &job_options, events)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (outcome, signal) = runtime.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+        let outcome = engine::execute(&engine, *ready, events, cancel).await;
+        signals.abort();
+        let signal = signals.await.ok().flatten();
+        (outcome, signal)
+    });
+    let outcome = outcome?;
+    // Leave stray stdin writers behind rather than wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     let mut out = String::new();
-    for outcome in result.report.failed_nodes() {
-        out.push_str(&format!("\n{} failed; output (tail):\n", outcome.node));
-        for line in outcome.output.lines() {
+    for node in outcome.report.failed_nodes() {
+        out.push_str(&format!("\n{} failed; output (tail):\n", node.node));
+        for line in node.output.lines() {
             out.push_str(&format!("  | {line}\n"));
         }
     }
-    if let Some(stopped) = &result.report.stopped {
+    if let Some(stopped) = &outcome.report.stopped {
         out.push_str(&format!("\nStopped: {stopped}\n"));
     }
-    out.push_str(&format!("\nJob {}: {}\n", result.id, result.summary));
+    out.push_str(&format!("\nJob {}: {}\n", outcome.id, outcome.summary));
     write_stdout(&out)?;
-    Ok(if result.state == "success" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(match (outcome.state, signal) {
+        (JobState::Success, _) => ExitCode::SUCCESS,
+        (JobState::Cancelled, Some(signal)) => ExitCode::from(128 + signal as u8),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// Cancels the job at the first SIGINT or SIGTERM; returns which signal came.
+async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) -> Option<i32> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return None;
+    };
+    let signal = tokio::select! {
+        _ = interrupt.recv() => libc::SIGINT,
+        _ = terminate.recv() => libc::SIGTERM,
+    };
+    eprintln!("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL");
+    cancel.cancel();
+    Some(signal)
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {
@@ -573,14 +618,14 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
-fn open_store_for_reading(state_dir: &Path) -> anyhow::Result<Store> {
-    Store::open_read_only(state_dir)?
-        .with_context(|| format!("no state store in {} yet: run `ordo apply` first", state_dir.display()))
+fn open_store_for_reading(state: &StateDir) -> anyhow::Result<Box<dyn Store>> {
+    store::open_read_only(state)?
+        .with_context(|| format!("no state store in {} yet: run `ordo apply` first", state.root().display()))
 }
 
-fn job_list(state_dir: &Path, limit: usize, format: RecordFormat) -> anyhow::Result<ExitCode> {
-    let store = open_store_for_reading(state_dir)?;
-    let jobs = store.jobs(limit)?;
+fn job_list(state: &StateDir, limit: usize, format: RecordFormat) -> anyhow::Result<ExitCode> {
+    let store = open_store_for_reading(state)?;
+    let jobs = store.jobs(&JobQuery { limit, ..JobQuery::default() })?;
     let text = match format {
         RecordFormat::Json => format!("{}\n", serde_json::to_string_pretty(&jobs)?),
         RecordFormat::Text => {
@@ -591,7 +636,12 @@ fn job_list(state_dir: &Path, limit: usize, format: RecordFormat) -> anyhow::Res
             for job in &jobs {
                 out.push_str(&format!(
                     "{:<5} {:<12} {:<7} {:<11} {:<24} {}\n",
-                    job.id, job.environment, job.kind, job.state, job.started_at, job.summary
+                    job.id,
+                    job.environment,
+                    job.kind.as_str(),
+                    job.state.as_str(),
+                    job.started_at.as_deref().unwrap_or(&job.queued_at),
+                    job.summary
                 ));
             }
             out
@@ -601,36 +651,45 @@ fn job_list(state_dir: &Path, limit: usize, format: RecordFormat) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn job_show(state_dir: &Path, id: i64, format: RecordFormat) -> anyhow::Result<ExitCode> {
-    let store = open_store_for_reading(state_dir)?;
-    let (job, results) = store.job(id)?.with_context(|| format!("no job {id} in {}", state_dir.display()))?;
+fn job_show(state: &StateDir, id: i64, format: RecordFormat) -> anyhow::Result<ExitCode> {
+    let store = open_store_for_reading(state)?;
+    let detail = store.job(id)?.with_context(|| format!("no job {id} in {}", state.root().display()))?;
+    let JobDetail { job, nodes: results, .. } = &detail;
     let text = match format {
-        RecordFormat::Json => {
-            format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({"job": job, "nodes": results}))?)
-        }
+        RecordFormat::Json => format!("{}\n", serde_json::to_string_pretty(&detail)?),
         RecordFormat::Text => {
             let mut out = format!(
                 "Job {}: {} in {}\n  Revision  {}\n  State     {}\n  Started   {}\n  Finished  {}\n  Summary   {}\n",
                 job.id,
-                job.kind,
+                job.kind.as_str(),
                 job.environment,
                 job.revision,
-                job.state,
-                job.started_at,
+                job.state.as_str(),
+                job.started_at.as_deref().unwrap_or("-"),
                 job.finished_at.as_deref().unwrap_or("-"),
                 job.summary
             );
-            for result in &results {
+            if let Some(diagnostics) = &detail.diagnostics {
+                out.push('\n');
+                out.push_str(diagnostics);
+            }
+            for result in results {
                 out.push_str(&format!(
                     "\n{} [{} group {}] {} in {}ms\n",
-                    result.node, result.phase, result.group_index, result.state, result.duration_ms
+                    result.node,
+                    result.phase.as_str(),
+                    result.group_index,
+                    result.state.as_str(),
+                    result.duration_ms
                 ));
-                for component in result.components.as_array().into_iter().flatten() {
-                    let name = component["component"].as_str().unwrap_or_default();
-                    let status = component["result"].as_str().unwrap_or_default();
-                    let message =
-                        component["message"].as_str().map(|message| format!(": {message}")).unwrap_or_default();
-                    out.push_str(&format!("  {name} {status}{message}\n"));
+                for component in &result.components {
+                    let status = serde_json::to_value(component.result)?;
+                    let message = component.message.as_ref().map(|message| format!(": {message}")).unwrap_or_default();
+                    out.push_str(&format!(
+                        "  {} {}{message}\n",
+                        component.component,
+                        status.as_str().unwrap_or_default()
+                    ));
                 }
                 for line in result.output.lines() {
                     out.push_str(&format!("  | {line}\n"));

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use crate::exec::{ComponentResult, Event, EventSink, Phase};
+use crate::engine::{JobEvent, JobEventSink};
+use crate::exec::{ComponentResult, Event, Phase};
 
 #[derive(Default)]
 struct State {
@@ -16,9 +17,12 @@ struct State {
 }
 
 /// An event sink writing progress to stderr.
-pub fn sink(live: bool, color: bool) -> EventSink {
+pub fn sink(live: bool, color: bool) -> JobEventSink {
     let state = Arc::new(Mutex::new(State::default()));
-    Arc::new(move |event: Event| {
+    Arc::new(move |event: JobEvent| {
+        let JobEvent::Run(event) = event else {
+            return;
+        };
         let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut lines = Vec::new();
         match event {
@@ -33,10 +37,11 @@ pub fn sink(live: bool, color: bool) -> EventSink {
                 state.started = 0;
                 state.finished = 0;
                 state.failed = 0;
-                lines.push(format!("{what} node group {index} ({})", crate::plan::render::plural(n_nodes, "node")));
+                lines.push(format!("{what} node group {index} ({})", crate::text::plural(n_nodes, "node")));
             }
             Event::Waiting { capability } => lines.push(format!("Waiting for {capability} to be available")),
             Event::NodeStarted { .. } => state.started += 1,
+            Event::ComponentFinished { .. } => return,
             Event::NodeFinished { outcome } => {
                 state.finished += 1;
                 let failed = outcome.failed();
@@ -57,6 +62,7 @@ pub fn sink(live: bool, color: bool) -> EventSink {
                             format!("{} failed: {message}", component.component)
                         }
                         ComponentResult::Skipped => format!("{} skipped", component.component),
+                        ComponentResult::Cancelled => format!("{} cancelled", component.component),
                     })
                     .collect();
                 lines.push(format!("  {status} {} ({seconds:.2}s): {}", outcome.node, detail.join("; ")));

@@ -2,33 +2,40 @@
 //! each node's components in order.
 //!
 //! The runner knows nothing of Git, plans or the store: it receives [`Stage`]s of
-//! [`NodeWork`] (scripts already on disk, parameters resolved) and reports [`NodeOutcome`]s
-//! as they finish through a callback, so the caller can record each one at once. Partial
-//! failure is data: when a node fails, the rest of its group finishes, no later group
-//! starts, and the report says so.
+//! [`NodeWork`] (code as data, parameters resolved with their secrecy) and reports every
+//! step as an [`Event`] the moment it happens, so the caller can record each component's
+//! result at once. Partial failure is data: when a node fails, the rest of its group
+//! finishes, no later group starts, and the report says why. A cancelled run starts no more
+//! nodes, stops the running ones' commands after a grace period, and reports what ran.
+//!
+//! How a node is reached is its [`transport`]; what a component runs is its kind
+//! ([`script`], [`puppet`]).
 
 mod check;
 pub mod facts;
-mod local;
+mod node;
+pub mod output;
+mod process;
 pub mod puppet;
+mod script;
+pub mod transport;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub use check::wait_available;
+pub use transport::Code;
 
-use crate::model::{AvailabilityCheck, Node};
+use crate::model::{AvailabilityCheck, Node, Params, PuppetCode, Transport};
+use crate::state_dir::StateDir;
 
 /// What a stage does to its components.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Converge with `apply`.
     Apply,
@@ -38,16 +45,6 @@ pub enum Phase {
     Teardown,
 }
 
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Apply => "apply",
-            Phase::Noop => "noop",
-            Phase::Teardown => "teardown",
-        }
-    }
-}
-
 /// One component to run on a node.
 #[derive(Debug, Clone)]
 pub struct ComponentWork {
@@ -55,21 +52,20 @@ pub struct ComponentWork {
     pub type_name: String,
     pub title: String,
     pub application: String,
-    pub runner: Runner,
-    pub parameters: BTreeMap<String, Value>,
-    /// Values that must be masked in captured output.
-    pub secrets: Vec<String>,
+    pub kind: WorkKind,
+    /// Resolved parameters, each with its secrecy: secrets are masked in output.
+    pub parameters: Params,
 }
 
-/// How a component is run on its node.
+/// What runs a component, by kind.
 #[derive(Debug, Clone)]
-pub enum Runner {
-    /// A package script, already written to disk; `None` when the package has none for this
-    /// action (no `check` or no `remove` script).
-    Script(Option<PathBuf>),
+pub enum WorkKind {
+    /// A script inside `code`, at `script`; `None` when there is none for this phase (no
+    /// `check` or no `remove` script).
+    Script { code: Code, script: Option<String> },
     /// A Puppet declaration, applied in one `puppet apply` with the node's other Puppet
-    /// components, against a module path already written to disk.
-    Puppet { declaration: String, modulepath: String },
+    /// components against the module path `code`.
+    Puppet { declaration: String, code: Arc<PuppetCode> },
 }
 
 /// Everything to run on one node.
@@ -85,12 +81,19 @@ pub struct Stage {
     pub phase: Phase,
     pub groups: Vec<Vec<NodeWork>>,
     /// Availability checks to pass before each group starts (same length as `groups`).
-    pub checks: Vec<Vec<(String, AvailabilityCheck)>>,
+    pub checks: Vec<Vec<Check>>,
+}
+
+/// An availability check of a capability, with the secrets its fields may hold.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub capability: String,
+    pub check: AvailabilityCheck,
+    pub secrets: output::Masker,
 }
 
 /// How one component went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "result")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComponentResult {
     /// `apply` exited 0.
     Applied,
@@ -105,6 +108,8 @@ pub enum ComponentResult {
     },
     /// Not run because an earlier component on the node failed.
     Skipped,
+    /// Not run, or stopped, because the run was cancelled.
+    Cancelled,
 }
 
 impl ComponentResult {
@@ -113,15 +118,14 @@ impl ComponentResult {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentOutcome {
     pub component: String,
-    #[serde(flatten)]
     pub result: ComponentResult,
 }
 
 /// How one node went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct NodeOutcome {
     pub node: String,
     pub phase: Phase,
@@ -130,9 +134,7 @@ pub struct NodeOutcome {
     /// The tail of the node's output, secrets masked.
     pub output: String,
     /// When the node started and finished, relative to the start of the run.
-    #[serde(skip)]
     pub started: Duration,
-    #[serde(skip)]
     pub finished: Duration,
 }
 
@@ -140,25 +142,79 @@ impl NodeOutcome {
     pub fn failed(&self) -> bool {
         self.components.iter().any(|outcome| outcome.result.is_failure())
     }
+
+    pub fn cancelled(&self) -> bool {
+        !self.failed() && self.components.iter().any(|outcome| outcome.result == ComponentResult::Cancelled)
+    }
 }
 
-/// Progress, for a live display.
+/// Everything that happens during a run, as it happens.
 #[derive(Debug, Clone)]
 pub enum Event {
-    GroupStarted { phase: Phase, index: usize, n_groups: usize, n_nodes: usize },
-    Waiting { capability: String },
-    NodeStarted { node: String },
-    NodeFinished { outcome: NodeOutcome },
+    GroupStarted {
+        phase: Phase,
+        index: usize,
+        n_groups: usize,
+        n_nodes: usize,
+    },
+    Waiting {
+        capability: String,
+    },
+    NodeStarted {
+        node: String,
+        phase: Phase,
+        group_index: usize,
+        started: Duration,
+    },
+    /// A component finished; `outcomes` are the node's results so far, in order.
+    ComponentFinished {
+        node: String,
+        phase: Phase,
+        group_index: usize,
+        outcomes: Vec<ComponentOutcome>,
+    },
+    NodeFinished {
+        outcome: NodeOutcome,
+    },
 }
 
-/// Receives progress events; called from worker tasks, so it must be thread-safe.
+/// Receives events; called from worker tasks, so it must be thread-safe.
 pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Settings of one run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub concurrency: usize,
-    pub state_dir: PathBuf,
+    pub state: StateDir,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A node failed in a group; `remaining` later groups were not started.
+    NodeFailed { group: usize, remaining: usize },
+    /// A capability's availability check never passed.
+    Unavailable { capability: String, message: String },
+    /// The run was cancelled.
+    Cancelled,
+    /// The code could not be put where the nodes run it.
+    Setup { message: String },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::NodeFailed { group, remaining: 0 } => write!(f, "a node failed in group {group}"),
+            Stop::NodeFailed { group, remaining } => write!(
+                f,
+                "a node failed in group {group}; {} not started",
+                crate::text::plural(*remaining, "later group")
+            ),
+            Stop::Unavailable { capability, message } => write!(f, "{capability} is not available: {message}"),
+            Stop::Cancelled => write!(f, "cancelled"),
+            Stop::Setup { message } => write!(f, "{message}"),
+        }
+    }
 }
 
 /// What a run did.
@@ -166,9 +222,11 @@ pub struct RunOptions {
 pub struct RunReport {
     pub outcomes: Vec<NodeOutcome>,
     /// Set when the run stopped early: why.
-    pub stopped: Option<String>,
+    pub stopped: Option<Stop>,
+    /// Nodes planned to run that never started, because the run stopped first.
+    pub not_started: Vec<String>,
     pub duration: Duration,
-    /// Groups that ran, per stage.
+    /// Groups that started, over all stages.
     pub groups_run: usize,
     /// Per group boundary: from the last node of one group finishing to the first node of
     /// the next group starting.
@@ -185,109 +243,182 @@ impl RunReport {
     }
 }
 
-/// Runs the stages in order; `on_outcome` sees each node's outcome as soon as it is known.
-pub async fn run(
-    stages: Vec<Stage>,
-    options: &RunOptions,
-    events: EventSink,
-    mut on_outcome: impl FnMut(&NodeOutcome),
-) -> RunReport {
+/// Runs the stages in order, reporting every step to `events`.
+pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, cancel: CancellationToken) -> RunReport {
     let start = Instant::now();
-    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut report = RunReport::default();
+    // Code for local nodes is written before anything runs (see `transport::local`).
+    let local_code: Vec<Code> = stages
+        .iter()
+        .flat_map(|stage| stage.groups.iter().flatten())
+        .filter(|work| work.node.transport == Transport::Local)
+        .flat_map(|work| work.components.iter().map(ComponentWork::code))
+        .collect();
+    if let Err(err) = transport::install_local_code(&options.state, &local_code) {
+        report.stopped = Some(Stop::Setup { message: format!("{err:#}") });
+        report.not_started =
+            stages.into_iter().flat_map(|stage| stage.groups).flatten().map(|work| work.node.name).collect();
+        return report;
+    }
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut last_group_end: Option<Duration> = None;
-    'stages: for stage in stages {
+    let mut stages = stages.into_iter();
+    'stages: while let Some(stage) = stages.next() {
         let n_groups = stage.groups.len();
-        for (index, (group, checks)) in stage.groups.into_iter().zip(stage.checks).enumerate() {
-            for (capability, check) in &checks {
-                events(Event::Waiting { capability: capability.clone() });
-                if let Err(message) = wait_available(check).await {
-                    report.stopped = Some(format!("{capability} is not available: {message}"));
-                    break 'stages;
-                }
+        let mut groups = stage.groups.into_iter().zip(stage.checks).enumerate();
+        while let Some((index, (group, checks))) = groups.next() {
+            let stop = if cancel.is_cancelled() {
+                Some(Stop::Cancelled)
+            } else {
+                wait_for_checks(&checks, &events, &cancel).await
+            };
+            if let Some(stop) = stop {
+                report.stopped = Some(stop);
+                report.not_started.extend(group.iter().map(|work| work.node.name.clone()));
+                report.not_started.extend(groups.flat_map(|(_, (group, _))| group).map(|work| work.node.name));
+                report.not_started.extend(stages.flat_map(|stage| stage.groups).flatten().map(|work| work.node.name));
+                break 'stages;
             }
-            tracing::debug!(phase = stage.phase.as_str(), group = index, nodes = group.len(), "group started");
+            tracing::debug!(phase = ?stage.phase, group = index, nodes = group.len(), "group started");
             events(Event::GroupStarted { phase: stage.phase, index, n_groups, n_nodes: group.len() });
-            let mut tasks = JoinSet::new();
-            let mut node_of_task = BTreeMap::new();
-            for work in group {
-                let node_name = work.node.name.clone();
-                let components: Vec<String> = work.components.iter().map(|c| c.reference.clone()).collect();
-                let semaphore = Arc::clone(&semaphore);
-                let events = Arc::clone(&events);
-                let state_dir = options.state_dir.clone();
-                let phase = stage.phase;
-                let handle = tasks.spawn(async move {
-                    let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
-                    let started = start.elapsed();
-                    events(Event::NodeStarted { node: work.node.name.clone() });
-                    let (components, output) = local::run_node(&work, phase, &state_dir).await;
-                    NodeOutcome {
-                        node: work.node.name.clone(),
-                        phase,
-                        group_index: index,
-                        components,
-                        output,
-                        started,
-                        finished: start.elapsed(),
-                    }
-                });
-                node_of_task.insert(handle.id(), (node_name, components));
-            }
-            let mut group_failed = false;
-            let mut first_start: Option<Duration> = None;
-            let mut group_end = Duration::ZERO;
-            while let Some(joined) = tasks.join_next_with_id().await {
-                let outcome = match joined {
-                    Ok((_, outcome)) => outcome,
-                    // A bug in a node's run fails that node, not the whole job.
-                    Err(err) => {
-                        let (node, components) = node_of_task.remove(&err.id()).unwrap_or_default();
-                        let message = format!("internal error while running the node: {err}");
-                        NodeOutcome {
-                            node,
-                            phase: stage.phase,
-                            group_index: index,
-                            components: components
-                                .into_iter()
-                                .map(|component| ComponentOutcome {
-                                    component,
-                                    result: ComponentResult::Failed { message: message.clone() },
-                                })
-                                .collect(),
-                            output: message,
-                            started: start.elapsed(),
-                            finished: start.elapsed(),
-                        }
-                    }
-                };
-                first_start = Some(first_start.map_or(outcome.started, |first| first.min(outcome.started)));
-                group_end = group_end.max(outcome.finished);
-                group_failed |= outcome.failed();
-                tracing::debug!(node = %outcome.node, group = index, failed = outcome.failed(), "node finished");
-                on_outcome(&outcome);
-                events(Event::NodeFinished { outcome: outcome.clone() });
-                report.outcomes.push(outcome);
-            }
+            let (outcomes, not_started) =
+                run_group(group, stage.phase, index, start, &semaphore, options, &events, &cancel).await;
+            report.not_started.extend(not_started);
+            let first_start = outcomes.iter().map(|outcome| outcome.started).min();
+            let group_end = outcomes.iter().map(|outcome| outcome.finished).max().unwrap_or_default();
+            let group_failed = outcomes.iter().any(NodeOutcome::failed);
             if let (Some(previous_end), Some(first_start)) = (last_group_end, first_start) {
                 report.group_gaps.push(first_start.saturating_sub(previous_end));
             }
             last_group_end = Some(group_end);
             report.groups_run += 1;
-            if group_failed {
-                let remaining = n_groups - index - 1;
-                report.stopped = Some(if remaining > 0 {
-                    format!(
-                        "a node failed in group {index}; {} not started",
-                        crate::plan::render::plural(remaining, "later group")
-                    )
-                } else {
-                    format!("a node failed in group {index}")
-                });
+            report.outcomes.extend(outcomes);
+            let stop = if cancel.is_cancelled() {
+                Some(Stop::Cancelled)
+            } else if group_failed {
+                Some(Stop::NodeFailed { group: index, remaining: n_groups - index - 1 })
+            } else {
+                None
+            };
+            if let Some(stop) = stop {
+                report.stopped = Some(stop);
+                report.not_started.extend(groups.flat_map(|(_, (group, _))| group).map(|work| work.node.name));
+                report.not_started.extend(stages.flat_map(|stage| stage.groups).flatten().map(|work| work.node.name));
                 break 'stages;
             }
         }
     }
     report.duration = start.elapsed();
     report
+}
+
+/// Waits for a group's availability checks; the reason to stop when one never passes.
+async fn wait_for_checks(checks: &[Check], events: &EventSink, cancel: &CancellationToken) -> Option<Stop> {
+    for check in checks {
+        events(Event::Waiting { capability: check.capability.clone() });
+        let result = tokio::select! {
+            result = wait_available(&check.check) => result,
+            () = cancel.cancelled() => return Some(Stop::Cancelled),
+        };
+        if let Err(message) = result {
+            return Some(Stop::Unavailable {
+                capability: check.capability.clone(),
+                message: check.secrets.mask(&message),
+            });
+        }
+    }
+    None
+}
+
+/// Runs one group's nodes concurrently; returns their outcomes in the order they ended, and
+/// the nodes that never started because the run was cancelled first.
+#[allow(clippy::too_many_arguments)]
+async fn run_group(
+    group: Vec<NodeWork>,
+    phase: Phase,
+    index: usize,
+    start: Instant,
+    semaphore: &Arc<Semaphore>,
+    options: &RunOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> (Vec<NodeOutcome>, Vec<String>) {
+    let mut tasks = JoinSet::new();
+    let mut node_of_task = BTreeMap::new();
+    for work in group {
+        let node_name = work.node.name.clone();
+        let components: Vec<String> = work.components.iter().map(|c| c.reference.clone()).collect();
+        let semaphore = Arc::clone(semaphore);
+        let events = Arc::clone(events);
+        let state = options.state.clone();
+        let cancel = cancel.clone();
+        let handle = tasks.spawn(async move {
+            let permit = tokio::select! {
+                permit = semaphore.acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = cancel.cancelled() => return None,
+            };
+            let started = start.elapsed();
+            events(Event::NodeStarted { node: work.node.name.clone(), phase, group_index: index, started });
+            let context = node::Context { phase, group_index: index, state: &state, events: &events, cancel: &cancel };
+            let (components, output) = node::run(&work, &context).await;
+            drop(permit);
+            Some(NodeOutcome {
+                node: work.node.name.clone(),
+                phase,
+                group_index: index,
+                components,
+                output,
+                started,
+                finished: start.elapsed(),
+            })
+        });
+        node_of_task.insert(handle.id(), (node_name, components));
+    }
+    let mut outcomes = Vec::new();
+    let mut not_started = Vec::new();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let outcome = match joined {
+            Ok((_, Some(outcome))) => outcome,
+            // Cancelled while waiting for its turn: it never started.
+            Ok((id, None)) => {
+                not_started.extend(node_of_task.remove(&id).map(|(node, _)| node));
+                continue;
+            }
+            // A bug in a node's run fails that node, not the whole job.
+            Err(err) => {
+                let (node, components) = node_of_task.remove(&err.id()).unwrap_or_default();
+                let message = format!("internal error while running the node: {err}");
+                NodeOutcome {
+                    node,
+                    phase,
+                    group_index: index,
+                    components: components
+                        .into_iter()
+                        .map(|component| ComponentOutcome {
+                            component,
+                            result: ComponentResult::Failed { message: message.clone() },
+                        })
+                        .collect(),
+                    output: message,
+                    started: start.elapsed(),
+                    finished: start.elapsed(),
+                }
+            }
+        };
+        tracing::debug!(node = %outcome.node, group = index, failed = outcome.failed(), "node finished");
+        events(Event::NodeFinished { outcome: outcome.clone() });
+        outcomes.push(outcome);
+    }
+    not_started.sort();
+    (outcomes, not_started)
+}
+
+impl ComponentWork {
+    /// The code this component runs.
+    pub fn code(&self) -> Code {
+        match &self.kind {
+            WorkKind::Script { code, .. } => code.clone(),
+            WorkKind::Puppet { code, .. } => Code::Puppet(Arc::clone(code)),
+        }
+    }
 }

@@ -8,14 +8,16 @@
 //! Puppet exits 0 even with changes pending, so the run summary's `out_of_sync` decides.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::time::Instant;
 
-use super::local::{ProcessError, run_process};
-use super::{ComponentResult, ComponentWork, NodeWork, Phase, Runner};
+use super::node::Step;
+use super::output::{Masker, Output};
+use super::process::ProcessError;
+use super::transport::{Code, NodeCommand};
+use super::{ComponentResult, ComponentWork, Phase, WorkKind};
 use crate::model::{Params, PuppetComponent};
 
 /// The Puppet code that declares one component with its resolved parameters.
@@ -78,40 +80,40 @@ struct ResourceCounts {
 }
 
 /// Runs the node's Puppet components in one `puppet apply`; one result per component.
-pub async fn run(
-    work: &NodeWork,
-    components: &[&ComponentWork],
-    phase: Phase,
-    node_dir: &Path,
-    deadline: Instant,
-    output: &mut Vec<u8>,
-) -> Vec<ComponentResult> {
+pub async fn run(step: &Step<'_>, components: &[&ComponentWork]) -> Vec<ComponentResult> {
     let all = |result: ComponentResult| vec![result; components.len()];
-    if phase == Phase::Teardown {
+    if step.phase == Phase::Teardown {
         // Puppet has no teardown of its own: removing resources is written in Puppet code.
-        output
-            .extend_from_slice(b"==> Puppet components are forgotten, not torn down (use ensure => absent in code)\n");
+        step.write("==> Puppet components are forgotten, not torn down (use ensure => absent in code)\n");
         return all(ComponentResult::Removed);
     }
     let mut manifest = String::new();
-    let mut modulepath = String::new();
+    let mut code = None;
     for component in components {
-        if let Runner::Puppet { declaration, modulepath: path } = &component.runner {
+        if let WorkKind::Puppet { declaration, code: component_code } = &component.kind {
             manifest.push_str(declaration);
-            modulepath.clone_from(path);
+            code = Some(Arc::clone(component_code));
         }
     }
+    let Some(code) = code else {
+        return all(ComponentResult::Skipped);
+    };
     let names: Vec<&str> = components.iter().map(|component| component.reference.as_str()).collect();
-    output.extend_from_slice(format!("==> puppet apply{}: {}\n", noop_flag(phase), names.join(", ")).as_bytes());
+    step.write(&format!("==> puppet apply{}: {}\n", noop_flag(step.phase), names.join(", ")));
+    let root = match step.transport.install(&Code::Puppet(Arc::clone(&code))).await {
+        Ok(root) => root,
+        Err(message) => return all(ComponentResult::Failed { message }),
+    };
+    let modulepath: Vec<String> = code.modulepath.iter().map(|dir| format!("{root}/{dir}")).collect();
 
-    let puppet_dir = node_dir.join(".puppet");
-    let puppet = std::env::var("ORDO_PUPPET").unwrap_or_else(|_| "puppet".to_string());
-    let mut command = std::process::Command::new(puppet);
-    command.current_dir(node_dir).arg("apply").arg("--detailed-exitcodes").arg("--color").arg("false");
-    if phase == Phase::Noop {
-        command.arg("--noop");
+    let work_dir = step.transport.work_dir();
+    let puppet_dir = format!("{work_dir}/.puppet");
+    let mut args: Vec<String> =
+        ["apply", "--detailed-exitcodes", "--color", "false"].into_iter().map(String::from).collect();
+    if step.phase == Phase::Noop {
+        args.push("--noop".into());
     }
-    command.arg("--modulepath").arg(&modulepath).arg("--certname").arg(&work.node.name);
+    args.extend(["--modulepath".into(), modulepath.join(":"), "--certname".into(), step.work.node.name.clone()]);
     for (setting, dir) in [
         ("--vardir", "var"),
         ("--confdir", "etc"),
@@ -120,56 +122,60 @@ pub async fn run(
         ("--logdir", "log"),
         ("--rundir", "run"),
     ] {
-        command.arg(setting).arg(puppet_dir.join(dir));
+        args.extend([setting.to_string(), format!("{puppet_dir}/{dir}")]);
     }
-    // Facts from the inventory win over what Facter finds on this machine.
-    for (name, value) in &work.node.facts {
+    let mut env = Vec::new();
+    // Facts from the inventory win over what Facter finds on the node.
+    for (name, value) in &step.work.node.facts {
         if !value.is_object() && !value.is_array() {
-            command.env(format!("FACTER_{name}"), crate::load::display_value(value));
+            env.push((format!("FACTER_{name}"), crate::model::display_value(value)));
         }
     }
-    command.env("FACTER_ordo_node", &work.node.name).env("FACTER_ordo_node_dir", node_dir);
-    let summary_path = puppet_dir.join("public").join("last_run_summary.yaml");
-    let _ = std::fs::remove_file(&summary_path);
+    env.push(("FACTER_ordo_node".into(), step.work.node.name.clone()));
+    env.push(("FACTER_ordo_node_dir".into(), work_dir.to_string()));
+    let program = std::env::var("ORDO_PUPPET").unwrap_or_else(|_| "puppet".to_string());
+    const SUMMARY: &str = ".puppet/public/last_run_summary.yaml";
+    step.transport.remove(SUMMARY).await;
 
-    let mut captured = Vec::new();
-    let status = run_process(command, manifest.into_bytes(), deadline, &mut captured).await;
+    let command = NodeCommand { program, args, env, stdin: manifest.into_bytes() };
     // Facter cannot read some of /proc in a sandbox and says so on every run; that is noise.
-    for line in String::from_utf8_lossy(&captured).lines() {
+    let captured = Arc::new(Mutex::new(Output::new(Masker::default())));
+    let status = step.transport.run(command, step.deadline, step.cancel, &captured).await;
+    let captured = captured.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).finish();
+    for line in captured.lines() {
         if !line.contains("Facter: Permission denied") {
-            output.extend_from_slice(line.as_bytes());
-            output.push(b'\n');
+            step.write(&format!("{line}\n"));
         }
     }
     // The cached catalog holds every parameter in clear, secrets included.
-    let _ = std::fs::remove_dir_all(puppet_dir.join("var").join("client_data"));
+    step.transport.remove(".puppet/var/client_data").await;
 
-    let summary: Summary = std::fs::read_to_string(&summary_path)
-        .ok()
-        .and_then(|text| serde_saphyr::from_str(&text).ok())
+    let summary: Summary = step
+        .transport
+        .read_file(SUMMARY)
+        .await
+        .and_then(|bytes| serde_saphyr::from_str(&String::from_utf8_lossy(&bytes)).ok())
         .unwrap_or_default();
     let counts = &summary.resources;
     let code = match status {
-        Ok(code) => code,
+        Ok(finished) => finished.code,
         Err(ProcessError::TimedOut) => {
             return all(ComponentResult::Failed {
-                message: format!("puppet apply timed out after {}s (the node's timeout)", work.node.timeout_secs),
+                message: format!("puppet apply timed out after {}s (the node's timeout)", step.work.node.timeout_secs),
             });
         }
+        Err(ProcessError::Cancelled) => return all(ComponentResult::Cancelled),
         Err(ProcessError::Spawn(message)) => return all(ComponentResult::Failed { message }),
     };
-    output.extend_from_slice(
-        format!(
-            "==> puppet apply exited {}: {} resources, {} changed, {} failed, {} out of sync\n",
-            code.map_or("by a signal".to_string(), |code| code.to_string()),
-            counts.total,
-            counts.changed,
-            counts.failed,
-            counts.out_of_sync
-        )
-        .as_bytes(),
-    );
-    let result = match (phase, code) {
+    step.write(&format!(
+        "==> puppet apply exited {}: {} resources, {} changed, {} failed, {} out of sync\n",
+        code.map_or("by a signal".to_string(), |code| code.to_string()),
+        counts.total,
+        counts.changed,
+        counts.failed,
+        counts.out_of_sync
+    ));
+    let result = match (step.phase, code) {
         (Phase::Noop, Some(0)) if counts.out_of_sync > 0 => ComponentResult::WouldChange,
         (Phase::Noop, Some(0)) => ComponentResult::InSync,
         (_, Some(0 | 2)) => ComponentResult::Applied,

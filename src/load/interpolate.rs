@@ -122,7 +122,7 @@ fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), Interpola
             let close = inner.find('}').ok_or(InterpolationError::Unclosed)?;
             let (value, value_secret) = scope.lookup(&inner[..close])?;
             secret |= value_secret;
-            out.push_str(&display(&value));
+            out.push_str(&crate::model::display_value(&value));
             rest = &inner[close + 1..];
         } else {
             out.push('$');
@@ -131,15 +131,6 @@ fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), Interpola
     }
     out.push_str(rest);
     Ok((Value::String(out), secret))
-}
-
-/// How a value reads inside a string and in a script's environment.
-pub fn display(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@ mod raw;
 mod resolve;
 pub(crate) mod yaml;
 
-pub use interpolate::display as display_value;
-
 use crate::diag::{Diagnostic, SourceMap};
 use crate::model::{Model, Transport};
 use crate::source::Snapshot;
@@ -55,6 +53,39 @@ impl<'a> Loader<'a> {
 
     fn finish(self, model: Model) -> Loaded {
         Loaded { model, diagnostics: self.diagnostics, sources: self.sources, revision: self.snapshot.revision.clone() }
+    }
+}
+
+/// What to load: a repository, or an environment graph file beside an inventory.
+pub struct Input {
+    pub snapshot: Snapshot,
+    /// An environment graph (`.json`) in the snapshot's directory to load instead of the
+    /// repository's code.
+    pub graph_file: Option<String>,
+}
+
+impl Input {
+    /// The repository at `path` (or the environment graph `path` names, for a `.json`
+    /// file), as it is on disk or at `rev`.
+    pub fn open(path: &std::path::Path, rev: Option<&str>) -> anyhow::Result<Input> {
+        if path.extension().is_some_and(|extension| extension == "json") {
+            let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let file = path
+                .file_name()
+                .ok_or_else(|| anyhow::anyhow!("{} is not a file", path.display()))?
+                .to_string_lossy()
+                .into_owned();
+            return Ok(Input { snapshot: Snapshot::open(dir, rev)?, graph_file: Some(file) });
+        }
+        Ok(Input { snapshot: Snapshot::open(path, rev)?, graph_file: None })
+    }
+}
+
+/// Loads an input.
+pub fn load_input(input: &Input, options: LoadOptions) -> anyhow::Result<Loaded> {
+    match &input.graph_file {
+        Some(file) => load_environment_graph(&input.snapshot, file, options),
+        None => load(&input.snapshot, options),
     }
 }
 

@@ -596,7 +596,7 @@ fn expand_instance<'a>(
             let title = &component.title;
             let title_value = Spanned::new(Value::String(title.value.clone()), title.referenced, title.defined);
             let component_title = match eval(loader, &title_value) {
-                Some((value, _)) => crate::load::interpolate::display(&value),
+                Some((value, _)) => crate::model::display_value(&value),
                 None => continue,
             };
             let mut explicit = BTreeMap::new();
@@ -622,7 +622,7 @@ fn expand_instance<'a>(
                     let item = &item.value;
                     match interpolate(&Value::String(item.clone()), &scope) {
                         Ok((value, _)) => {
-                            let text = crate::load::interpolate::display(&value);
+                            let text = crate::model::display_value(&value);
                             match split_reference(&text) {
                                 Some((capability, title)) => {
                                     out.push(format!("{}[{title}]", capitalize_type(capability)))
@@ -1094,7 +1094,7 @@ fn availability_check(
     };
     match interpolate(&Value::String(value.value.clone()), scope) {
         Ok((value, _)) => Some(AvailabilityCheck {
-            kind: make(crate::load::interpolate::display(&value)),
+            kind: make(crate::model::display_value(&value)),
             timeout_secs: check.timeout.unwrap_or(60),
         }),
         Err(err) => {

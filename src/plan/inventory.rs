@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Component, Implementation, Model};
+use crate::text::hex;
 
 /// A parameter as stored: its value, or only a digest when it is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,16 +181,6 @@ fn secret_digest(salt: &[u8], value: &Value) -> String {
     hasher.update(salt);
     hasher.update(value.to_string().as_bytes());
     format!("sha256:{}", hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

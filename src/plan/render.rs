@@ -9,6 +9,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::{Action, Change, Plan};
+use crate::text::plural;
 
 /// Terminal styling; plain when output is not a terminal or `NO_COLOR` is set.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,10 +58,6 @@ pub fn summary(plan: &Plan) -> String {
         plural(n_nodes, "node"),
         plural(plan.groups.len(), "group"),
     )
-}
-
-pub fn plural(count: usize, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// The plan as text.

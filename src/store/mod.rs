@@ -1,437 +1,99 @@
-//! The embedded state store: one SQLite file under the state directory.
+//! The state store: environments with their revisions, the inventory of applied components,
+//! jobs with their node results, and the outbox of posts to forges.
 //!
-//! It owns the on-disk schema and its migrations (tracked in `PRAGMA user_version`), and is
-//! the only module that knows it. It holds environments with their last-attempted and
-//! last-applied revisions, the inventory of applied components (digests, never secret
-//! values), and jobs with their node results. Every write is its own transaction, so a
-//! crash at any point leaves a state the next run can continue from.
+//! [`Store`] is the interface the engine, the controller and the command line use; a backend
+//! implements it and is the only code that knows its on-disk schema. The embedded backend,
+//! [`sqlite::SqliteStore`], keeps everything in one SQLite file under the state directory.
+//! Every write is a transaction of its own (or one batch, for [`Store::record`]), so a crash
+//! at any point leaves a state the next run can continue from.
 
-use std::path::{Path, PathBuf};
+pub mod records;
+mod sqlite;
+
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+pub use records::*;
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 use crate::plan::{AppliedComponent, Inventory};
+use crate::state_dir::StateDir;
 
-/// The store's file name inside the state directory.
-pub const STATE_FILE: &str = "state.db";
-
-/// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: environments, the inventory, jobs and node results.
-    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-     CREATE TABLE environments (
-         name TEXT PRIMARY KEY,
-         last_attempted_revision TEXT,
-         last_applied_revision TEXT,
-         updated_at TEXT NOT NULL
-     );
-     CREATE TABLE applied_components (
-         environment TEXT NOT NULL,
-         component TEXT NOT NULL,
-         node TEXT NOT NULL,
-         record TEXT NOT NULL,
-         job_id INTEGER,
-         applied_at TEXT NOT NULL,
-         PRIMARY KEY (environment, component, node)
-     );
-     CREATE TABLE jobs (
-         id INTEGER PRIMARY KEY AUTOINCREMENT,
-         environment TEXT NOT NULL,
-         revision TEXT NOT NULL,
-         kind TEXT NOT NULL,
-         state TEXT NOT NULL,
-         started_at TEXT NOT NULL,
-         finished_at TEXT,
-         summary TEXT NOT NULL DEFAULT ''
-     );
-     CREATE TABLE node_results (
-         job_id INTEGER NOT NULL REFERENCES jobs (id),
-         node TEXT NOT NULL,
-         phase TEXT NOT NULL,
-         group_index INTEGER NOT NULL,
-         state TEXT NOT NULL,
-         started_at TEXT NOT NULL,
-         finished_at TEXT NOT NULL,
-         duration_ms INTEGER NOT NULL,
-         components TEXT NOT NULL,
-         output TEXT NOT NULL,
-         PRIMARY KEY (job_id, node, phase)
-     );",
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// An open store.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+/// One write of a running job, recorded with others in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobWrite {
+    /// A component converged: it is now applied as recorded.
+    Applied(Box<AppliedComponent>),
+    /// A component was torn down from a node.
+    Removed { component: String, node: String },
+    /// A node's result so far: written when it starts, again as components finish, and
+    /// a last time when it ends.
+    NodeResult(NodeResultRecord),
 }
 
-/// An environment's revisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EnvironmentRecord {
-    pub name: String,
-    pub last_attempted_revision: Option<String>,
-    pub last_applied_revision: Option<String>,
-}
+/// A state store backend.
+pub trait Store: Send {
+    /// Where the store is, for messages (`/var/lib/ordo/state.db`).
+    fn location(&self) -> String;
 
-/// A job as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JobRecord {
-    pub id: i64,
-    pub environment: String,
-    pub revision: String,
-    pub kind: String,
-    pub state: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub summary: String,
-}
+    /// The key of the store's digests of secret values: the same for every job, so a
+    /// secret that did not change digests the same.
+    fn secret_key(&self) -> anyhow::Result<Vec<u8>>;
 
-/// One node's result within a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeResultRecord {
-    pub node: String,
-    /// `apply`, `noop` or `teardown`.
-    pub phase: String,
-    pub group_index: i64,
-    pub state: String,
-    /// When the node started and finished, RFC 3339 with microseconds.
-    pub started_at: String,
-    pub finished_at: String,
-    pub duration_ms: i64,
-    /// Per component: reference, action, result.
-    pub components: serde_json::Value,
-    /// The tail of the node's output, secrets masked.
-    pub output: String,
-}
+    fn environment(&self, name: &str) -> anyhow::Result<Option<EnvironmentRecord>>;
 
-impl Store {
-    /// Opens the store for writing, creating and migrating it as needed.
-    pub fn open(state_dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
-        let path = state_dir.join(STATE_FILE);
-        check_header(&path)?;
-        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let mut store = Store { conn, path };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
-    }
-
-    /// Opens an existing store without changing it; `None` when there is none yet.
-    pub fn open_read_only(state_dir: &Path) -> anyhow::Result<Option<Store>> {
-        let path = state_dir.join(STATE_FILE);
-        if !path.exists() {
-            return Ok(None);
-        }
-        check_header(&path)?;
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let store = Store { conn, path };
-        let version = store.schema_version()?;
-        store.check_version(version)?;
-        if version < SCHEMA_VERSION {
-            bail!(
-                "state file {} has schema version {version}; run `ordo apply` once to migrate it to {SCHEMA_VERSION}",
-                store.path.display()
-            );
-        }
-        Ok(Some(store))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn configure(&self) -> anyhow::Result<()> {
-        self.conn
-            // A rollback journal: a reader then creates no files beside the store, so reading
-            // it (as `plan` does) leaves the state directory exactly as it was; FULL sync makes
-            // every committed record survive a crash or power loss.
-            .execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
-            .map_err(|err| self.corrupt(err))
-    }
-
-    fn corrupt(&self, err: rusqlite::Error) -> anyhow::Error {
-        anyhow::anyhow!("state file {} is not a valid ordo state store: {err}", self.path.display())
-    }
-
-    fn schema_version(&self) -> anyhow::Result<i64> {
-        self.conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|err| self.corrupt(err))
-    }
-
-    fn check_version(&self, version: i64) -> anyhow::Result<()> {
-        if version > SCHEMA_VERSION {
-            bail!(
-                "state file {} has schema version {version}, newer than this ordo understands ({SCHEMA_VERSION}); use a newer ordo",
-                self.path.display()
-            );
-        }
-        Ok(())
-    }
-
-    fn migrate(&mut self) -> anyhow::Result<()> {
-        let version = self.schema_version()?;
-        self.check_version(version)?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(migration)
-                .with_context(|| format!("migrating the state store to version {}", index + 1))?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)?;
-            tx.commit()?;
-        }
-        let has_salt: bool =
-            self.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get::<_, i64>(0))?
-                > 0;
-        if !has_salt {
-            self.conn.execute("INSERT INTO settings (key, value) VALUES ('salt', ?1)", params![random_hex()?])?;
-        }
-        Ok(())
-    }
-
-    /// The salt for digests of secret values, unique to this store.
-    pub fn salt(&self) -> anyhow::Result<Vec<u8>> {
-        let salt: String =
-            self.conn.query_row("SELECT value FROM settings WHERE key = 'salt'", [], |row| row.get(0))?;
-        Ok(salt.into_bytes())
-    }
-
-    pub fn environment(&self, name: &str) -> anyhow::Result<Option<EnvironmentRecord>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, last_attempted_revision, last_applied_revision FROM environments WHERE name = ?1",
-                params![name],
-                |row| {
-                    Ok(EnvironmentRecord {
-                        name: row.get(0)?,
-                        last_attempted_revision: row.get(1)?,
-                        last_applied_revision: row.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
+    /// Every environment that has a record, by name.
+    fn environments(&self) -> anyhow::Result<Vec<EnvironmentRecord>>;
 
     /// Everything applied in an environment.
-    pub fn inventory(&self, environment: &str) -> anyhow::Result<Inventory> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT record FROM applied_components WHERE environment = ?1 ORDER BY component, node")?;
-        let mut inventory = Inventory {
-            revision: self.environment(environment)?.and_then(|record| record.last_applied_revision),
-            ..Inventory::default()
-        };
-        let rows = statement.query_map(params![environment], |row| row.get::<_, String>(0))?;
-        for row in rows {
-            let record: AppliedComponent = serde_json::from_str(&row?).context("reading an applied component")?;
-            inventory.components.insert((record.reference.clone(), record.node.clone()), record);
-        }
-        Ok(inventory)
-    }
+    fn inventory(&self, environment: &str) -> anyhow::Result<Inventory>;
 
-    /// Starts a job; for a real run, also records the revision as last attempted.
-    pub fn start_job(&self, environment: &str, revision: &str, kind: &str) -> anyhow::Result<i64> {
-        let now = now();
-        if kind != "noop" {
-            self.conn.execute(
-                "INSERT INTO environments (name, last_attempted_revision, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET last_attempted_revision = ?2, updated_at = ?3",
-                params![environment, revision, now],
-            )?;
-        }
-        self.conn.execute(
-            "INSERT INTO jobs (environment, revision, kind, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![environment, revision, kind, now],
-        )?;
-        Ok(self.conn.last_insert_rowid())
-    }
+    /// Records a job that has not started yet.
+    fn queue_job(&mut self, job: &NewJob) -> anyhow::Result<JobId>;
 
-    /// Marks jobs left running by a process that is gone; called with the environment lock held.
-    pub fn mark_interrupted(&self, environment: &str) -> anyhow::Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE jobs SET state = 'interrupted', finished_at = ?2,
-                 summary = 'interrupted: the process running it stopped before it finished'
-             WHERE environment = ?1 AND state = 'running'",
-            params![environment, now()],
-        )?)
-    }
+    /// Starts a queued job at a revision, with the plan it runs (as `plan --format json`).
+    /// A run that changes things also records the revision as the environment's last attempted.
+    fn start_job(&mut self, id: JobId, revision: &str, plan: Option<&str>) -> anyhow::Result<()>;
 
-    pub fn record_applied(&self, environment: &str, job_id: i64, record: &AppliedComponent) -> anyhow::Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO applied_components (environment, component, node, record, job_id, applied_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![environment, record.reference, record.node, serde_json::to_string(record)?, job_id, now()],
-        )?;
-        Ok(())
-    }
+    /// Writes a batch of a running job's results in one transaction.
+    fn record(&mut self, id: JobId, environment: &str, writes: &[JobWrite]) -> anyhow::Result<()>;
 
-    pub fn record_removed(&self, environment: &str, component: &str, node: &str) -> anyhow::Result<()> {
-        self.conn.execute(
-            "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
-            params![environment, component, node],
-        )?;
-        Ok(())
-    }
+    /// Ends a job.
+    fn finish_job(&mut self, id: JobId, finish: &JobFinish) -> anyhow::Result<()>;
 
-    pub fn record_node_result(&self, job_id: i64, result: &NodeResultRecord) -> anyhow::Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO node_results
-                 (job_id, node, phase, group_index, state, started_at, finished_at, duration_ms, components, output)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                job_id,
-                result.node,
-                result.phase,
-                result.group_index,
-                result.state,
-                result.started_at,
-                result.finished_at,
-                result.duration_ms,
-                result.components.to_string(),
-                result.output
-            ],
-        )?;
-        Ok(())
-    }
+    /// Marks the jobs of an environment that a process left running as interrupted, with
+    /// their running nodes; called with the environment's lock held.
+    fn interrupt_jobs(&mut self, environment: &str) -> anyhow::Result<usize>;
 
-    /// Finishes a job; `applied_revision` is set when the environment is now fully at it.
-    pub fn finish_job(
-        &self,
-        job_id: i64,
-        environment: &str,
-        state: &str,
-        summary: &str,
-        applied_revision: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let now = now();
-        self.conn.execute(
-            "UPDATE jobs SET state = ?2, summary = ?3, finished_at = ?4 WHERE id = ?1",
-            params![job_id, state, summary, now],
-        )?;
-        if let Some(revision) = applied_revision {
-            self.conn.execute(
-                "INSERT INTO environments (name, last_applied_revision, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET last_applied_revision = ?2, updated_at = ?3",
-                params![environment, revision, now],
-            )?;
-        }
-        Ok(())
-    }
+    /// Marks every queued job as interrupted; called by a controller as it starts, before
+    /// it queues anything itself.
+    fn interrupt_queued(&mut self) -> anyhow::Result<usize>;
 
-    /// The most recent jobs, newest first.
-    pub fn jobs(&self, limit: usize) -> anyhow::Result<Vec<JobRecord>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, environment, revision, kind, state, started_at, finished_at, summary
-             FROM jobs ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = statement.query_map(params![limit as i64], job_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
+    /// Jobs, newest first.
+    fn jobs(&self, query: &JobQuery) -> anyhow::Result<Vec<JobRecord>>;
 
-    /// One job and its node results, in run order.
-    pub fn job(&self, id: i64) -> anyhow::Result<Option<(JobRecord, Vec<NodeResultRecord>)>> {
-        let Some(job) = self
-            .conn
-            .query_row(
-                "SELECT id, environment, revision, kind, state, started_at, finished_at, summary FROM jobs WHERE id = ?1",
-                params![id],
-                job_from_row,
-            )
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let mut statement = self.conn.prepare_cached(
-            "SELECT node, phase, group_index, state, started_at, finished_at, duration_ms, components, output
-             FROM node_results WHERE job_id = ?1 ORDER BY phase = 'teardown', group_index, node",
-        )?;
-        let rows = statement.query_map(params![id], |row| {
-            Ok(NodeResultRecord {
-                node: row.get(0)?,
-                phase: row.get(1)?,
-                group_index: row.get(2)?,
-                state: row.get(3)?,
-                started_at: row.get(4)?,
-                finished_at: row.get(5)?,
-                duration_ms: row.get(6)?,
-                components: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or_default(),
-                output: row.get(8)?,
-            })
-        })?;
-        Ok(Some((job, rows.collect::<Result<_, _>>()?)))
-    }
-
-    /// Runs several writes as one transaction (for bulk recording).
-    pub fn transaction<T>(&mut self, write: impl FnOnce(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        self.conn.execute_batch("BEGIN")?;
-        match write(self) {
-            Ok(value) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(value)
-            }
-            Err(err) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(err)
-            }
-        }
-    }
+    /// One job with its node results (in run order) and its plan.
+    fn job(&self, id: JobId) -> anyhow::Result<Option<JobDetail>>;
 }
 
-/// Refuses a file that is not an SQLite database, or whose schema is newer than this build,
-/// before SQLite opens it: opening creates journal files next to it, and a refused file
-/// must be left exactly as it was.
-fn check_header(path: &Path) -> anyhow::Result<()> {
-    use std::io::Read;
-    let mut header = Vec::with_capacity(100);
-    match std::fs::File::open(path) {
-        Ok(file) => {
-            file.take(100).read_to_end(&mut header).with_context(|| format!("reading {}", path.display()))?;
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
-    }
-    if header.is_empty() {
-        return Ok(()); // A new, empty file: SQLite will initialise it.
-    }
-    if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
-        bail!("state file {} is not a valid ordo state store: it is not an SQLite database", path.display());
-    }
-    let version = i64::from(u32::from_be_bytes(header[60..64].try_into().expect("the slice has four bytes")));
-    if version > SCHEMA_VERSION {
-        bail!(
-            "state file {} has schema version {version}, newer than this ordo understands ({SCHEMA_VERSION}); use a newer ordo",
-            path.display()
-        );
-    }
-    Ok(())
+/// A store shared by the tasks of a process: the engine's recorder, the controller's
+/// queues and its API each lock it for one call at a time.
+pub type SharedStore = Arc<Mutex<Box<dyn Store>>>;
+
+/// Locks a shared store; a panic while it was held does not make it unusable, since every
+/// write is a transaction that either committed or did not.
+pub fn lock(store: &SharedStore) -> MutexGuard<'_, Box<dyn Store>> {
+    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn job_from_row(row: &rusqlite::Row) -> rusqlite::Result<JobRecord> {
-    Ok(JobRecord {
-        id: row.get(0)?,
-        environment: row.get(1)?,
-        revision: row.get(2)?,
-        kind: row.get(3)?,
-        state: row.get(4)?,
-        started_at: row.get(5)?,
-        finished_at: row.get(6)?,
-        summary: row.get(7)?,
-    })
+/// Opens the state directory's store for writing, creating and migrating it as needed.
+pub fn open(state: &StateDir) -> anyhow::Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(state)?))
 }
 
-fn random_hex() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(&mut bytes))
-        .context("reading /dev/urandom for the store's salt")?;
-    Ok(crate::plan::inventory::hex(&bytes))
+/// Opens the state directory's store without changing it; `None` when there is none yet.
+pub fn open_read_only(state: &StateDir) -> anyhow::Result<Option<Box<dyn Store>>> {
+    Ok(SqliteStore::open_read_only(state)?.map(|store| Box::new(store) as Box<dyn Store>))
 }
 
 /// The current time as RFC 3339 UTC with milliseconds.
@@ -478,21 +140,5 @@ mod tests {
         assert_eq!(format_timestamp(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
         let time = UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_000_042);
         assert_eq!(precise_timestamp(time), "2026-11-18T11:06:40.000042Z");
-    }
-
-    #[test]
-    fn newer_and_corrupt_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(Store::open(dir.path()).unwrap());
-        let conn = Connection::open(dir.path().join(STATE_FILE)).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
-        drop(conn);
-        let err = Store::open(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("newer than this ordo understands"), "{err}");
-
-        let corrupt = tempfile::tempdir().unwrap();
-        std::fs::write(corrupt.path().join(STATE_FILE), b"this is not a database, not at all").unwrap();
-        let err = Store::open_read_only(corrupt.path()).err().unwrap().to_string();
-        assert!(err.contains("is not a valid ordo state store"), "{err}");
     }
 }

@@ -41,7 +41,7 @@ pub fn puppet_code(modulepath: Vec<String>, mut files: Vec<PackageFile>) -> Pupp
         hasher.update((file.content.len() as u64).to_le_bytes());
         hasher.update(&file.content);
     }
-    let code_id = crate::plan::inventory::hex(&hasher.finalize());
+    let code_id = crate::text::hex(&hasher.finalize());
     PuppetCode { code_id, modulepath, files }
 }
 

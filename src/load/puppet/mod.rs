@@ -869,5 +869,5 @@ fn component_code_id(loader: &Loader, component: &Pending, layout: &Layout) -> a
             hasher.update(loader.snapshot.tree_id(&format!("{dir}/{part}"))?.as_bytes());
         }
     }
-    Ok(crate::plan::inventory::hex(&hasher.finalize()))
+    Ok(crate::text::hex(&hasher.finalize()))
 }

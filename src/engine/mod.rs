@@ -1,0 +1,362 @@
+//! The job engine: the one way a job runs, whoever asks for it.
+//!
+//! `ordo apply` and the controller both call it, as cargo's commands call `ops`:
+//! [`prepare`] takes the environment's lock, loads the revision and plans it against the
+//! store; the caller may show the plan, ask for confirmation or post a pending status; then
+//! [`execute`] records the job, runs it (cancellable), records every result as it comes and
+//! returns a typed [`JobOutcome`]. [`run_job`] does both for callers that need no pause.
+//!
+//! ```text
+//! lock -> load -> plan -> (caller) -> record start -> write code -> run groups -> record end
+//! ```
+
+mod record;
+mod stages;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::diag::{Diagnostic, SourceMap, has_errors};
+use crate::exec::{self, Phase, RunOptions, RunReport, Stop};
+use crate::load::{self, Input, LoadOptions};
+use crate::model::Model;
+use crate::plan::{self, Action, Filter, Inventory, Plan, PlanOptions};
+use crate::state_dir::StateDir;
+use crate::store::{self, JobFinish, JobId, JobKind, JobState, NewJob, SharedStore, Trigger};
+use crate::text::plural;
+
+pub use record::{component_record, node_phase};
+
+/// What every job needs: where state lives, the store, and how to load.
+#[derive(Clone)]
+pub struct Engine {
+    pub state: StateDir,
+    pub store: SharedStore,
+    pub load_options: LoadOptions<'static>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    pub environment: String,
+    pub kind: JobKind,
+    pub trigger: Trigger,
+    /// Which part of the environment to run; the whole of it by default.
+    pub filter: Filter,
+    /// Tear down removed components after the apply groups.
+    pub prune: bool,
+    /// How many nodes of a group run at the same time.
+    pub concurrency: usize,
+    /// A job already recorded as queued, to run under its id.
+    pub queued: Option<JobId>,
+}
+
+/// Everything a job reports while it runs.
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    /// The job is recorded and about to run its plan.
+    Started { job: JobId, revision: String },
+    /// A step of the run.
+    Run(exec::Event),
+    /// The job ended.
+    Finished { job: JobId, state: JobState, summary: String },
+}
+
+/// Receives job events; called from worker tasks, so it must be thread-safe.
+pub type JobEventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
+
+/// A revision loaded and planned, ready to run; it holds the environment's lock.
+pub struct ReadyJob {
+    _lock: EnvironmentLock,
+    pub request: JobRequest,
+    pub model: Arc<Model>,
+    pub revision: String,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: SourceMap,
+    pub plan: Plan,
+    inventory: Inventory,
+    secret_key: Vec<u8>,
+}
+
+impl ReadyJob {
+    /// Whether running would do nothing: no node to run and no teardown to do.
+    pub fn is_empty(&self) -> bool {
+        self.plan.groups.is_empty() && (self.plan.teardown_groups.is_empty() || !self.request.prune)
+    }
+}
+
+/// A revision that cannot be run: it does not load, or its nodes cannot be ordered.
+pub struct Invalid {
+    _lock: EnvironmentLock,
+    pub request: JobRequest,
+    pub revision: String,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: SourceMap,
+}
+
+/// What [`prepare`] found.
+pub enum Prepared {
+    Ready(Box<ReadyJob>),
+    Invalid(Box<Invalid>),
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub id: JobId,
+    pub state: JobState,
+    pub summary: String,
+    pub report: RunReport,
+}
+
+/// Takes the environment's lock, loads the snapshot and plans it against what the store
+/// says was last applied. Blocking: loading reads the repository and may run Facter.
+pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::Result<Prepared> {
+    let lock = lock_environment(&engine.state, &request.environment)?;
+    let loaded = load::load_input(input, engine.load_options)?;
+    if has_errors(&loaded.diagnostics) {
+        return Ok(Prepared::Invalid(Box::new(Invalid {
+            _lock: lock,
+            request,
+            revision: loaded.revision,
+            diagnostics: loaded.diagnostics,
+            sources: loaded.sources,
+        })));
+    }
+    let (inventory, secret_key) = {
+        let mut store = store::lock(&engine.store);
+        // A job a dead process left running is over; its finished components are recorded.
+        store.interrupt_jobs(&request.environment)?;
+        (store.inventory(&request.environment)?, store.secret_key()?)
+    };
+    let options = PlanOptions {
+        environment: request.environment.clone(),
+        revision: loaded.revision.clone(),
+        base_revision: inventory.revision.clone(),
+        salt: secret_key.clone(),
+        filter: request.filter.clone(),
+    };
+    match plan::plan(&loaded.model, &inventory, &options) {
+        Ok(plan) => Ok(Prepared::Ready(Box::new(ReadyJob {
+            _lock: lock,
+            request,
+            model: Arc::new(loaded.model),
+            revision: loaded.revision,
+            diagnostics: loaded.diagnostics,
+            sources: loaded.sources,
+            plan,
+            inventory,
+            secret_key,
+        }))),
+        Err(mut diagnostics) => {
+            let mut all = loaded.diagnostics;
+            all.append(&mut diagnostics);
+            Ok(Prepared::Invalid(Box::new(Invalid {
+                _lock: lock,
+                request,
+                revision: loaded.revision,
+                diagnostics: all,
+                sources: loaded.sources,
+            })))
+        }
+    }
+}
+
+/// Records a revision that cannot be run as a failed job, with its diagnostics rendered.
+pub fn record_invalid(engine: &Engine, invalid: &Invalid, rendered: &str, summary: &str) -> anyhow::Result<JobId> {
+    let mut store = store::lock(&engine.store);
+    let id = match invalid.request.queued {
+        Some(id) => id,
+        None => store.queue_job(&new_job(&invalid.request, &invalid.revision))?,
+    };
+    store.start_job(id, &invalid.revision, None)?;
+    store.finish_job(
+        id,
+        &JobFinish {
+            state: JobState::Failed,
+            summary: summary.to_string(),
+            applied_revision: None,
+            diagnostics: Some(rendered.to_string()),
+        },
+    )?;
+    Ok(id)
+}
+
+/// Runs a prepared job and records it. A job with nothing to run is still recorded, as a
+/// success with the summary `no changes`.
+pub async fn execute(
+    engine: &Engine,
+    ready: ReadyJob,
+    events: JobEventSink,
+    cancel: CancellationToken,
+) -> anyhow::Result<JobOutcome> {
+    let request = &ready.request;
+    let plan = &ready.plan;
+    let phase = if request.kind == JobKind::Noop { Phase::Noop } else { Phase::Apply };
+    let stages = stages::stages(&ready.model, plan, &ready.inventory, phase, request.prune)?;
+    // Refuse what cannot run before anything runs; teardowns of nodes gone from the
+    // inventory still run locally.
+    for stage in stages.iter().filter(|stage| stage.phase != Phase::Teardown) {
+        for work in stage.groups.iter().flatten() {
+            exec::transport::runnable(&work.node).map_err(anyhow::Error::msg)?;
+        }
+    }
+    let id = {
+        let mut store = store::lock(&engine.store);
+        let id = match request.queued {
+            Some(id) => id,
+            None => store.queue_job(&new_job(request, &plan.revision))?,
+        };
+        store.start_job(id, &plan.revision, Some(&plan::render::json(plan)))?;
+        id
+    };
+    tracing::info!(job = id, environment = %request.environment, revision = %plan.revision, kind = request.kind.as_str(), "job started");
+    events(JobEvent::Started { job: id, revision: plan.revision.clone() });
+
+    let empty = ready.is_empty();
+    let report =
+        if empty { RunReport::default() } else { run_and_record(engine, &ready, id, stages, &events, cancel).await? };
+    let (state, summary) = conclude(&ready, &report);
+    let pending_teardown = !request.prune && (plan.count(Action::Remove) > 0 || plan.count(Action::Move) > 0);
+    let whole_environment = request.filter.nodes.is_none() && request.filter.application.is_none();
+    let applied_revision =
+        (state == JobState::Success && request.kind == JobKind::Apply && whole_environment && !pending_teardown)
+            .then(|| plan.revision.clone());
+    store::lock(&engine.store)
+        .finish_job(id, &JobFinish { state, summary: summary.clone(), applied_revision, diagnostics: None })?;
+    tracing::info!(job = id, state = state.as_str(), summary = %summary, "job finished");
+    events(JobEvent::Finished { job: id, state, summary: summary.clone() });
+    Ok(JobOutcome { id, state, summary, report })
+}
+
+/// Prepares and executes in one go; `Err` carries an invalid revision.
+pub async fn run_job(
+    engine: &Engine,
+    request: JobRequest,
+    input: Input,
+    events: JobEventSink,
+    cancel: CancellationToken,
+) -> anyhow::Result<Result<JobOutcome, Box<Invalid>>> {
+    let engine_for_prepare = engine.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare(&engine_for_prepare, request, &input))
+        .await
+        .context("preparing the job")??;
+    match prepared {
+        Prepared::Ready(ready) => Ok(Ok(execute(engine, *ready, events, cancel).await?)),
+        Prepared::Invalid(invalid) => Ok(Err(invalid)),
+    }
+}
+
+/// Runs the stages while a recorder on a blocking thread writes every event to the store.
+async fn run_and_record(
+    engine: &Engine,
+    ready: &ReadyJob,
+    id: JobId,
+    stages: Vec<exec::Stage>,
+    events: &JobEventSink,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunReport> {
+    let model = Arc::clone(&ready.model);
+    let dependencies: HashMap<String, Vec<String>> = model
+        .components
+        .iter()
+        .map(|component| component.reference.clone())
+        .zip(plan::inventory::dependencies(&model))
+        .collect();
+    let recorder = record::Recorder {
+        store: Arc::clone(&engine.store),
+        job: id,
+        environment: ready.request.environment.clone(),
+        model,
+        dependencies,
+        secret_key: ready.secret_key.clone(),
+        records_applied: ready.request.kind == JobKind::Apply,
+        run_started: std::time::SystemTime::now(),
+    };
+    let (sender, receiver) = std::sync::mpsc::channel::<exec::Event>();
+    let recording = tokio::task::spawn_blocking(move || recorder.run(receiver));
+    let sink: exec::EventSink = {
+        let events = Arc::clone(events);
+        Arc::new(move |event: exec::Event| {
+            // The receiver lives until the run is over, unless recording failed.
+            let _ = sender.send(event.clone());
+            events(JobEvent::Run(event));
+        })
+    };
+    let options = RunOptions { concurrency: ready.request.concurrency, state: engine.state.clone() };
+    // The run drops every copy of the sink when it returns, which ends the recorder.
+    let report = exec::run(stages, &options, sink, cancel).await;
+    recording.await.context("the recorder stopped")??;
+    Ok(report)
+}
+
+/// The job's state and one-line summary.
+fn conclude(ready: &ReadyJob, report: &RunReport) -> (JobState, String) {
+    if ready.is_empty() {
+        return (JobState::Success, "no changes".to_string());
+    }
+    let n_nodes = report.outcomes.iter().map(|outcome| outcome.node.as_str()).collect::<BTreeSet<_>>().len();
+    let failed = report.failed_nodes();
+    let seconds = report.duration.as_secs_f64();
+    if report.succeeded() {
+        let verb = if ready.request.kind == JobKind::Noop { "Noop" } else { "Success" };
+        return (
+            JobState::Success,
+            format!("{verb}: {} in {} in {seconds:.2}s", plural(n_nodes, "node"), plural(report.groups_run, "group")),
+        );
+    }
+    if report.stopped == Some(Stop::Cancelled) {
+        return (
+            JobState::Cancelled,
+            format!(
+                "Cancelled: {} ran, {} not started, in {seconds:.2}s",
+                plural(n_nodes, "node"),
+                plural(report.not_started.len(), "node")
+            ),
+        );
+    }
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|outcome| outcome.node.as_str()).collect();
+        return (
+            JobState::Failed,
+            format!("Failed: {} of {n_nodes} nodes failed ({}) in {seconds:.2}s", failed.len(), names.join(", ")),
+        );
+    }
+    let why = report.stopped.as_ref().map_or_else(|| "stopped".to_string(), Stop::to_string);
+    (JobState::Failed, format!("Failed: {why}"))
+}
+
+fn new_job(request: &JobRequest, revision: &str) -> NewJob {
+    NewJob {
+        environment: request.environment.clone(),
+        revision: revision.to_string(),
+        kind: request.kind,
+        trigger: request.trigger,
+    }
+}
+
+/// Holds an environment's lock file for a job's lifetime.
+pub struct EnvironmentLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the environment's lock, or says who holds it.
+pub fn lock_environment(state: &StateDir, environment: &str) -> anyhow::Result<EnvironmentLock> {
+    let path = state.environment_lock(environment);
+    let dir = path.parent().expect("a lock file is inside the locks directory");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(EnvironmentLock(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!("another job is running in environment {environment} (lock {})", path.display())
+        }
+        Err(std::fs::TryLockError::Error(err)) => Err(err).with_context(|| format!("locking {}", path.display())),
+    }
+}

@@ -1,0 +1,558 @@
+//! The embedded store: one SQLite file, `STATE/state.db`.
+//!
+//! It owns the schema and its migrations (`MIGRATIONS`, tracked in `PRAGMA user_version`),
+//! refuses a file written by a newer ordo, and opens read-only for commands that only read.
+//! The file uses SQLite's rollback journal, so reading it creates no file beside it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::records::*;
+use super::{JobWrite, Store, now};
+use crate::plan::{AppliedComponent, Inventory};
+use crate::state_dir::StateDir;
+
+/// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: environments, the inventory, jobs and node results.
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE environments (
+         name TEXT PRIMARY KEY,
+         last_attempted_revision TEXT,
+         last_applied_revision TEXT,
+         updated_at TEXT NOT NULL
+     );
+     CREATE TABLE applied_components (
+         environment TEXT NOT NULL,
+         component TEXT NOT NULL,
+         node TEXT NOT NULL,
+         record TEXT NOT NULL,
+         job_id INTEGER,
+         applied_at TEXT NOT NULL,
+         PRIMARY KEY (environment, component, node)
+     );
+     CREATE TABLE jobs (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         environment TEXT NOT NULL,
+         revision TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         state TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         finished_at TEXT,
+         summary TEXT NOT NULL DEFAULT ''
+     );
+     CREATE TABLE node_results (
+         job_id INTEGER NOT NULL REFERENCES jobs (id),
+         node TEXT NOT NULL,
+         phase TEXT NOT NULL,
+         group_index INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         finished_at TEXT NOT NULL,
+         duration_ms INTEGER NOT NULL,
+         components TEXT NOT NULL,
+         output TEXT NOT NULL,
+         PRIMARY KEY (job_id, node, phase)
+     );",
+    // 2: queued jobs with their trigger, plan and diagnostics; node results of nodes still
+    // running; jobs listed per environment.
+    "CREATE TABLE jobs_v2 (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         environment TEXT NOT NULL,
+         revision TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         trigger TEXT NOT NULL,
+         state TEXT NOT NULL,
+         queued_at TEXT NOT NULL,
+         started_at TEXT,
+         finished_at TEXT,
+         summary TEXT NOT NULL DEFAULT '',
+         plan TEXT,
+         diagnostics TEXT
+     );
+     INSERT INTO jobs_v2 (id, environment, revision, kind, trigger, state, queued_at, started_at, finished_at, summary)
+         SELECT id, environment, revision, kind, 'cli', state, started_at, started_at, finished_at, summary FROM jobs;
+     DROP TABLE jobs;
+     ALTER TABLE jobs_v2 RENAME TO jobs;
+     CREATE INDEX jobs_by_environment ON jobs (environment, id);
+     CREATE TABLE node_results_v2 (
+         job_id INTEGER NOT NULL REFERENCES jobs (id),
+         node TEXT NOT NULL,
+         phase TEXT NOT NULL,
+         group_index INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         finished_at TEXT,
+         duration_ms INTEGER NOT NULL,
+         components TEXT NOT NULL,
+         output TEXT NOT NULL,
+         PRIMARY KEY (job_id, node, phase)
+     );
+     INSERT INTO node_results_v2 SELECT * FROM node_results;
+     DROP TABLE node_results;
+     ALTER TABLE node_results_v2 RENAME TO node_results;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const JOB_COLUMNS: &str =
+    "id, environment, revision, kind, trigger, state, queued_at, started_at, finished_at, summary";
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the store for writing, creating and migrating it as needed.
+    pub fn open(state: &StateDir) -> anyhow::Result<SqliteStore> {
+        state.create()?;
+        let path = state.store_file();
+        check_header(&path)?;
+        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut store = SqliteStore { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store without changing it; `None` when there is none yet.
+    pub fn open_read_only(state: &StateDir) -> anyhow::Result<Option<SqliteStore>> {
+        let path = state.store_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        check_header(&path)?;
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let store = SqliteStore { conn, path };
+        let version = store.schema_version()?;
+        store.check_version(version)?;
+        if version < SCHEMA_VERSION {
+            bail!(
+                "state file {} has schema version {version}; run `ordo apply` once to migrate it to {SCHEMA_VERSION}",
+                store.path.display()
+            );
+        }
+        Ok(Some(store))
+    }
+
+    fn configure(&self) -> anyhow::Result<()> {
+        self.conn
+            // A rollback journal: a reader then creates no files beside the store, so reading
+            // it (as `plan` does) leaves the state directory exactly as it was; FULL sync makes
+            // every committed record survive a crash or power loss.
+            .execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .map_err(|err| self.corrupt(err))
+    }
+
+    fn corrupt(&self, err: rusqlite::Error) -> anyhow::Error {
+        anyhow::anyhow!("state file {} is not a valid ordo state store: {err}", self.path.display())
+    }
+
+    fn schema_version(&self) -> anyhow::Result<i64> {
+        self.conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|err| self.corrupt(err))
+    }
+
+    fn check_version(&self, version: i64) -> anyhow::Result<()> {
+        if version > SCHEMA_VERSION {
+            bail!(
+                "state file {} has schema version {version}, newer than this ordo understands ({SCHEMA_VERSION}); use a newer ordo",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let version = self.schema_version()?;
+        self.check_version(version)?;
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(migration)
+                .with_context(|| format!("migrating the state store to version {}", index + 1))?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()?;
+        }
+        let has_salt: bool =
+            self.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get::<_, i64>(0))?
+                > 0;
+        if !has_salt {
+            self.conn.execute("INSERT INTO settings (key, value) VALUES ('salt', ?1)", params![random_hex()?])?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&self, id: JobId, environment: &str, writes: &[JobWrite]) -> anyhow::Result<()> {
+        for write in writes {
+            match write {
+                JobWrite::Applied(record) => {
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO applied_components (environment, component, node, record, job_id, applied_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            environment,
+                            record.reference,
+                            record.node,
+                            serde_json::to_string(record)?,
+                            id,
+                            now()
+                        ],
+                    )?;
+                }
+                JobWrite::Removed { component, node } => {
+                    self.conn.execute(
+                        "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
+                        params![environment, component, node],
+                    )?;
+                }
+                JobWrite::NodeResult(result) => {
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO node_results
+                             (job_id, node, phase, group_index, state, started_at, finished_at, duration_ms, components, output)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            id,
+                            result.node,
+                            result.phase.as_str(),
+                            result.group_index,
+                            result.state.as_str(),
+                            result.started_at,
+                            result.finished_at,
+                            result.duration_ms,
+                            serde_json::to_string(&result.components)?,
+                            result.output
+                        ],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn secret_key(&self) -> anyhow::Result<Vec<u8>> {
+        let salt: String =
+            self.conn.query_row("SELECT value FROM settings WHERE key = 'salt'", [], |row| row.get(0))?;
+        Ok(salt.into_bytes())
+    }
+
+    fn environment(&self, name: &str) -> anyhow::Result<Option<EnvironmentRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, last_attempted_revision, last_applied_revision FROM environments WHERE name = ?1",
+                params![name],
+                environment_from_row,
+            )
+            .optional()?)
+    }
+
+    fn environments(&self) -> anyhow::Result<Vec<EnvironmentRecord>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT name, last_attempted_revision, last_applied_revision FROM environments ORDER BY name",
+        )?;
+        let rows = statement.query_map([], environment_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn inventory(&self, environment: &str) -> anyhow::Result<Inventory> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT record FROM applied_components WHERE environment = ?1 ORDER BY component, node")?;
+        let mut inventory = Inventory {
+            revision: self.environment(environment)?.and_then(|record| record.last_applied_revision),
+            ..Inventory::default()
+        };
+        let rows = statement.query_map(params![environment], |row| row.get::<_, String>(0))?;
+        for row in rows {
+            let record: AppliedComponent = serde_json::from_str(&row?).context("reading an applied component")?;
+            inventory.components.insert((record.reference.clone(), record.node.clone()), record);
+        }
+        Ok(inventory)
+    }
+
+    fn queue_job(&mut self, job: &NewJob) -> anyhow::Result<JobId> {
+        self.conn.execute(
+            "INSERT INTO jobs (environment, revision, kind, trigger, state, queued_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+            params![job.environment, job.revision, job.kind.as_str(), job.trigger.as_str(), now()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn start_job(&mut self, id: JobId, revision: &str, plan: Option<&str>) -> anyhow::Result<()> {
+        let now = now();
+        let tx = self.conn.transaction()?;
+        let (environment, kind): (String, String) =
+            tx.query_row("SELECT environment, kind FROM jobs WHERE id = ?1", params![id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        if kind != JobKind::Noop.as_str() {
+            tx.execute(
+                "INSERT INTO environments (name, last_attempted_revision, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET last_attempted_revision = ?2, updated_at = ?3",
+                params![environment, revision, now],
+            )?;
+        }
+        tx.execute(
+            "UPDATE jobs SET state = 'running', revision = ?2, started_at = ?3, plan = ?4 WHERE id = ?1",
+            params![id, revision, now, plan],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record(&mut self, id: JobId, environment: &str, writes: &[JobWrite]) -> anyhow::Result<()> {
+        self.conn.execute_batch("BEGIN")?;
+        match self.write_batch(id, environment, writes) {
+            Ok(()) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    fn finish_job(&mut self, id: JobId, finish: &JobFinish) -> anyhow::Result<()> {
+        let now = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE jobs SET state = ?2, summary = ?3, finished_at = ?4, diagnostics = COALESCE(?5, diagnostics)
+             WHERE id = ?1",
+            params![id, finish.state.as_str(), finish.summary, now, finish.diagnostics],
+        )?;
+        if let Some(revision) = &finish.applied_revision {
+            let environment: String =
+                tx.query_row("SELECT environment FROM jobs WHERE id = ?1", params![id], |row| row.get(0))?;
+            tx.execute(
+                "INSERT INTO environments (name, last_applied_revision, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET last_applied_revision = ?2, updated_at = ?3",
+                params![environment, revision, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn interrupt_jobs(&mut self, environment: &str) -> anyhow::Result<usize> {
+        let now = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE node_results SET state = 'interrupted', finished_at = ?2
+             WHERE state = 'running' AND job_id IN (SELECT id FROM jobs WHERE environment = ?1 AND state = 'running')",
+            params![environment, now],
+        )?;
+        let n = tx.execute(
+            "UPDATE jobs SET state = 'interrupted', finished_at = ?2,
+                 summary = 'interrupted: the process running it stopped before it finished'
+             WHERE environment = ?1 AND state = 'running'",
+            params![environment, now],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn interrupt_queued(&mut self) -> anyhow::Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE jobs SET state = 'interrupted', finished_at = ?1,
+                 summary = 'interrupted: the process that queued it stopped before it ran'
+             WHERE state = 'queued'",
+            params![now()],
+        )?)
+    }
+
+    fn jobs(&self, query: &JobQuery) -> anyhow::Result<Vec<JobRecord>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![query.environment, query.before, query.limit as i64], job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn job(&self, id: JobId) -> anyhow::Result<Option<JobDetail>> {
+        let Some((job, plan, diagnostics)) = self
+            .conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS}, plan, diagnostics FROM jobs WHERE id = ?1"),
+                params![id],
+                |row| Ok((job_from_row(row)?, row.get::<_, Option<String>>(10)?, row.get::<_, Option<String>>(11)?)),
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut statement = self.conn.prepare_cached(
+            "SELECT node, phase, group_index, state, started_at, finished_at, duration_ms, components, output
+             FROM node_results WHERE job_id = ?1 ORDER BY phase = 'teardown', group_index, node",
+        )?;
+        let rows = statement.query_map(params![id], |row| {
+            Ok(NodeResultRecord {
+                node: row.get(0)?,
+                phase: parse_column(row, 1, NodePhase::parse)?,
+                group_index: row.get(2)?,
+                state: parse_column(row, 3, NodeState::parse)?,
+                started_at: row.get(4)?,
+                finished_at: row.get(5)?,
+                duration_ms: row.get(6)?,
+                components: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or_default(),
+                output: row.get(8)?,
+            })
+        })?;
+        let nodes = rows.collect::<Result<_, _>>()?;
+        let plan = plan.and_then(|text| serde_json::from_str(&text).ok());
+        Ok(Some(JobDetail { job, nodes, plan, diagnostics }))
+    }
+}
+
+/// Refuses a file that is not an SQLite database, or whose schema is newer than this build,
+/// before SQLite opens it: opening creates journal files next to it, and a refused file
+/// must be left exactly as it was.
+fn check_header(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(100);
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            file.take(100).read_to_end(&mut header).with_context(|| format!("reading {}", path.display()))?;
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    }
+    if header.is_empty() {
+        return Ok(()); // A new, empty file: SQLite will initialise it.
+    }
+    if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
+        bail!("state file {} is not a valid ordo state store: it is not an SQLite database", path.display());
+    }
+    let version = i64::from(u32::from_be_bytes(header[60..64].try_into().expect("the slice has four bytes")));
+    if version > SCHEMA_VERSION {
+        bail!(
+            "state file {} has schema version {version}, newer than this ordo understands ({SCHEMA_VERSION}); use a newer ordo",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn environment_from_row(row: &rusqlite::Row) -> rusqlite::Result<EnvironmentRecord> {
+    Ok(EnvironmentRecord {
+        name: row.get(0)?,
+        last_attempted_revision: row.get(1)?,
+        last_applied_revision: row.get(2)?,
+    })
+}
+
+fn job_from_row(row: &rusqlite::Row) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        id: row.get(0)?,
+        environment: row.get(1)?,
+        revision: row.get(2)?,
+        kind: parse_column(row, 3, JobKind::parse)?,
+        trigger: parse_column(row, 4, Trigger::parse)?,
+        state: parse_column(row, 5, JobState::parse)?,
+        queued_at: row.get(6)?,
+        started_at: row.get(7)?,
+        finished_at: row.get(8)?,
+        summary: row.get(9)?,
+    })
+}
+
+/// A text column holding one of an enum's names.
+fn parse_column<T>(row: &rusqlite::Row, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown value {text:?}").into(),
+        )
+    })
+}
+
+fn random_hex() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the store's salt")?;
+    Ok(crate::text::hex(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, StateDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path()).unwrap();
+        (dir, state)
+    }
+
+    #[test]
+    fn newer_and_corrupt_files_are_refused() {
+        let (_dir, state) = state();
+        drop(SqliteStore::open(&state).unwrap());
+        let conn = Connection::open(state.store_file()).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&state).err().unwrap().to_string();
+        assert!(err.contains("newer than this ordo understands"), "{err}");
+
+        let (_corrupt_dir, corrupt) = self::state();
+        std::fs::write(corrupt.store_file(), b"this is not a database, not at all").unwrap();
+        let err = SqliteStore::open_read_only(&corrupt).err().unwrap().to_string();
+        assert!(err.contains("is not a valid ordo state store"), "{err}");
+    }
+
+    #[test]
+    fn a_job_goes_from_queued_to_finished_with_its_nodes() {
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let new = NewJob {
+            environment: "production".into(),
+            revision: "main".into(),
+            kind: JobKind::Apply,
+            trigger: Trigger::Ci,
+        };
+        let id = store.queue_job(&new).unwrap();
+        assert_eq!(store.job(id).unwrap().unwrap().job.state, JobState::Queued);
+        store.start_job(id, "main@sha1:abc", Some(r#"{"groups":[]}"#)).unwrap();
+        let node = NodeResultRecord {
+            node: "db1".into(),
+            phase: NodePhase::Apply,
+            group_index: 0,
+            state: NodeState::Running,
+            started_at: now(),
+            finished_at: None,
+            duration_ms: 0,
+            components: Vec::new(),
+            output: String::new(),
+        };
+        store.record(id, "production", &[JobWrite::NodeResult(node)]).unwrap();
+        assert_eq!(store.interrupt_jobs("production").unwrap(), 1);
+        let detail = store.job(id).unwrap().unwrap();
+        assert_eq!(detail.job.state, JobState::Interrupted);
+        assert_eq!(detail.nodes[0].state, NodeState::Interrupted);
+        assert_eq!(detail.plan, Some(serde_json::json!({"groups": []})));
+        assert_eq!(
+            store.environment("production").unwrap().unwrap().last_attempted_revision.as_deref(),
+            Some("main@sha1:abc")
+        );
+        let page = store.jobs(&JobQuery { environment: Some("production".into()), before: None, limit: 10 }).unwrap();
+        assert_eq!(page.iter().map(|job| job.id).collect::<Vec<_>>(), vec![id]);
+        assert!(store.jobs(&JobQuery { before: Some(id), limit: 10, ..JobQuery::default() }).unwrap().is_empty());
+    }
+}
