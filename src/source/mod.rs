@@ -147,6 +147,11 @@ impl Snapshot {
     }
 }
 
+/// The raw bytes of the Git blob id of some content, the way Git names a file's content.
+pub fn blob_id(content: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(Oid::hash_object(ObjectType::Blob, content)?.as_bytes().to_vec())
+}
+
 fn open_revision(path: &Path, repo: Repository, rev: &str) -> anyhow::Result<Snapshot> {
     let object = repo.revparse_single(rev).with_context(|| format!("resolving revision {rev}"))?;
     let commit = object.peel_to_commit().with_context(|| format!("{rev} is not a commit"))?;

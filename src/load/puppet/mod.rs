@@ -19,7 +19,6 @@ pub mod value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use git2::{ObjectType, Oid};
 use sha2::{Digest, Sha256};
 
 use self::eval::{Declared, Evaluator, Scope};
@@ -860,9 +859,9 @@ fn consume(
 /// files and plugins of its module. A change elsewhere in the module does not touch it.
 fn component_code_id(loader: &Loader, component: &Pending, layout: &Layout) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
-    let blob = Oid::hash_object(ObjectType::Blob, component.defined_in.text.as_bytes())?;
+    let blob = crate::source::blob_id(component.defined_in.text.as_bytes())?;
     hasher.update(component.defined_in.path.as_bytes());
-    hasher.update(blob.as_bytes());
+    hasher.update(&blob);
     let module = component.puppet_type.split("::").next().unwrap_or_default();
     if let Some(dir) = layout.modules.get(module) {
         for part in ["templates", "files", "lib"] {
