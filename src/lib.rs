@@ -7,6 +7,7 @@
 //! See ARCHITECTURE.md for the map and its invariants.
 
 pub mod cli;
+pub mod controller;
 pub mod diag;
 pub mod engine;
 pub mod exec;
@@ -14,6 +15,8 @@ pub mod lang;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod report;
+pub mod server;
 pub mod source;
 pub mod state_dir;
 pub mod store;

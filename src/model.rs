@@ -231,6 +231,16 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
+/// Whether a name can name an environment: ASCII letters, digits, `.`, `_` and `-`, not
+/// starting with `.` or `-`, at most 128 characters. Environments name lock files, branches
+/// and URLs, so nothing else is allowed.
+pub fn is_valid_environment_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(['.', '-'])
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
 /// Splits `Type[title]` into its type and title.
 pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     let open = reference.find('[')?;

@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("exec", &["model", "state_dir", "text"]),
     ("store", &["plan", "state_dir", "text"]),
     ("engine", &["diag", "exec", "load", "model", "plan", "source", "state_dir", "store", "text"]),
-    ("report", &["store", "text"]),
+    ("report", &["source", "store", "text"]),
     (
         "controller",
         &["diag", "engine", "exec", "load", "model", "plan", "report", "source", "state_dir", "store", "text"],
@@ -36,7 +36,9 @@ const OWNED_CRATES: &[(&str, &[&str])] = &[
     ("axum", &["server"]),
     ("octocrab", &["report"]),
     ("clap", &["cli"]),
-    ("codespan_reporting", &["cli"]),
+    ("codespan_reporting", &["diag"]),
+    ("toml", &["controller"]),
+    ("notify", &["source"]),
 ];
 
 fn source_files() -> Vec<PathBuf> {

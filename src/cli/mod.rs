@@ -7,7 +7,6 @@
 //! error, 130 and 143 a job cancelled by SIGINT or SIGTERM.
 
 mod progress;
-mod render_diagnostics;
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -26,7 +25,7 @@ use crate::state_dir::StateDir;
 use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
 use crate::text::plural;
 
-pub use render_diagnostics::render as render_diagnostics;
+pub use crate::diag::render as render_diagnostics;
 
 /// ordo: a GitOps reconciler for multi-node applications.
 #[derive(Debug, Parser)]
@@ -108,6 +107,22 @@ pub enum Command {
     /// Jobs recorded in the store.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Run the GitOps controller: watch the repository, run what changes, report statuses.
+    Serve {
+        /// The controller's configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// How logs are written to stderr.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,16 +201,22 @@ fn stdout_style() -> Style {
     Style { color: color_for(std::io::stdout().is_terminal()) }
 }
 
-/// Logs go to stderr, filtered by `ORDO_LOG` (`info`, `debug`, `ordo::exec=debug`, ...);
-/// without it ordo logs nothing, since its output says what happened.
-fn init_logging() {
+/// Logs go to stderr, filtered by `ORDO_LOG` (`info`, `debug`, `ordo::exec=debug`, ...).
+/// Without it the commands log nothing, since their output says what happened, and the
+/// controller logs at `info`.
+fn init_logging(command: &Command) {
+    let (default, json) = match command {
+        Command::Serve { log_format, .. } => ("info", *log_format == LogFormat::Json),
+        _ => ("off", false),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color_for(std::io::stderr().is_terminal()))
-        .try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(color_for(std::io::stderr().is_terminal())).try_init()
+    };
 }
 
 /// The exit code of a usage error (sysexits' `EX_USAGE`): never 2, which
@@ -211,7 +232,7 @@ pub fn main() -> ExitCode {
             return if err.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
-    init_logging();
+    init_logging(&cli.command);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -247,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Job(JobCommand::List { limit, format }) => job_list(&state, limit, format),
         Command::Job(JobCommand::Show { id, format }) => job_show(&state, id, format),
+        Command::Serve { config, .. } => serve(&config),
     }
 }
 
@@ -594,17 +616,52 @@ fn apply(
     })
 }
 
-/// Cancels the job at the first SIGINT or SIGTERM; returns which signal came.
-async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) -> Option<i32> {
+/// `ordo serve`: the controller and its HTTP server, until SIGINT or SIGTERM.
+fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match crate::controller::config::load(config_path, &|name| std::env::var(name).ok())? {
+        Ok(config) => config,
+        Err(invalid) => {
+            report_diagnostics(&invalid.diagnostics, &invalid.sources, config_path);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listen = config.server.listen;
+        let controller = crate::controller::Controller::start(config, None).await?;
+        let stop_http = tokio_util::sync::CancellationToken::new();
+        let mut server = tokio::spawn(crate::server::serve(controller.clone(), listen, stop_http.clone()));
+        let stopped_by = tokio::select! {
+            signal = wait_for_signal() => signal,
+            result = &mut server => {
+                controller.shutdown().await;
+                return result.context("the HTTP server stopped")?.map(|()| ExitCode::from(1));
+            }
+        };
+        tracing::info!(signal = stopped_by, "shutting down");
+        stop_http.cancel();
+        controller.shutdown().await;
+        server.await.context("the HTTP server stopped")??;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
     else {
-        return None;
+        return std::future::pending().await;
     };
-    let signal = tokio::select! {
+    tokio::select! {
         _ = interrupt.recv() => libc::SIGINT,
         _ = terminate.recv() => libc::SIGTERM,
-    };
+    }
+}
+
+/// Cancels the job at the first SIGINT or SIGTERM; returns which signal came.
+async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) -> Option<i32> {
+    let signal = wait_for_signal().await;
     eprintln!("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL");
     cancel.cancel();
     Some(signal)

@@ -3,7 +3,9 @@
 //!
 //! Loaders read files only through a snapshot, so the same loading code plans the working
 //! tree, an old commit, or a pull request's head without checking anything out. This
-//! module knows nothing of executing; it hands out bytes and identities.
+//! module knows nothing of executing; it hands out bytes and identities. It is also the
+//! only module that talks Git: the controller's [`mirror`] of the watched repository, the
+//! [`watch`] of a local repository's refs, and [`notes`] written to commits.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -11,6 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use git2::{ObjectType, Oid, Repository, StatusOptions};
+
+pub mod mirror;
+pub mod notes;
+pub mod watch;
 
 /// Where a snapshot's files come from.
 enum Backing {

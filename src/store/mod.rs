@@ -74,6 +74,28 @@ pub trait Store: Send {
 
     /// One job with its node results (in run order) and its plan.
     fn job(&self, id: JobId) -> anyhow::Result<Option<JobDetail>>;
+
+    /// Adds a post to the outbox.
+    fn outbox_push(&mut self, target: &str, context: &str, body: &str) -> anyhow::Result<PostId>;
+
+    /// The posts due for delivery at `now` (milliseconds since the epoch): for each target
+    /// and context, only the oldest undelivered one, so their order is kept.
+    fn outbox_due(&self, now: i64, limit: usize) -> anyhow::Result<Vec<PostRecord>>;
+
+    /// When the next undelivered post is due (milliseconds since the epoch), if any.
+    fn outbox_next_due(&self) -> anyhow::Result<Option<i64>>;
+
+    /// The body of the last post delivered for a target and context.
+    fn outbox_last_delivered(&self, target: &str, context: &str) -> anyhow::Result<Option<String>>;
+
+    /// Marks a post delivered, or skipped when it said nothing new.
+    fn outbox_done(&mut self, id: PostId, skipped: bool) -> anyhow::Result<()>;
+
+    /// Records a failed delivery and when to try again.
+    fn outbox_retry(&mut self, id: PostId, next_attempt: i64, error: &str) -> anyhow::Result<()>;
+
+    /// How many posts wait to be delivered.
+    fn outbox_backlog(&self) -> anyhow::Result<usize>;
 }
 
 /// A store shared by the tasks of a process: the engine's recorder, the controller's

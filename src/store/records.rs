@@ -272,6 +272,23 @@ pub struct JobQuery {
     pub limit: usize,
 }
 
+/// A post's identifier in the outbox.
+pub type PostId = i64;
+
+/// A post waiting in the outbox to be delivered to a forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRecord {
+    pub id: PostId,
+    /// What it is about, e.g. `commit:SHA` or `pull:N`; posts about one target and context
+    /// are delivered in the order they were written.
+    pub target: String,
+    pub context: String,
+    /// The post itself, as the reporting side wrote it.
+    pub body: String,
+    /// Failed deliveries so far.
+    pub attempts: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,20 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO node_results_v2 SELECT * FROM node_results;
      DROP TABLE node_results;
      ALTER TABLE node_results_v2 RENAME TO node_results;",
+    // 3: the outbox of posts to forges.
+    "CREATE TABLE outbox (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         target TEXT NOT NULL,
+         context TEXT NOT NULL,
+         body TEXT NOT NULL,
+         state TEXT NOT NULL DEFAULT 'pending',
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_attempt_at INTEGER NOT NULL DEFAULT 0,
+         last_error TEXT,
+         created_at TEXT NOT NULL,
+         done_at TEXT
+     );
+     CREATE INDEX outbox_pending ON outbox (state, target, context, id);",
 ];
 
 /// The schema version this build writes.
@@ -416,6 +430,83 @@ impl Store for SqliteStore {
         let plan = plan.and_then(|text| serde_json::from_str(&text).ok());
         Ok(Some(JobDetail { job, nodes, plan, diagnostics }))
     }
+
+    fn outbox_push(&mut self, target: &str, context: &str, body: &str) -> anyhow::Result<PostId> {
+        self.conn.execute(
+            "INSERT INTO outbox (target, context, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![target, context, body, now()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn outbox_due(&self, now: i64, limit: usize) -> anyhow::Result<Vec<PostRecord>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT o.id, o.target, o.context, o.body, o.attempts FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+               AND o.id = (SELECT MIN(p.id) FROM outbox p
+                           WHERE p.state = 'pending' AND p.target = o.target AND p.context = o.context)
+             ORDER BY o.id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![now, limit as i64], SqliteStore::post_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn outbox_next_due(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(o.next_attempt_at) FROM outbox o
+             WHERE o.state = 'pending'
+               AND o.id = (SELECT MIN(p.id) FROM outbox p
+                           WHERE p.state = 'pending' AND p.target = o.target AND p.context = o.context)",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn outbox_last_delivered(&self, target: &str, context: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body FROM outbox WHERE state = 'delivered' AND target = ?1 AND context = ?2
+                 ORDER BY id DESC LIMIT 1",
+                params![target, context],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    fn outbox_done(&mut self, id: PostId, skipped: bool) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET state = ?2, done_at = ?3 WHERE id = ?1",
+            params![id, if skipped { "skipped" } else { "delivered" }, now()],
+        )?;
+        Ok(())
+    }
+
+    fn outbox_retry(&mut self, id: PostId, next_attempt: i64, error: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, next_attempt, error],
+        )?;
+        Ok(())
+    }
+
+    fn outbox_backlog(&self) -> anyhow::Result<usize> {
+        let n: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |row| row.get(0))?;
+        Ok(n as usize)
+    }
+}
+
+impl SqliteStore {
+    fn post_from_row(row: &rusqlite::Row) -> rusqlite::Result<PostRecord> {
+        Ok(PostRecord {
+            id: row.get(0)?,
+            target: row.get(1)?,
+            context: row.get(2)?,
+            body: row.get(3)?,
+            attempts: row.get(4)?,
+        })
+    }
 }
 
 /// Refuses a file that is not an SQLite database, or whose schema is newer than this build,
@@ -515,6 +606,28 @@ mod tests {
         std::fs::write(corrupt.store_file(), b"this is not a database, not at all").unwrap();
         let err = SqliteStore::open_read_only(&corrupt).err().unwrap().to_string();
         assert!(err.contains("is not a valid ordo state store"), "{err}");
+    }
+
+    #[test]
+    fn the_outbox_delivers_in_order_per_target_and_context() {
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let first = store.outbox_push("commit:a", "ordo/production", "pending").unwrap();
+        let second = store.outbox_push("commit:a", "ordo/production", "success").unwrap();
+        let other = store.outbox_push("commit:b", "ordo/production", "pending").unwrap();
+        let due: Vec<PostId> = store.outbox_due(0, 10).unwrap().iter().map(|post| post.id).collect();
+        assert_eq!(due, vec![first, other]);
+        store.outbox_retry(first, 5_000, "500 Internal Server Error").unwrap();
+        assert_eq!(store.outbox_due(1_000, 10).unwrap().iter().map(|post| post.id).collect::<Vec<_>>(), vec![other]);
+        assert_eq!(store.outbox_next_due().unwrap(), Some(0));
+        store.outbox_done(other, false).unwrap();
+        assert_eq!(store.outbox_next_due().unwrap(), Some(5_000));
+        let retried = store.outbox_due(5_000, 10).unwrap();
+        assert_eq!((retried[0].id, retried[0].attempts), (first, 1));
+        store.outbox_done(first, false).unwrap();
+        assert_eq!(store.outbox_due(5_000, 10).unwrap()[0].id, second);
+        assert_eq!(store.outbox_last_delivered("commit:a", "ordo/production").unwrap().as_deref(), Some("pending"));
+        assert_eq!(store.outbox_backlog().unwrap(), 1);
     }
 
     #[test]

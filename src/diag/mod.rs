@@ -1,10 +1,15 @@
 //! Diagnostics: mistakes in the user's input, as values.
 //!
 //! Loading never stops at the first problem: every stage returns what it could build plus a
-//! list of [`Diagnostic`]s. Only the `cli` module renders them (with the sources kept in a
-//! [`SourceMap`]), so the stages themselves stay free of terminal concerns.
+//! list of [`Diagnostic`]s. They are rendered to text (with the sources kept in a
+//! [`SourceMap`]) only at the edges: the command line prints them, the controller stores
+//! them with a job; the stages themselves stay free of terminal concerns.
+
+mod render;
 
 use std::ops::Range;
+
+pub use render::render;
 
 /// How bad a diagnostic is; errors stop a plan or a run, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
