@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod forge;
 pub mod pp_corpus;
+pub mod serve;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,98 @@
+//! The controller's router in-process, with no socket: each request through `oneshot`.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ordo::controller::{Controller, config};
+use ordo::server::{AppState, app};
+use serde_json::Value;
+use support::Repo;
+use support::serve::sign;
+use tower::ServiceExt;
+
+async fn controller(repo: &Repo, dir: &std::path::Path) -> Controller {
+    let file = dir.join("ordo.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "state_dir = \"state\"\n[repository]\nurl = \"{}\"\n[environments]\nproduction = \"main\"\n\
+             [server]\nwebhook_secret_env = \"SECRET\"\napi_token_env = \"TOKEN\"\nmax_body_bytes = 4096\n",
+            repo.path().display()
+        ),
+    )
+    .unwrap();
+    let getenv = |name: &str| match name {
+        "SECRET" => Some("s".to_string()),
+        "TOKEN" => Some("t".to_string()),
+        _ => None,
+    };
+    let config = config::load(&file, &getenv).unwrap().unwrap();
+    Controller::start(config, None).await.unwrap()
+}
+
+async fn send(controller: &Controller, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app(AppState::new(controller.clone())).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+}
+
+fn webhook(event: &str, body: &[u8], signature: &str) -> Request<Body> {
+    Request::post("/webhooks/github")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", format!("{event}-{}", body.len()))
+        .header("X-Hub-Signature-256", signature)
+        .body(Body::from(body.to_vec()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_answers_each_route() {
+    let repo = Repo::example("lamp");
+    repo.git_init();
+    repo.commit("the LAMP site");
+    let dir = tempfile::tempdir().unwrap();
+    let controller = controller(&repo, dir.path()).await;
+
+    assert_eq!(send(&controller, Request::get("/healthz").body(Body::empty()).unwrap()).await.0, StatusCode::OK);
+    let (status, environments) =
+        send(&controller, Request::get("/api/v1/environments").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(environments["environments"][0]["name"], "production");
+    assert_eq!(environments["environments"][0]["branch"], "main");
+
+    let ping = br#"{"zen": "Keep it logically awesome."}"#;
+    assert_eq!(send(&controller, webhook("ping", ping, &sign("s", ping))).await.0, StatusCode::ACCEPTED);
+    assert_eq!(send(&controller, webhook("ping", ping, &sign("x", ping))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&controller, webhook("push", b"[1, 2]", &sign("s", b"[1, 2]"))).await.0, StatusCode::BAD_REQUEST);
+    let big = vec![b'x'; 8192];
+    assert_eq!(send(&controller, webhook("push", &big, &sign("s", &big))).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let run = |token: Option<&str>| {
+        let mut request = Request::post("/api/v1/environments/production/runs");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(send(&controller, run(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&controller, run(Some("wrong"))).await.0, StatusCode::UNAUTHORIZED);
+    let (status, job) = send(&controller, run(Some("t"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert!(job["id"].as_i64().is_some());
+    let missing = Request::post("/api/v1/environments/staging/runs")
+        .header("Authorization", "Bearer t")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&controller, missing).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&controller, Request::get("/api/v1/jobs/x").body(Body::empty()).unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(&controller, Request::get("/elsewhere").body(Body::empty()).unwrap()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    controller.shutdown().await;
+}
