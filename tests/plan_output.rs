@@ -329,3 +329,25 @@ fn mermaid_graph() {
     "#]],
     );
 }
+
+/// The SVG pictures of the three examples and of a cyclic site, byte for byte, in
+/// `tests/snapshots/`; a second run gives the same bytes.
+#[test]
+fn svg_pictures() {
+    for (example, direction) in [("lamp", "lr"), ("three-tier", "lr"), ("lamp-puppet", "tb")] {
+        let repo = Repo::example(example);
+        let run = repo.ordo(&["graph", "--format", "svg", "--direction", direction]).success();
+        assert!(run.stdout.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert_eq!(run.stdout, repo.ordo(&["graph", "--format", "svg", "--direction", direction]).stdout);
+        expect_test::expect_file![format!("snapshots/graph-{example}.svg")].assert_eq(&run.stdout);
+    }
+    // Two databases, each consumed from the other's node: a cycle, drawn in red.
+    let repo = Repo::example("lamp");
+    repo.edit("site.yaml", "dev1.example.net: Lamp::Mysql[app2]", "dev2.example.net: Lamp::Mysql[app2]");
+    repo.edit("site.yaml", "dev2.example.net: Lamp::Webapp[app2-1]", "dev1.example.net: Lamp::Webapp[app2-1]");
+    let run = repo.ordo(&["graph", "--format", "svg"]);
+    assert_eq!(run.code, 1, "a cycle is an error: {}", run.stderr);
+    assert!(run.stderr.contains("node cycle: dev1.example.net -> dev2.example.net -> dev1.example.net"));
+    assert_eq!(run.stdout.matches("class=\"edge edge-cycle\"").count(), 2);
+    expect_test::expect_file!["snapshots/graph-cycle.svg"].assert_eq(&run.stdout);
+}

@@ -63,12 +63,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
-    /// Print the component graph, clustered by node.
+    /// Print the graph: components clustered by node (dot, mermaid), or a picture of the
+    /// node graph by group (svg).
     Graph {
         #[command(flatten)]
         source: SourceArgs,
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// How the svg picture's groups run: left to right, or top to bottom.
+        #[arg(long, value_enum, default_value_t = Direction::Lr)]
+        direction: Direction,
     },
     /// Show what `apply` would do: changes per component, nodes by group.
     Plan {
@@ -177,6 +181,16 @@ pub enum ShowFormat {
 pub enum GraphFormat {
     Dot,
     Mermaid,
+    /// A standalone SVG picture of the node graph, laid out by group.
+    Svg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Direction {
+    /// Left to right.
+    Lr,
+    /// Top to bottom.
+    Tb,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -259,7 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             _ => validate_puppet_files(&paths),
         },
         Command::Show { source, env, app, format } => show(&source, &env, app, format),
-        Command::Graph { source, format } => graph(&source, format),
+        Command::Graph { source, format, direction } => graph(&source, format, direction),
         Command::Plan { source, target, base, format, detailed_exitcode } => {
             plan_command(&state, &source, &target, base.as_deref(), format, detailed_exitcode)
         }
@@ -455,18 +469,29 @@ fn restrict_to_application(plan: &mut Plan, app: &str) {
     plan.all_groups.retain(|group| !group.is_empty());
 }
 
-fn graph(source: &SourceArgs, format: GraphFormat) -> anyhow::Result<ExitCode> {
+fn graph(source: &SourceArgs, format: GraphFormat, direction: Direction) -> anyhow::Result<ExitCode> {
     let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
         return Ok(ExitCode::from(1));
+    };
+    let text_format = match format {
+        GraphFormat::Dot => render::dot,
+        GraphFormat::Mermaid => render::mermaid,
+        GraphFormat::Svg => {
+            // The picture is drawn even when the nodes cannot be ordered: the cycle shows in red.
+            let options = plan::picture::SvgOptions { top_to_bottom: direction == Direction::Tb, ..Default::default() };
+            write_stdout(&plan::picture::svg(&plan::picture::of_model(&loaded.model), &options))?;
+            let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
+            return Ok(match plan_checked(&source.path, &loaded, &Inventory::default(), &options) {
+                Some(_) => ExitCode::SUCCESS,
+                None => ExitCode::from(1),
+            });
+        }
     };
     let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
     let Some(plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
         return Ok(ExitCode::from(1));
     };
-    write_stdout(&match format {
-        GraphFormat::Dot => render::dot(&plan),
-        GraphFormat::Mermaid => render::mermaid(&plan),
-    })?;
+    write_stdout(&text_format(&plan))?;
     Ok(ExitCode::SUCCESS)
 }
 

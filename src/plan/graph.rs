@@ -93,6 +93,48 @@ impl NodeGraph {
         Ok(groups)
     }
 
+    /// Levels that exist even when there are cycles: the nodes of a strongly connected set
+    /// share one level (the longest path over the sets), and the edges inside such a set
+    /// are returned as the cycle's edges. Without cycles this is [`NodeGraph::groups`].
+    pub fn levels_allowing_cycles(&self) -> (Vec<Vec<String>>, BTreeSet<(String, String)>) {
+        let mut graph: DiGraph<&str, ()> = DiGraph::new();
+        let indexes: BTreeMap<&str, NodeIndex> =
+            self.nodes.iter().map(|node| (node.as_str(), graph.add_node(node.as_str()))).collect();
+        for (from, to) in self.edges.keys() {
+            graph.add_edge(indexes[from.as_str()], indexes[to.as_str()], ());
+        }
+        // Each node's set: the smallest name in its strongly connected component.
+        let mut set_of: BTreeMap<&str, &str> = BTreeMap::new();
+        for component in tarjan_scc(&graph) {
+            let members: BTreeSet<&str> = component.iter().map(|&index| graph[index]).collect();
+            let leader = *members.first().expect("a component is not empty");
+            for member in members {
+                set_of.insert(member, leader);
+            }
+        }
+        let mut condensed = NodeGraph::default();
+        let mut cycle_edges = BTreeSet::new();
+        for node in &self.nodes {
+            condensed.add_node(set_of[node.as_str()]);
+        }
+        for (from, to) in self.edges.keys() {
+            let (from_set, to_set) = (set_of[from.as_str()], set_of[to.as_str()]);
+            if from_set == to_set {
+                cycle_edges.insert((from.clone(), to.clone()));
+            } else {
+                let cause = Cause { from_component: String::new(), to_component: String::new(), capability: None };
+                condensed.add_edge(from_set, to_set, cause);
+            }
+        }
+        let set_levels = condensed.groups().expect("a condensation has no cycles");
+        let mut levels: Vec<Vec<String>> = vec![Vec::new(); set_levels.len()];
+        for (index, sets) in set_levels.iter().enumerate() {
+            let sets: BTreeSet<&str> = sets.iter().map(String::as_str).collect();
+            levels[index] = self.nodes.iter().filter(|node| sets.contains(set_of[node.as_str()])).cloned().collect();
+        }
+        (levels, cycle_edges)
+    }
+
     /// Every cycle, one per strongly connected component of more than one node.
     pub fn cycles(&self) -> Vec<Cycle> {
         let mut graph: DiGraph<&str, ()> = DiGraph::new();
@@ -174,6 +216,21 @@ mod tests {
         graph.add_edge("a", "c", cause());
         graph.add_node("z");
         assert_eq!(graph.groups().unwrap(), vec![vec!["a", "z"], vec!["b"], vec!["c"]]);
+    }
+
+    #[test]
+    fn a_cycle_shares_one_level() {
+        let mut graph = NodeGraph::default();
+        graph.add_edge("a", "b", cause());
+        graph.add_edge("b", "c", cause());
+        graph.add_edge("c", "b", cause());
+        graph.add_edge("c", "d", cause());
+        let (levels, cycle_edges) = graph.levels_allowing_cycles();
+        assert_eq!(levels, vec![vec!["a"], vec!["b", "c"], vec!["d"]]);
+        assert_eq!(
+            cycle_edges.into_iter().collect::<Vec<_>>(),
+            vec![("b".into(), "c".into()), ("c".into(), "b".into())]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod graph;
 pub mod inventory;
+pub mod picture;
 pub mod render;
 
 // Maps only looked up, never iterated into output, are HashMaps: planning does tens of
