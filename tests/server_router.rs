@@ -96,3 +96,23 @@ async fn the_router_answers_each_route() {
     );
     controller.shutdown().await;
 }
+
+/// The configurations the documentation hands out load as they are.
+#[test]
+fn the_shipped_configurations_load() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let getenv = |name: &str| Some(format!("value of {name}"));
+    let example = config::load(&root.join("examples/controller/ordo.toml"), &getenv).unwrap().unwrap();
+    assert_eq!(example.repository.url, "/tmp/ordo-site");
+    assert_eq!(example.environment_of("main").as_deref(), Some("production"));
+    assert!(example.state_dir.ends_with(".ordo-controller"));
+
+    let manifest = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let configmap: serde_json::Value = serde_saphyr::from_str(&manifest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ordo.toml");
+    std::fs::write(&file, configmap["data"]["ordo.toml"].as_str().unwrap()).unwrap();
+    let kubernetes = config::load(&file, &getenv).unwrap().unwrap();
+    assert_eq!(kubernetes.forge.kind(), "github");
+    assert_eq!(kubernetes.server.listen.to_string(), "0.0.0.0:8080");
+}

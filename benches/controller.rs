@@ -1,0 +1,328 @@
+//! The controller's speed, measured on a real `ordo serve` watching a real repository:
+//!
+//! - from a `git commit` in the watched local repository to the first node starting;
+//! - a burst of 1,000 signed push webhooks for one environment: time until all are answered,
+//!   and how many jobs they became;
+//! - the idle controller's memory and CPU;
+//! - `GET /api/v1/jobs/ID` with 10,000 jobs in the store.
+//!
+//! Run with `cargo bench --bench controller`; it prints each figure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use ordo::state_dir::StateDir;
+use ordo::store::{
+    self, JobFinish, JobKind, JobState, JobWrite, NewJob, NodePhase, NodeResultRecord, NodeState, Trigger,
+};
+use serde_json::Value;
+use sha2::Sha256;
+
+const SECRET: &str = "bench-secret";
+const TOKEN: &str = "bench-token";
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("site");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lamp"), &repo);
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "site"]);
+    let state = work.path().join("state");
+    seed_jobs(&state, 10_000);
+
+    let mut controller = Controller::start(work.path(), &repo, &state);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    wait_for_jobs(&agent, &controller.url, 10_001);
+
+    println!(
+        "ordo serve, LAMP example (4 local nodes), {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    commit_to_first_node(&agent, &controller.url, &repo);
+    webhook_burst(&agent, &controller.url, &repo);
+    idle(&controller);
+    job_reads(&agent, &controller.url);
+    controller.stop();
+}
+
+/// Records `n` finished jobs with four node results each, as a long-lived store holds.
+fn seed_jobs(state: &Path, n: usize) {
+    let state = StateDir::new(state).unwrap();
+    let mut store = store::open(&state).unwrap();
+    for index in 0..n {
+        let id = store
+            .queue_job(&NewJob {
+                environment: "history".into(),
+                revision: format!("main@sha1:{index:040x}"),
+                kind: JobKind::Apply,
+                trigger: Trigger::Push,
+            })
+            .unwrap();
+        store
+            .start_job(id, &format!("main@sha1:{index:040x}"), Some(r#"{"groups":[["dev1"],["dev2","dev3","dev4"]]}"#))
+            .unwrap();
+        let writes: Vec<JobWrite> = (1..=4)
+            .map(|node| {
+                JobWrite::NodeResult(NodeResultRecord {
+                    node: format!("dev{node}.example.net"),
+                    phase: NodePhase::Apply,
+                    group_index: i64::from(node > 1),
+                    state: NodeState::Success,
+                    started_at: store::now(),
+                    finished_at: Some(store::now()),
+                    duration_ms: 20,
+                    components: Vec::new(),
+                    output: "==> Lamp::Webapp[app1-1] apply\n".repeat(20),
+                })
+            })
+            .collect();
+        store.record(id, "history", &writes).unwrap();
+        store
+            .finish_job(
+                id,
+                &JobFinish {
+                    state: JobState::Success,
+                    summary: "Success".into(),
+                    applied_revision: None,
+                    diagnostics: None,
+                },
+            )
+            .unwrap();
+    }
+}
+
+struct Controller {
+    child: Child,
+    url: String,
+}
+
+impl Controller {
+    fn start(dir: &Path, repo: &Path, state: &Path) -> Controller {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.join("ordo.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\n[repository]\nurl = \"{}\"\npoll_interval = \"1h\"\n[environments]\nproduction = \"main\"\n\
+                 [server]\nlisten = \"127.0.0.1:{port}\"\nwebhook_secret_env = \"BENCH_SECRET\"\napi_token_env = \"BENCH_TOKEN\"\n",
+                state.display(),
+                repo.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("BENCH_SECRET", SECRET)
+            .env("BENCH_TOKEN", TOKEN)
+            .env("ORDO_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Controller { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Value {
+    match agent.get(url).call() {
+        Ok(mut response) => response.body_mut().read_json().unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+fn wait_for_jobs(agent: &ureq::Agent, url: &str, last: i64) -> Value {
+    let start = Instant::now();
+    loop {
+        let job = get(agent, &format!("{url}/api/v1/jobs/{last}"));
+        if job["state"].as_str().is_some_and(|state| state != "queued" && state != "running") {
+            return job;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "job {last} did not finish");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Commit -> first node started, from the job record's microsecond timestamps.
+fn commit_to_first_node(agent: &ureq::Agent, url: &str, repo: &Path) {
+    let mut latencies = Vec::new();
+    let mut last_job = 10_001;
+    for round in 0..20 {
+        let site = std::fs::read_to_string(repo.join("site.yaml")).unwrap();
+        let user = format!("user{round}");
+        let edited = site.replacen(
+            &format!("db_user: {}", if round == 0 { "user".to_string() } else { format!("user{}", round - 1) }),
+            &format!("db_user: {user}"),
+            1,
+        );
+        std::fs::write(repo.join("site.yaml"), edited).unwrap();
+        git(repo, &["commit", "-qam", &user]);
+        let committed = SystemTime::now();
+        last_job += 1;
+        let job = wait_for_jobs(agent, url, last_job);
+        let first_node = job["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|node| node["started_at"].as_str().map(parse_timestamp))
+            .min()
+            .expect("a node ran");
+        latencies.push(first_node.duration_since(committed).unwrap_or_default());
+    }
+    report("commit to first node started", &mut latencies);
+}
+
+/// A commit, then 1,000 push webhooks announcing it, as a busy forge might send.
+fn webhook_burst(agent: &ureq::Agent, url: &str, repo: &Path) {
+    let jobs_before = get(agent, &format!("{url}/api/v1/jobs?limit=1"))["jobs"][0]["id"].as_i64().unwrap();
+    let site = std::fs::read_to_string(repo.join("site.yaml")).unwrap();
+    std::fs::write(repo.join("site.yaml"), site.replacen("web_instances: 3", "web_instances: 2", 1)).unwrap();
+    git(repo, &["commit", "-qam", "burst"]);
+    let payload = br#"{"ref": "refs/heads/main", "after": "0000000000000000000000000000000000000000"}"#;
+    let signature = sign(payload);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let agent = agent.clone();
+            let url = format!("{url}/webhooks/github");
+            let signature = signature.clone();
+            std::thread::spawn(move || {
+                for index in 0..125 {
+                    let status = agent
+                        .post(&url)
+                        .header("X-GitHub-Event", "push")
+                        .header("X-GitHub-Delivery", format!("burst-{thread}-{index}"))
+                        .header("X-Hub-Signature-256", &signature)
+                        .send(&payload[..])
+                        .unwrap()
+                        .status();
+                    assert_eq!(status.as_u16(), 202);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let answered = start.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let jobs_after = get(agent, &format!("{url}/api/v1/jobs?limit=1"))["jobs"][0]["id"].as_i64().unwrap();
+    println!(
+        "1,000 signed push webhooks (8 senders): all answered in {:.3}s; {} jobs started",
+        answered.as_secs_f64(),
+        jobs_after - jobs_before
+    );
+}
+
+fn idle(controller: &Controller) {
+    let pid = controller.child.id();
+    std::thread::sleep(Duration::from_secs(2));
+    let cpu_before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu_after = cpu_ticks(pid);
+    let ticks_per_second = 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap_or("VmRSS: ?")
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("?")
+        .to_string();
+    println!(
+        "idle: {:.1} MB resident; {:.2}% of one core over 10s",
+        rss.parse::<f64>().unwrap_or(0.0) / 1024.0,
+        (cpu_after - cpu_before) as f64 / ticks_per_second / 10.0 * 100.0
+    );
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn job_reads(agent: &ureq::Agent, url: &str) {
+    let mut latencies = Vec::new();
+    for index in 0..1000u64 {
+        let id = 1 + (index * 7919) % 10_000;
+        let start = Instant::now();
+        let job = get(agent, &format!("{url}/api/v1/jobs/{id}"));
+        latencies.push(start.elapsed());
+        assert_eq!(job["id"], id);
+    }
+    report("GET /api/v1/jobs/ID with 10,000 jobs in the store", &mut latencies);
+}
+
+fn report(what: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
+    println!(
+        "{what}: median {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms ({} samples)",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.9).as_secs_f64() * 1e3,
+        samples[0].as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>())
+}
+
+/// An RFC 3339 UTC timestamp with microseconds, as the store writes node times.
+fn parse_timestamp(text: &str) -> SystemTime {
+    let (date, time) = text.trim_end_matches('Z').split_once('T').unwrap();
+    let mut parts = date.split('-').map(|part| part.parse::<i64>().unwrap());
+    let (year, month, day) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut hms = hms.split(':').map(|part| part.parse::<i64>().unwrap());
+    let (hour, minute, second) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
+    // Days since the epoch (Howard Hinnant's algorithm).
+    let year_adjusted = if month <= 2 { year - 1 } else { year };
+    let era = year_adjusted.div_euclid(400);
+    let yoe = year_adjusted - era * 400;
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    let micros: u64 = format!("{fraction:0<6}")[..6].parse().unwrap();
+    UNIX_EPOCH + Duration::from_secs(seconds as u64) + Duration::from_micros(micros)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.net")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.net")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+fn copy_dir(from: &Path, to: &PathBuf) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
