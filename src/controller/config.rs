@@ -106,6 +106,21 @@ impl ForgeConfig {
             ForgeConfig::GitHub { .. } => "github",
         }
     }
+
+    /// The forge's web page of a commit, when there is a forge.
+    pub fn commit_url(&self, sha: &str) -> Option<String> {
+        match self {
+            ForgeConfig::Notes => None,
+            ForgeConfig::GitHub { api_url, repository, .. } => {
+                // api.github.com serves github.com; GitHub Enterprise serves its API under /api/v3.
+                let web = match api_url.trim_end_matches('/') {
+                    "https://api.github.com" => "https://github.com".to_string(),
+                    other => other.trim_end_matches("/api/v3").to_string(),
+                };
+                Some(format!("{web}/{repository}/commit/{sha}"))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -573,14 +573,22 @@ impl Controller {
             let environment = environment.clone();
             let events = Arc::clone(&events);
             // Every event also tells the pages and streams that the job changed.
+            let job_id = Arc::new(std::sync::atomic::AtomicI64::new(0));
             Arc::new(move |event: JobEvent| {
-                let job = match &event {
-                    JobEvent::Started { job, .. } | JobEvent::Finished { job, .. } => Some(*job),
-                    JobEvent::Run(_) => None,
+                use std::sync::atomic::Ordering::Relaxed;
+                let changed = match &event {
+                    JobEvent::Started { job, .. } | JobEvent::Finished { job, .. } => {
+                        job_id.store(*job, Relaxed);
+                        true
+                    }
+                    JobEvent::Run(crate::exec::Event::NodeStarted { .. } | crate::exec::Event::NodeFinished { .. }) => {
+                        true
+                    }
+                    JobEvent::Run(_) => false,
                 };
                 events(event);
-                if let Some(job) = job {
-                    controller.publish(job, &environment);
+                if changed {
+                    controller.publish(job_id.load(Relaxed), &environment);
                 }
             }) as engine::JobEventSink
         };

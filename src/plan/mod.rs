@@ -80,7 +80,7 @@ pub struct PlanOptions {
 }
 
 /// A component edge by reference, as shown to users.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EdgeRef {
     pub from: String,
     pub to: String,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::{Plan, node_graph};
+use super::{Cause, EdgeRef, NodeGraph, Plan};
 use crate::model::Model;
 
 /// A graph to draw.
@@ -48,75 +48,87 @@ pub struct SvgOptions {
 
 /// The picture of a plan's whole graph.
 pub fn of_plan(plan: &Plan) -> Picture {
-    let node_of: BTreeMap<&str, &str> = plan
-        .nodes
-        .iter()
-        .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
-        .collect();
-    let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for edge in &plan.edges {
-        let (Some(from), Some(to)) = (node_of.get(edge.from.as_str()), node_of.get(edge.to.as_str())) else {
-            continue;
-        };
-        if from != to {
-            let labels = edges.entry((from.to_string(), to.to_string())).or_default();
-            labels.extend(edge.capability.clone());
-        }
-    }
-    let columns = plan
-        .all_groups
-        .iter()
-        .map(|group| {
-            group
-                .iter()
-                .map(|node| PictureNode {
-                    name: node.clone(),
-                    components: plan.nodes.get(node).cloned().unwrap_or_default(),
-                })
-                .collect()
-        })
-        .collect();
-    let edges = edges
-        .into_iter()
-        .map(|((from, to), labels)| PictureEdge { from, to, labels: labels.into_iter().collect(), in_cycle: false })
-        .collect();
-    order_columns(Picture { columns, edges })
+    of_graph(&plan.nodes, &plan.edges)
 }
 
 /// The picture of a model's graph, which may hold cycles (a plan cannot).
 pub fn of_model(model: &Model) -> Picture {
-    let graph = node_graph(model);
+    let nodes: BTreeMap<String, Vec<String>> = model
+        .components_by_node()
+        .into_iter()
+        .map(|(node, components)| {
+            (node.to_string(), components.iter().map(|component| component.reference.clone()).collect())
+        })
+        .collect();
+    let edges: Vec<EdgeRef> = model
+        .edges
+        .iter()
+        .map(|edge| EdgeRef {
+            from: model.components[edge.from].reference.clone(),
+            to: model.components[edge.to].reference.clone(),
+            capability: edge.capability.clone(),
+        })
+        .collect();
+    of_graph(&nodes, &edges)
+}
+
+/// The picture of components by node and the edges between components, as plans and their
+/// JSON hold them. Nodes are placed by group; a cycle's nodes share a column.
+pub fn of_graph(nodes: &BTreeMap<String, Vec<String>>, edges: &[EdgeRef]) -> Picture {
+    let node_of: BTreeMap<&str, &str> = nodes
+        .iter()
+        .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
+        .collect();
+    let mut graph = NodeGraph::default();
+    for node in nodes.keys() {
+        graph.add_node(node);
+    }
+    let mut labels: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for edge in edges {
+        let (Some(from), Some(to)) = (node_of.get(edge.from.as_str()), node_of.get(edge.to.as_str())) else {
+            continue;
+        };
+        if from != to {
+            let cause = Cause { from_component: String::new(), to_component: String::new(), capability: None };
+            graph.add_edge(from, to, cause);
+            labels.entry((from.to_string(), to.to_string())).or_default().extend(edge.capability.clone());
+        }
+    }
     let (levels, cycle_edges) = graph.levels_allowing_cycles();
-    let by_node = model.components_by_node();
     let columns = levels
         .into_iter()
         .map(|level| {
             level
                 .into_iter()
-                .map(|name| {
-                    let components = by_node
-                        .get(name.as_str())
-                        .map(|components| components.iter().map(|component| component.reference.clone()).collect())
-                        .unwrap_or_default();
-                    PictureNode { name, components }
-                })
+                .map(|name| PictureNode { components: nodes.get(&name).cloned().unwrap_or_default(), name })
                 .collect()
         })
         .collect();
-    let edges = graph
-        .edges
-        .iter()
-        .map(|((from, to), causes)| {
-            let labels: BTreeSet<String> = causes.iter().filter_map(|cause| cause.capability.clone()).collect();
-            PictureEdge {
-                in_cycle: cycle_edges.contains(&(from.clone(), to.clone())),
-                from: from.clone(),
-                to: to.clone(),
-                labels: labels.into_iter().collect(),
-            }
+    let edges = labels
+        .into_iter()
+        .map(|((from, to), labels)| PictureEdge {
+            in_cycle: cycle_edges.contains(&(from.clone(), to.clone())),
+            from,
+            to,
+            labels: labels.into_iter().collect(),
         })
         .collect();
     order_columns(Picture { columns, edges })
+}
+
+impl Picture {
+    /// Only the nodes in `keep` and the edges between them, in the same places' order.
+    pub fn only(&self, keep: &BTreeSet<String>) -> Picture {
+        let columns = self
+            .columns
+            .iter()
+            .map(|column| column.iter().filter(|node| keep.contains(&node.name)).cloned().collect::<Vec<_>>())
+            .filter(|column| !column.is_empty())
+            .collect();
+        let edges =
+            self.edges.iter().filter(|edge| keep.contains(&edge.from) && keep.contains(&edge.to)).cloned().collect();
+        Picture { columns, edges }
+    }
 }
 
 /// Orders each column by the average place of its nodes' predecessors, ties by name.
@@ -212,6 +224,9 @@ pub fn svg(picture: &Picture, options: &SvgOptions) -> String {
         .collect();
     let loops = picture.edges.iter().any(|edge| column_of.get(edge.from.as_str()) == column_of.get(edge.to.as_str()));
     let loop_room = if loops { LOOP } else { 0.0 };
+    // Between columns, room for the widest label (left to right) or a few lines (top to bottom).
+    let widest_label = picture.edges.iter().map(|edge| label_width(&label_text(edge))).fold(0.0, f64::max);
+    let rank_gap = if options.top_to_bottom { RANK_GAP } else { RANK_GAP.max(widest_label + 40.0) };
     let mut placed: BTreeMap<&str, Placed> = BTreeMap::new();
     let mut rank = MARGIN + loop_room;
     for (index, column) in picture.columns.iter().enumerate() {
@@ -224,9 +239,9 @@ pub fn svg(picture: &Picture, options: &SvgOptions) -> String {
             placed.insert(node.name.as_str(), Placed { x, y, width, height });
             order += length + ORDER_GAP;
         }
-        rank += column_depth[index] + RANK_GAP + loop_room;
+        rank += column_depth[index] + rank_gap + loop_room;
     }
-    let total_rank = rank - RANK_GAP + MARGIN;
+    let total_rank = rank - rank_gap + MARGIN;
     let total_order = longest + 2.0 * MARGIN;
     let (width, height) = if options.top_to_bottom { (total_order, total_rank) } else { (total_rank, total_order) };
 
@@ -247,11 +262,12 @@ pub fn svg(picture: &Picture, options: &SvgOptions) -> String {
          </defs>\n",
     );
     let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>");
+    let mut labels = Labels::default();
     for edge in &picture.edges {
         let (Some(from), Some(to)) = (placed.get(edge.from.as_str()), placed.get(edge.to.as_str())) else {
             continue;
         };
-        write_edge(&mut out, edge, from, to, options.top_to_bottom);
+        write_edge(&mut out, edge, from, to, options.top_to_bottom, &mut labels);
     }
     for column in &picture.columns {
         for node in column {
@@ -296,7 +312,14 @@ fn write_node(out: &mut String, lines: &[String], place: Placed, state: Option<&
     out.push_str("</g>\n");
 }
 
-fn write_edge(out: &mut String, edge: &PictureEdge, from: &Placed, to: &Placed, top_to_bottom: bool) {
+fn write_edge(
+    out: &mut String,
+    edge: &PictureEdge,
+    from: &Placed,
+    to: &Placed,
+    top_to_bottom: bool,
+    labels: &mut Labels,
+) {
     let (color, marker) = if edge.in_cycle { ("#c62828", "arrow-cycle") } else { ("#555", "arrow") };
     // Work in rank/order coordinates (rank runs from group to group), then map to x/y.
     let rank_of = |place: &Placed| if top_to_bottom { (place.y, place.height) } else { (place.x, place.width) };
@@ -329,9 +352,7 @@ fn write_edge(out: &mut String, edge: &PictureEdge, from: &Placed, to: &Placed, 
         control1 = point(middle, from_middle);
         control2 = point(middle, to_middle);
         end = point(end_rank, to_middle);
-        // Three quarters along the curve: crossing edges into different nodes keep their
-        // labels apart there, where at the middle they would meet.
-        label_at = point(start_rank + (end_rank - start_rank) * 0.703, from_middle + (to_middle - from_middle) * 0.844);
+        label_at = point(middle, (from_middle + to_middle) / 2.0);
     }
     let path = format!(
         "M{},{} C{},{} {},{} {},{}",
@@ -352,11 +373,9 @@ fn write_edge(out: &mut String, edge: &PictureEdge, from: &Placed, to: &Placed, 
         xml(&edge.to)
     );
     if !edge.labels.is_empty() {
-        let mut label = edge.labels.join(", ");
-        if label.chars().count() > 48 {
-            label = format!("{}…", label.chars().take(47).collect::<String>());
-        }
-        let width = label.chars().count() as f64 * 6.6 + 8.0;
+        let label = label_text(edge);
+        let width = label_width(&label);
+        let label_at = labels.place(label_at.0, label_at.1 + 4.0, width);
         let _ = writeln!(
             out,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"15\" rx=\"3\" fill=\"#ffffff\" fill-opacity=\"0.9\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"{color}\">{}</text>",
@@ -369,6 +388,39 @@ fn write_edge(out: &mut String, edge: &PictureEdge, from: &Placed, to: &Placed, 
         );
     }
     out.push_str("</g>\n");
+}
+
+/// An edge's label as drawn: its capabilities, cut to a readable length.
+fn label_text(edge: &PictureEdge) -> String {
+    let label = edge.labels.join(", ");
+    if label.chars().count() > 48 { format!("{}…", label.chars().take(47).collect::<String>()) } else { label }
+}
+
+fn label_width(label: &str) -> f64 {
+    label.chars().count() as f64 * 6.6 + 8.0
+}
+
+/// Labels already drawn, as rectangles; a new one moves down until it is clear of them.
+#[derive(Default)]
+struct Labels(Vec<(f64, f64, f64, f64)>);
+
+impl Labels {
+    fn place(&mut self, center_x: f64, baseline: f64, width: f64) -> (f64, f64) {
+        let mut y = baseline;
+        for _ in 0..20 {
+            let (left, top) = (center_x - width / 2.0, y - 11.0);
+            let clear = self
+                .0
+                .iter()
+                .all(|&(x, y0, w, h)| left + width <= x || x + w <= left || top + 15.0 <= y0 || y0 + h <= top);
+            if clear {
+                self.0.push((left, top, width, 15.0));
+                return (center_x, y);
+            }
+            y += 16.0;
+        }
+        (center_x, y)
+    }
 }
 
 /// A coordinate with one decimal, the same on every machine.

@@ -1,5 +1,5 @@
-//! The controller's HTTP side (axum): webhooks that verify and wake, the API, health,
-//! and metrics. Only this module serves HTTP; it holds no reconcile logic, and calls the
+//! The controller's HTTP side (axum): webhooks that verify and wake, the API, the pages,
+//! health, and metrics. Only this module serves HTTP; it holds no reconcile logic, and calls the
 //! [`Controller`] for everything it does.
 //!
 //! [`app`] builds the router, so tests call it in-process; [`serve`] binds it and runs
@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod ui;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -62,6 +63,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}", get(api::job))
         .route("/api/v1/jobs/{id}/plan", get(api::job_plan))
         .route("/api/v1/jobs/{id}/cancel", post(api::cancel))
+        .route("/", get(ui::home))
+        .route("/jobs/{id}", get(ui::job))
+        .route("/jobs/{id}/events", get(ui::job_events))
+        .route("/environments/{environment}", get(ui::environment))
+        .route("/login", get(ui::login_page).post(ui::login))
+        .route("/ui/style.css", get(ui::style))
+        .route("/ui/ui.js", get(ui::script))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))

@@ -131,6 +131,29 @@ pub fn precise_timestamp(time: SystemTime) -> String {
     format!("{}.{:06}Z", &text[..text.len() - 5], elapsed.subsec_micros())
 }
 
+/// Milliseconds since the epoch of a timestamp as [`now`] and [`precise_timestamp`] write
+/// them (`2026-11-18T11:06:40.005Z`, `...40.000042Z`); `None` for anything else.
+pub fn timestamp_millis(text: &str) -> Option<i64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (date_parts.next()??, date_parts.next()??, date_parts.next()??);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut clock_parts = clock.splitn(3, ':').map(|part| part.parse::<i64>().ok());
+    let (hour, minute, second) = (clock_parts.next()??, clock_parts.next()??, clock_parts.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let millis: i64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
+    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis)
+}
+
 fn format_timestamp(seconds: i64, millis: u32) -> String {
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
@@ -162,5 +185,9 @@ mod tests {
         assert_eq!(format_timestamp(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
         let time = UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_000_042);
         assert_eq!(precise_timestamp(time), "2026-11-18T11:06:40.000042Z");
+        assert_eq!(timestamp_millis("2026-11-18T11:06:40.005Z"), Some(1_795_000_000_005));
+        assert_eq!(timestamp_millis("2026-11-18T11:06:40.000042Z"), Some(1_795_000_000_000));
+        assert_eq!(timestamp_millis("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(timestamp_millis("yesterday"), None);
     }
 }
