@@ -4,7 +4,8 @@
 //! library and renders the result; diagnostics go to stderr, the command's own output to
 //! stdout. `apply` is a thin caller of the job engine. Exit codes: 0 success, 1 error (bad
 //! input, failed job), 2 changes present (only with `plan --detailed-exitcode`), 64 a usage
-//! error, 130 and 143 a job cancelled by SIGINT or SIGTERM.
+//! error, 130 and 143 a job cancelled by SIGINT or SIGTERM. A closed stdout or stderr ends
+//! output quietly: nothing here panics on a write.
 
 mod progress;
 mod render_diagnostics;
@@ -56,7 +57,7 @@ pub enum Command {
         #[command(flatten)]
         source: SourceArgs,
         /// The environment named in `--format env-graph`.
-        #[arg(long, env = "ORDO_ENV", default_value = "production")]
+        #[arg(long, env = "ORDO_ENV", default_value = "production", value_parser = environment_name)]
         env: String,
         /// Only this application instance, e.g. `Lamp[app1]`.
         #[arg(long)]
@@ -140,7 +141,7 @@ pub struct SourceArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// The environment whose last-applied state to plan against.
-    #[arg(long, env = "ORDO_ENV", default_value = "production")]
+    #[arg(long, env = "ORDO_ENV", default_value = "production", value_parser = environment_name)]
     pub env: String,
     /// Only these nodes (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -175,6 +176,24 @@ pub enum PlanFormat {
 pub enum RecordFormat {
     Text,
     Json,
+}
+
+/// An environment name as `--env` and `ORDO_ENV` give it; a bad one is a usage error.
+fn environment_name(name: &str) -> Result<String, String> {
+    match crate::model::environment_name_problem(name) {
+        None => Ok(name.to_string()),
+        Some(problem) => Err(format!(
+            "{problem}; an environment name is like a DNS name: labels of letters, digits, `-` and `_`, joined by dots"
+        )),
+    }
+}
+
+/// Writes to stderr, ignoring failure: a closed stderr must not turn a message into a panic
+/// (as `eprint!` would), and there is nowhere else to report it.
+fn stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
 }
 
 /// Colours only on a terminal, and never with `NO_COLOR` set.
@@ -218,7 +237,7 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            stderr(&format!("error: {err:#}\n"));
             ExitCode::from(1)
         }
     }
@@ -276,11 +295,11 @@ fn load_checked(path: &Path, rev: Option<&str>) -> anyhow::Result<Option<Loaded>
 fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::diag::SourceMap, path: &Path) -> bool {
     if !diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());
-        eprint!("{}", render_diagnostics(diagnostics, sources, color));
+        stderr(&render_diagnostics(diagnostics, sources, color));
     }
     if has_errors(diagnostics) {
         let n_errors = diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
-        eprintln!("error: {} found in {}", plural(n_errors, "problem"), path.display());
+        stderr(&format!("error: {} found in {}\n", plural(n_errors, "problem"), path.display()));
         return true;
     }
     false
@@ -347,16 +366,16 @@ fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     if !diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());
-        eprint!("{}", render_diagnostics(&diagnostics, &sources, color));
-        eprintln!(
-            "error: {} in {} of {}",
+        stderr(&render_diagnostics(&diagnostics, &sources, color));
+        stderr(&format!(
+            "error: {} in {} of {}\n",
             plural(diagnostics.len(), "syntax error"),
             plural(
                 diagnostics.iter().filter_map(|d| d.location.as_ref().map(|l| &l.file)).collect::<BTreeSet<_>>().len(),
                 "file"
             ),
             plural(files.len(), "file")
-        );
+        ));
         return Ok(ExitCode::from(1));
     }
     write_stdout(&format!("{} valid\n", plural(files.len(), "Puppet file")))?;
@@ -488,7 +507,7 @@ fn plan_command(
     let (inventory, salt, base_revision) = match base {
         Some(base) => {
             let Some(base_loaded) = load_checked(&source.path, Some(base))? else {
-                eprintln!("error: the base revision {base} does not load");
+                stderr(&format!("error: the base revision {base} does not load\n"));
                 return Ok(ExitCode::from(1));
             };
             let salt = b"ordo-base-plan".to_vec();
@@ -554,7 +573,7 @@ fn apply(
         return Ok(ExitCode::SUCCESS);
     }
     if !yes && std::io::stdin().is_terminal() && !confirm("Apply this plan?")? {
-        eprintln!("Nothing applied.");
+        stderr("Nothing applied.\n");
         return Ok(ExitCode::from(1));
     }
     let live = std::io::stderr().is_terminal();
@@ -605,14 +624,13 @@ async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) -> Option
         _ = interrupt.recv() => libc::SIGINT,
         _ = terminate.recv() => libc::SIGTERM,
     };
-    eprintln!("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL");
+    stderr("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL\n");
     cancel.cancel();
     Some(signal)
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} (y/n) ");
-    std::io::stderr().flush()?;
+    stderr(&format!("{question} (y/n) "));
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).context("reading the answer")?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
