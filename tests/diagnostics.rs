@@ -669,7 +669,9 @@ fn yaml_nested_too_deeply() {
 
 #[test]
 fn error_at_the_end_of_the_input() {
-    check(|repo| repo.write("site.yaml", "instances: []\n...\n%bad\n"), expect![[r#"
+    check(
+        |repo| repo.write("site.yaml", "instances: []\n...\n%bad\n"),
+        expect![[r#"
         error: did not find expected <document start>
           ┌─ site.yaml:3:4
           │
@@ -677,7 +679,8 @@ fn error_at_the_end_of_the_input() {
           │    ^
 
         error: 1 problem found in .
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
