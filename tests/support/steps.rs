@@ -22,7 +22,9 @@ instances:
     parameters:
       secret: {secret}
     nodes:
-      n1: [App::Step[one-1], App::Step[one-2]]
+      n1:
+        - App::Step[one-1]
+        - App::Step[one-2]
 //- packages/app/package.yaml
 name: app
 version: 1.0.0
