@@ -194,3 +194,20 @@ fn no_shell_parses_a_value_in_any_check_field() {
         }
     }
 }
+
+/// The Puppet front end applies the same node-name rule, at the site's node mapping.
+#[test]
+fn puppet_node_names_are_not_paths() {
+    let repo = Repo::example("lamp-puppet");
+    repo.edit(
+        "manifests/site.pp",
+        "Node['dev4.example.net'] => Lamp::Webapp['app1-3']",
+        "Node['../../escape'] => Lamp::Webapp['app1-3']",
+    );
+    let run = repo.ordo(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("error: invalid node name \"../../escape\": it contains `/`"), "{}", run.stderr);
+    assert!(run.stderr.contains("manifests/site.pp:"), "{}", run.stderr);
+    assert_eq!(repo.ordo(&["apply", "--yes"]).code, 1);
+    assert!(!repo.state().join("nodes").exists() && !repo.path().parent().unwrap().join("escape").exists());
+}
