@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Repo, Run, alive, change_lines, steps};
+use support::{Run, alive, change_lines, steps};
 
 /// `one-1` finishes at once; `one-2` records its pid and sleeps, unless the node's
 /// directory holds `go`.
@@ -38,8 +38,7 @@ fn wait_gone(pid: i32) {
 fn sigint_and_sigterm_cancel_the_job_and_leave_no_process() {
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let repo = steps::repo(SLEEPER, "s");
-        let mut child =
-            repo.command(&["apply", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let child = repo.command(&["apply", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let script = wait_for(&repo.state().join("nodes/n1/pid"));
         // SAFETY: kill(2) on the child we started.
         unsafe { libc::kill(child.id() as i32, signal) };
