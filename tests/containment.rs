@@ -104,7 +104,7 @@ fn titles_cannot_forge_lines_in_text_plans_or_markdown_in_comments() {
     let repo = lamp();
     // A title with a newline and a fake summary, backticks that would close a code span,
     // a Markdown heading and link, and an ANSI escape.
-    let weird = r"x`` ]\n# Hacked [link](http://example.net)\n\e[31mPlan: 0 to add`";
+    let weird = r"x`` ]\n# Hacked [link](evil.example.net)\n\e[31mPlan: 0 to add`";
     repo.edit("site.yaml", "    title: app2\n", &format!("    title: \"{weird}\"\n"));
     repo.edit("site.yaml", "Lamp::Mysql[app2]", &format!("\"Lamp::Mysql[{weird}]\""));
     for index in 1..=3 {
@@ -115,8 +115,18 @@ fn titles_cannot_forge_lines_in_text_plans_or_markdown_in_comments() {
     assert!(!text.lines().any(|line| line.starts_with("# Hacked") || line.starts_with("Plan: 0")), "{text}");
     let markdown = repo.ordo(&["plan", "--format", "markdown"]).success().stdout;
     assert!(!markdown.lines().any(|line| line.starts_with('#') && line.contains("Hacked")), "{markdown}");
+    // Progress, the job record and diagnostics show the names escaped too.
+    let run = repo.ordo(&["apply", "--yes"]).success();
+    let job = repo.ordo(&["job", "show", "1"]).success().stdout;
+    repo.edit("site.yaml", "Lamp::Mysql[x``", "Lamp::Mysqlx[x``");
+    let diagnostics = repo.ordo(&["validate"]).stderr;
+    for output in [&run.stdout, &run.stderr, &job, &diagnostics] {
+        assert!(!output.contains('\u{1b}'), "{output}");
+        assert!(!output.lines().any(|line| line.starts_with("# Hacked") || line.starts_with("Plan: 0")), "{output}");
+    }
+    assert!(diagnostics.contains("Hacked"), "{diagnostics}");
     let line = markdown.lines().find(|line| line.contains("Hacked")).unwrap();
-    expect![[r#"  - add ```Lamp::Mysql[x`` ]\n# Hacked [link](http://example.net)\n\u{1b}[31mPlan: 0 to add`]``` (```Lamp[x`` ]\n# Hacked [link](http://example.net)\n\u{1b}[31mPlan: 0 to add`]```)"#]].assert_eq(line);
+    expect![[r#"  - add ```Lamp::Mysql[x`` ]\n# Hacked [link](evil.example.net)\n\u{1b}[31mPlan: 0 to add`]``` (```Lamp[x`` ]\n# Hacked [link](evil.example.net)\n\u{1b}[31mPlan: 0 to add`]```)"#]].assert_eq(line);
 }
 
 /// A capability whose check puts `host` (a parameter of its producer) into one field.

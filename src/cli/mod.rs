@@ -25,7 +25,7 @@ use crate::plan::render::{self, Style};
 use crate::plan::{self, Filter, Inventory, Plan, PlanOptions};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
-use crate::text::plural;
+use crate::text::{escape_controls, plural};
 
 pub use render_diagnostics::render as render_diagnostics;
 
@@ -390,6 +390,10 @@ fn collect_pp(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             .collect();
         entries.sort();
         for entry in entries {
+            // Links inside the directories walked are not followed: only what is there is read.
+            if std::fs::symlink_metadata(&entry).is_ok_and(|meta| meta.file_type().is_symlink()) {
+                continue;
+            }
             if entry.is_dir() || entry.extension().is_some_and(|extension| extension == "pp") {
                 collect_pp(&entry, files)?;
             }
@@ -598,7 +602,7 @@ fn apply(
     for node in outcome.report.failed_nodes() {
         out.push_str(&format!("\n{} failed; output (tail):\n", node.node));
         for line in node.output.lines() {
-            out.push_str(&format!("  | {line}\n"));
+            out.push_str(&format!("  | {}\n", output_line(line)));
         }
     }
     if let Some(stopped) = &outcome.report.stopped {
@@ -611,6 +615,12 @@ fn apply(
         (JobState::Cancelled, Some(signal)) => ExitCode::from(128 + signal as u8),
         _ => ExitCode::from(1),
     })
+}
+
+/// A line of a node's output as shown: control characters escaped (tabs kept), so what a
+/// script prints cannot move the cursor, recolour or clear the reader's terminal.
+fn output_line(line: &str) -> String {
+    line.split('\t').map(escape_controls).collect::<Vec<_>>().join("\t")
 }
 
 /// Cancels the job at the first SIGINT or SIGTERM; returns which signal came.
@@ -703,14 +713,16 @@ fn job_show(state: &StateDir, id: i64, format: RecordFormat) -> anyhow::Result<E
                 for component in &result.components {
                     let status = serde_json::to_value(component.result)?;
                     let message = component.message.as_ref().map(|message| format!(": {message}")).unwrap_or_default();
+                    // A title could hold a newline or an escape: shown escaped, like in plans.
                     out.push_str(&format!(
-                        "  {} {}{message}\n",
-                        component.component,
-                        status.as_str().unwrap_or_default()
+                        "  {} {}{}\n",
+                        escape_controls(&component.component),
+                        status.as_str().unwrap_or_default(),
+                        escape_controls(&message)
                     ));
                 }
                 for line in result.output.lines() {
-                    out.push_str(&format!("  | {line}\n"));
+                    out.push_str(&format!("  | {}\n", output_line(line)));
                 }
             }
             out

@@ -429,3 +429,15 @@ impl ComponentWork {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deadlines_beyond_the_clock_saturate() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        assert!(deadline_after(Duration::from_secs(1)) <= tokio::time::Instant::now() + Duration::from_secs(1));
+    }
+}

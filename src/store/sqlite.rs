@@ -614,6 +614,27 @@ mod tests {
     }
 
     #[test]
+    fn the_key_leaves_an_old_store_unchanged_for_the_key_file() {
+        let (_dir, state) = state();
+        drop(SqliteStore::open(&state).unwrap());
+        // A version 2 store kept its key as the `salt` setting.
+        let conn = Connection::open(state.store_file()).unwrap();
+        conn.execute("INSERT INTO settings (key, value) VALUES ('salt', 'old-salt-0123')", []).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(conn);
+        std::fs::remove_file(state.key_file()).unwrap();
+        let store = SqliteStore::open(&state).unwrap();
+        // The same key, so every recorded digest still matches; and no longer in the store.
+        assert_eq!(store.secret_key().unwrap(), b"old-salt-0123");
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let left: i64 =
+            store.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get(0)).unwrap();
+        assert_eq!(left, 0);
+        let mode = std::fs::metadata(state.key_file()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
     fn a_job_goes_from_queued_to_finished_with_its_nodes() {
         let (_dir, state) = state();
         let mut store = SqliteStore::open(&state).unwrap();
