@@ -221,3 +221,29 @@ fn puppet_node_names_are_not_paths() {
     assert_eq!(repo.ordo(&["apply", "--yes"]).code, 1);
     assert!(!repo.state().join("nodes").exists() && !repo.path().parent().unwrap().join("escape").exists());
 }
+
+/// A FIFO in the working tree (Git stores none) is not part of the tree: reading the
+/// repository never blocks on one.
+#[test]
+fn a_fifo_in_the_working_tree_is_not_read() {
+    let repo = lamp();
+    let fifo =
+        std::ffi::CString::new(repo.path().join("packages/lamp/fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut child = repo.command(&["apply", "--yes"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("ordo blocked on the FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    repo.remove("packages/lamp/fifo");
+    assert_eq!(repo.plan_json()["changes"], serde_json::json!([]), "the FIFO was no part of the package's code");
+}

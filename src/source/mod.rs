@@ -197,11 +197,17 @@ fn read_no_follow(path: &Path, relative: &str) -> anyhow::Result<Option<Vec<u8>>
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // O_NOFOLLOW makes opening a link fail instead of opening what it points to, so a
-    // link swapped in after any check still is not followed.
-    match fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
+    // link swapped in after any check still is not followed; O_NONBLOCK keeps a FIFO from
+    // blocking the open.
+    match fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
         Ok(mut file) => {
-            if file.metadata().is_ok_and(|meta| meta.is_dir()) {
+            let meta = file.metadata().with_context(|| format!("reading {}", path.display()))?;
+            if meta.is_dir() {
                 bail!("{relative} is a directory");
+            }
+            if !meta.is_file() {
+                // A FIFO, socket or device: Git does not store one, so it is not in the tree.
+                return Ok(None);
             }
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
@@ -321,9 +327,11 @@ fn hash_dir(dir: &Path) -> anyhow::Result<Oid> {
         } else if meta.file_type().is_symlink() {
             let target = fs::read_link(&path)?;
             ("120000", Oid::hash_object(ObjectType::Blob, target.as_os_str().as_encoded_bytes())?)
-        } else {
+        } else if meta.is_file() {
             let mode = if meta.permissions().mode() & 0o111 != 0 { "100755" } else { "100644" };
             (mode, Oid::hash_file(ObjectType::Blob, &path)?)
+        } else {
+            continue; // Git stores no FIFOs, sockets or devices.
         };
         entries.push((name, mode, oid));
     }
