@@ -201,6 +201,8 @@ impl SqliteStore {
             {
                 write_private(&self.key_file, salt.as_bytes())?;
             }
+            // Deleted rows otherwise stay readable in the file's free pages.
+            self.conn.pragma_update(None, "secure_delete", true)?;
         }
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
@@ -630,6 +632,9 @@ mod tests {
         let left: i64 =
             store.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get(0)).unwrap();
         assert_eq!(left, 0);
+        drop(store);
+        let bytes = std::fs::read(state.store_file()).unwrap();
+        assert!(!bytes.windows(13).any(|window| window == b"old-salt-0123"), "the old key is still in the file");
         let mode = std::fs::metadata(state.key_file()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
