@@ -66,6 +66,12 @@ fn after_a_crash_the_components_that_finished_are_not_run_again() {
     let repo = steps::repo(SLEEPER, "s");
     let mut child = repo.command(&["apply", "--yes"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let script = wait_for(&repo.state().join("nodes/n1/pid"));
+    // The first component is recorded moments after it finishes; the crash comes after that.
+    let started = Instant::now();
+    while change_lines(&repo.plan_json()) != ["add App::Step[one-2]@n1"] {
+        assert!(started.elapsed() < Duration::from_secs(10), "App::Step[one-1] was never recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     // A killed ordo cannot stop its scripts; this one is stopped here.
