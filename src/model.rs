@@ -208,8 +208,9 @@ pub enum CheckKind {
     Tcp { address: String },
     /// GET a URL and expect a status below 400.
     Http { url: String },
-    /// Run a command on this machine; exit 0 means available.
-    Command { command: String },
+    /// Run a command with `sh -c` on this machine; exit 0 means available. Values are never
+    /// in `command`'s text: it refers to them as environment variables, given in `env`.
+    Command { command: String, env: Vec<(String, String)> },
 }
 
 /// A dependency between two components, by index into [`Model::components`].
@@ -231,14 +232,56 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
-/// Whether a name can name an environment: ASCII letters, digits, `.`, `_` and `-`, not
-/// starting with `.` or `-`, at most 128 characters. Environments name lock files, branches
-/// and URLs, so nothing else is allowed.
-pub fn is_valid_environment_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(['.', '-'])
-        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+/// The longest node or environment name: a DNS name's limit.
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Why `name` is not a valid node name, or `None` when it is one.
+///
+/// A node name is what a DNS name or an SSH `Host` alias allows: labels of ASCII letters,
+/// digits, `-` and `_`, each 1 to 63 characters long and neither starting nor ending with
+/// `-`, joined by single dots; at most 253 characters in all. So a name is never `.`, `..`,
+/// a path, or text with spaces, control characters or NUL: it can be a file name, a lock
+/// name and a word on a command line as it is.
+pub fn node_name_problem(name: &str) -> Option<String> {
+    name_problem(name)
+}
+
+/// Why `name` is not a valid environment name, or `None` when it is one; the rule is the
+/// node names' (`production`, `staging-eu`, `pr-42`).
+pub fn environment_name_problem(name: &str) -> Option<String> {
+    name_problem(name)
+}
+
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".to_string());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!("it is {} bytes long, more than {MAX_NAME_LEN}", name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Some(format!(
+            "it contains {}, and only ASCII letters, digits, `-`, `_` and `.` are allowed",
+            describe_char(bad)
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Some("it has an empty label: it starts or ends with `.`, or has `..`".to_string());
+        }
+        if label.len() > 63 {
+            return Some(format!("its label `{}...` is longer than 63 characters", &label[..20]));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(format!("its label `{label}` starts or ends with `-`"));
+        }
+    }
+    None
+}
+
+/// A character as a message shows it: printable ones quoted, others by code point.
+fn describe_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() { format!("the character U+{:04X}", u32::from(c)) } else { format!("`{c}`") }
 }
 
 /// Splits `Type[title]` into its type and title.
@@ -291,6 +334,39 @@ pub(crate) mod tests {
             requires: Vec::new(),
             origin: None,
         }
+    }
+
+    #[test]
+    fn node_names_are_dns_names_or_ssh_aliases() {
+        for good in ["db1", "db1.example.net", "web_2", "a-b.c", "10.0.0.1", &"a".repeat(63)] {
+            assert_eq!(node_name_problem(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../escape",
+            "/abs/path",
+            "a/b",
+            "a\0b",
+            "a\nb",
+            "a b",
+            "-a",
+            "a-",
+            "a..b",
+            "a.",
+            ".a",
+            "\u{1b}[31m",
+            "é",
+        ] {
+            assert!(node_name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(node_name_problem(&"a".repeat(64)).is_some());
+        assert!(node_name_problem(&["a"; 130].join(".")).is_some());
+        assert_eq!(
+            node_name_problem("a\nb").unwrap(),
+            "it contains the character U+000A, and only ASCII letters, digits, `-`, `_` and `.` are allowed"
+        );
     }
 
     #[test]

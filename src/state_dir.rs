@@ -1,7 +1,8 @@
 //! The state directory's layout: the one place that knows where each thing lives in it.
 //!
 //! ```text
-//! state.db                the embedded store
+//! state.db                the embedded store (mode 0600)
+//! state.key               the key of the store's digests of secret values (mode 0600)
 //! nodes/NODE/             the working directory of each local node
 //! packages/NAME-TREEID/   each package as run, named by its Git tree id
 //! puppet/DIGEST/          each lowered Puppet module path as run
@@ -43,6 +44,12 @@ impl StateDir {
     /// The embedded store's file.
     pub fn store_file(&self) -> PathBuf {
         self.root.join("state.db")
+    }
+
+    /// The key of the store's secret digests: kept beside the store, not in it, so a copy
+    /// of `state.db` alone does not let anyone test guesses of a secret against its digest.
+    pub fn key_file(&self) -> PathBuf {
+        self.root.join("state.key")
     }
 
     /// The working directory of a local node.

@@ -452,3 +452,269 @@ fn bump_schema_version(path: &std::path::Path) {
     bytes[60..64].copy_from_slice(&999u32.to_be_bytes());
     std::fs::write(path, bytes).unwrap();
 }
+
+/// Node names that are paths, or hold NUL, newlines or control characters, are refused
+/// where they are written; none of them becomes a directory or a lock file.
+#[test]
+fn node_names_that_are_not_dns_names() {
+    check(
+        |repo| {
+            let inventory = repo.read("inventory.yaml");
+            let bad = "  - name: \"../../escape\"\n  - name: /abs/path\n  - name: \"..\"\n  - name: \"a\\0b\"\n  - name: \"two\\nlines\"\n  - name: \"red\\e[31m\"\n";
+            repo.write("inventory.yaml", &format!("{inventory}{bad}"));
+        },
+        expect![[r#"
+            error: invalid node name "../../escape": it contains `/`, and only ASCII letters, digits, `-`, `_` and `.` are allowed
+               ┌─ inventory.yaml:20:11
+               │
+            20 │   - name: "../../escape"
+               │           ^^^^^^^^^^^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: invalid node name "/abs/path": it contains `/`, and only ASCII letters, digits, `-`, `_` and `.` are allowed
+               ┌─ inventory.yaml:21:11
+               │
+            21 │   - name: /abs/path
+               │           ^^^^^^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: invalid node name "..": it has an empty label: it starts or ends with `.`, or has `..`
+               ┌─ inventory.yaml:22:11
+               │
+            22 │   - name: ".."
+               │           ^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: invalid node name "a\u{0}b": it contains the character U+0000, and only ASCII letters, digits, `-`, `_` and `.` are allowed
+               ┌─ inventory.yaml:23:11
+               │
+            23 │   - name: "a\0b"
+               │           ^^^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: invalid node name "two\nlines": it contains the character U+000A, and only ASCII letters, digits, `-`, `_` and `.` are allowed
+               ┌─ inventory.yaml:24:11
+               │
+            24 │   - name: "two\nlines"
+               │           ^^^^^^^^^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: invalid node name "red\u{1b}[31m": it contains the character U+001B, and only ASCII letters, digits, `-`, `_` and `.` are allowed
+               ┌─ inventory.yaml:25:11
+               │
+            25 │   - name: "red\e[31m"
+               │           ^^^^^^^^^^^
+               │
+               = a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots
+
+            error: 6 problems found in .
+        "#]],
+    );
+}
+
+/// A script path that leaves its package is refused where it is written.
+#[test]
+fn script_paths_outside_the_package() {
+    check(
+        |repo| {
+            repo.edit("packages/lamp/package.yaml", "apply: scripts/mysql-apply", "apply: ../../../../usr/bin/env");
+            repo.edit("packages/lamp/package.yaml", "check: scripts/mysql-check", "check: /usr/bin/true");
+        },
+        expect![[r#"
+            error: script path "../../../../usr/bin/env" goes up with `..`, out of its package
+               ┌─ packages/lamp/package.yaml:45:14
+               │
+            45 │       apply: ../../../../usr/bin/env
+               │              ^^^^^^^^^^^^^^^^^^^^^^^
+               │
+               = a script path is relative to the package directory packages/lamp and stays inside it
+
+            error: script path "/usr/bin/true" is absolute, outside its package
+               ┌─ packages/lamp/package.yaml:46:14
+               │
+            46 │       check: /usr/bin/true
+               │              ^^^^^^^^^^^^^
+               │
+               = a script path is relative to the package directory packages/lamp and stays inside it
+
+            error: 2 problems found in .
+        "#]],
+    );
+}
+
+#[test]
+fn timeouts_out_of_range() {
+    check(
+        |repo| {
+            repo.edit("inventory.yaml", "  timeout: 60\n", "  timeout: 0\n");
+            repo.edit(
+                "inventory.yaml",
+                "    labels: {role: database}\n",
+                "    labels: {role: database}\n    timeout: 18446744073709551615\n",
+            );
+        },
+        expect![[r#"
+            error: timeout 0 is out of range: it must be from 1 to 604800 seconds (a week)
+              ┌─ inventory.yaml:5:12
+              │
+            5 │   timeout: 0
+              │            ^
+
+            error: timeout 18446744073709551615 is out of range: it must be from 1 to 604800 seconds (a week)
+               ┌─ inventory.yaml:10:14
+               │
+            10 │     timeout: 18446744073709551615
+               │              ^^^^^^^^^^^^^^^^^^^^
+
+            error: 2 problems found in .
+        "#]],
+    );
+}
+
+/// `count` is bounded, so a typo cannot make ordo declare millions of components.
+#[test]
+fn count_too_large() {
+    check(
+        |repo| repo.edit("site.yaml", "      web_instances: 3\n", "      web_instances: 3000000\n"),
+        expect![[r#"
+        error: Lamp[app1]: count of Lamp::Webapp is 3000000, more than 10000, the most one application may declare
+           ┌─ packages/lamp/package.yaml:82:14
+           │
+        82 │       count: "${web_instances}"
+           │              ^^^^^^^^^^^^^^^^^^
+
+        error: 1 problem found in .
+    "#]],
+    );
+}
+
+/// A secret interpolated into a title or a capability reference is refused: names are
+/// printed everywhere.
+#[test]
+fn secret_in_title_or_reference() {
+    check(
+        |repo| {
+            repo.edit(
+                "packages/lamp/package.yaml",
+                "      title: \"${title}-${index}\"",
+                "      title: \"${title}-${db_password}\"",
+            );
+            repo.edit("packages/lamp/package.yaml", "      export: Sql[${title}]", "      export: Sql[${db_password}]");
+        },
+        expect![[r#"
+            error: Lamp[app1]: the capability reference `Sql[${db_password}]` is derived from a secret value
+               ┌─ packages/lamp/package.yaml:80:15
+               │
+            80 │       export: Sql[${db_password}]
+               │               ^^^^^^^^^^^^^^^^^^^
+               │
+               = titles and references are shown everywhere a component is named; build them from values that are not secret
+
+            error: Lamp[app1]: the title of Lamp::Webapp is derived from a secret value
+               ┌─ packages/lamp/package.yaml:83:14
+               │
+            83 │       title: "${title}-${db_password}"
+               │              ^^^^^^^^^^^^^^^^^^^^^^^^^
+               │
+               = titles and references are shown everywhere a component is named; build them from values that are not secret
+
+            error: Lamp[app2]: the capability reference `Sql[${db_password}]` is derived from a secret value
+               ┌─ packages/lamp/package.yaml:80:15
+               │
+            80 │       export: Sql[${db_password}]
+               │               ^^^^^^^^^^^^^^^^^^^
+               │
+               = titles and references are shown everywhere a component is named; build them from values that are not secret
+
+            error: Lamp[app2]: the title of Lamp::Webapp is derived from a secret value
+               ┌─ packages/lamp/package.yaml:83:14
+               │
+            83 │       title: "${title}-${db_password}"
+               │              ^^^^^^^^^^^^^^^^^^^^^^^^^
+               │
+               = titles and references are shown everywhere a component is named; build them from values that are not secret
+
+            error: 4 problems found in .
+        "#]],
+    );
+}
+
+#[test]
+fn yaml_nested_too_deeply() {
+    check(
+        |repo| {
+            let deep: String = (0..70).map(|level| format!("{}      x{level}:\n", "  ".repeat(level))).collect();
+            repo.edit(
+                "site.yaml",
+                "      db_user: user\n",
+                &format!("      db_user: user\n{deep}{}        y: 1\n", "  ".repeat(70)),
+            );
+        },
+        expect![[r#"
+            error: nesting is too deep: lists and maps may nest at most 64 levels
+               ┌─ site.yaml:69:129
+               │
+            69 │                                                                                                                                 x61:
+               │                                                                                                                                 ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
+fn error_at_the_end_of_the_input() {
+    check(
+        |repo| repo.write("site.yaml", "instances: []\n...\n%bad\n"),
+        expect![[r#"
+        error: did not find expected <document start>
+          ┌─ site.yaml:3:4
+          │
+        3 │ %bad
+          │    ^
+
+        error: 1 problem found in .
+    "#]],
+    );
+}
+
+#[test]
+fn invalid_utf8() {
+    check(
+        |repo| {
+            std::fs::write(repo.path().join("site.yaml"), b"instances:\n  - application: lamp\n    title: app\xff1\n")
+                .unwrap()
+        },
+        expect![[r#"
+            error: site.yaml is not valid UTF-8: invalid byte sequence
+              ┌─ site.yaml:3:15
+              │
+            3 │     title: app�1
+              │               ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+/// An empty `state.db` (truncated, or replaced) is refused, never taken for a new store
+/// that would forget every applied component.
+#[test]
+fn empty_state_file_is_refused() {
+    let repo = Repo::example("lamp");
+    repo.ordo(&["apply", "--yes"]).success();
+    std::fs::write(repo.state().join("state.db"), b"").unwrap();
+    let before = state_files(&repo);
+    for command in [&["plan"][..], &["apply", "--yes"], &["job", "list"]] {
+        let run = repo.ordo(command);
+        assert_eq!(run.code, 1, "{command:?}\n{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("state.db is empty"), "{command:?}: {}", run.stderr);
+        assert!(!run.stdout.contains("Plan:"), "{command:?} planned against nothing: {}", run.stdout);
+    }
+    assert!(state_files(&repo) == before, "the state directory changed");
+}

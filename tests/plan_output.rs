@@ -130,81 +130,81 @@ fn markdown_plan() {
         &["plan", "--format", "markdown"],
         &changed_lamp(),
         expect![[r####"
-        ### ordo plan for `production`
+            ### ordo plan for `production`
 
-        Revision `working-tree` against `working-tree`.
+            Revision `working-tree` against `working-tree`.
 
-        **Plan: 2 to add, 3 to change, 1 to move, 4 to remove; 4 nodes in 2 groups.**
+            **Plan: 2 to add, 3 to change, 1 to move, 4 to remove; 4 nodes in 2 groups.**
 
-        #### Group 0
+            #### Group 0
 
-        - `dev1.example.net`
-          - change `Lamp::Mysql[app1]` (Lamp[app1])
-          - move `Lamp::Webapp[app1-3]` (Lamp[app1], moved from `dev4.example.net`)
-        - `dev4.example.net`
-          - add `Lamp::Mysql[app3]` (Lamp[app3])
+            - `dev1.example.net`
+              - change `Lamp::Mysql[app1]` (`Lamp[app1]`)
+              - move `Lamp::Webapp[app1-3]` (`Lamp[app1]`, moved from `dev4.example.net`)
+            - `dev4.example.net`
+              - add `Lamp::Mysql[app3]` (`Lamp[app3]`)
 
-        #### Group 1
+            #### Group 1
 
-        - `dev2.example.net`
-          - change `Lamp::Webapp[app1-1]` (Lamp[app1])
-          - add `Lamp::Webapp[app3-1]` (Lamp[app3])
-        - `dev3.example.net`
-          - change `Lamp::Webapp[app1-2]` (Lamp[app1])
+            - `dev2.example.net`
+              - change `Lamp::Webapp[app1-1]` (`Lamp[app1]`)
+              - add `Lamp::Webapp[app3-1]` (`Lamp[app3]`)
+            - `dev3.example.net`
+              - change `Lamp::Webapp[app1-2]` (`Lamp[app1]`)
 
-        #### Teardown (with `--prune`, consumers first)
+            #### Teardown (with `--prune`, consumers first)
 
-        - remove `Lamp::Webapp[app2-1]` from `dev2.example.net` (Lamp[app2])
-        - remove `Lamp::Webapp[app2-2]` from `dev3.example.net` (Lamp[app2])
-        - remove `Lamp::Webapp[app1-3]` from `dev4.example.net` (Lamp[app1])
-        - remove `Lamp::Webapp[app2-3]` from `dev4.example.net` (Lamp[app2])
-        - remove `Lamp::Mysql[app2]` from `dev1.example.net` (Lamp[app2])
+            - remove `Lamp::Webapp[app2-1]` from `dev2.example.net` (`Lamp[app2]`)
+            - remove `Lamp::Webapp[app2-2]` from `dev3.example.net` (`Lamp[app2]`)
+            - remove `Lamp::Webapp[app1-3]` from `dev4.example.net` (`Lamp[app1]`)
+            - remove `Lamp::Webapp[app2-3]` from `dev4.example.net` (`Lamp[app2]`)
+            - remove `Lamp::Mysql[app2]` from `dev1.example.net` (`Lamp[app2]`)
 
-        <details><summary>Parameter changes</summary>
+            <details><summary>Parameter changes</summary>
 
-        `Lamp::Mysql[app1]` on `dev1.example.net`
+            `Lamp::Mysql[app1]` on `dev1.example.net`
 
-        ```diff
-        --- before
-        +++ after
-        @@ -1,4 +1,4 @@
-         database = "app1"
-         password = (sensitive)
-        -port = 3306
-        +port = 3307
-         user = "user"
-        ```
+            ```diff
+            --- before
+            +++ after
+            @@ -1,4 +1,4 @@
+             database = "app1"
+             password = (sensitive)
+            -port = 3306
+            +port = 3307
+             user = "user"
+            ```
 
-        `Lamp::Webapp[app1-1]` on `dev2.example.net`
+            `Lamp::Webapp[app1-1]` on `dev2.example.net`
 
-        ```diff
-        --- before
-        +++ after
-        @@ -2,5 +2,5 @@
-         db_name = "app1"
-         db_password = (sensitive)
-        -db_port = 3306
-        +db_port = 3307
-         db_user = "user"
-         port = 8080
-        ```
+            ```diff
+            --- before
+            +++ after
+            @@ -2,5 +2,5 @@
+             db_name = "app1"
+             db_password = (sensitive)
+            -db_port = 3306
+            +db_port = 3307
+             db_user = "user"
+             port = 8080
+            ```
 
-        `Lamp::Webapp[app1-2]` on `dev3.example.net`
+            `Lamp::Webapp[app1-2]` on `dev3.example.net`
 
-        ```diff
-        --- before
-        +++ after
-        @@ -2,5 +2,5 @@
-         db_name = "app1"
-         db_password = (sensitive)
-        -db_port = 3306
-        +db_port = 3307
-         db_user = "user"
-         port = 8080
-        ```
+            ```diff
+            --- before
+            +++ after
+            @@ -2,5 +2,5 @@
+             db_name = "app1"
+             db_password = (sensitive)
+            -db_port = 3306
+            +db_port = 3307
+             db_user = "user"
+             port = 8080
+            ```
 
-        </details>
-    "####]],
+            </details>
+        "####]],
     );
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// For each top-level module, the modules of the crate it may use.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("text", &[]),
-    ("diag", &[]),
+    ("diag", &["text"]),
     ("lang", &[]),
     ("state_dir", &[]),
     ("model", &["diag", "text"]),

@@ -4,7 +4,8 @@
 //! library and renders the result; diagnostics go to stderr, the command's own output to
 //! stdout. `apply` is a thin caller of the job engine. Exit codes: 0 success, 1 error (bad
 //! input, failed job), 2 changes present (only with `plan --detailed-exitcode`), 64 a usage
-//! error, 130 and 143 a job cancelled by SIGINT or SIGTERM.
+//! error, 130 and 143 a job cancelled by SIGINT or SIGTERM. A closed stdout or stderr ends
+//! output quietly: nothing here panics on a write.
 
 mod progress;
 
@@ -23,7 +24,7 @@ use crate::plan::render::{self, Style};
 use crate::plan::{self, Filter, Inventory, Plan, PlanOptions};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
-use crate::text::plural;
+use crate::text::{escape_controls, plural};
 
 pub use crate::diag::render as render_diagnostics;
 
@@ -55,7 +56,7 @@ pub enum Command {
         #[command(flatten)]
         source: SourceArgs,
         /// The environment named in `--format env-graph`.
-        #[arg(long, env = "ORDO_ENV", default_value = "production")]
+        #[arg(long, env = "ORDO_ENV", default_value = "production", value_parser = environment_name)]
         env: String,
         /// Only this application instance, e.g. `Lamp[app1]`.
         #[arg(long)]
@@ -159,7 +160,7 @@ pub struct SourceArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// The environment whose last-applied state to plan against.
-    #[arg(long, env = "ORDO_ENV", default_value = "production")]
+    #[arg(long, env = "ORDO_ENV", default_value = "production", value_parser = environment_name)]
     pub env: String,
     /// Only these nodes (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -204,6 +205,24 @@ pub enum PlanFormat {
 pub enum RecordFormat {
     Text,
     Json,
+}
+
+/// An environment name as `--env` and `ORDO_ENV` give it; a bad one is a usage error.
+fn environment_name(name: &str) -> Result<String, String> {
+    match crate::model::environment_name_problem(name) {
+        None => Ok(name.to_string()),
+        Some(problem) => Err(format!(
+            "{problem}; an environment name is like a DNS name: labels of letters, digits, `-` and `_`, joined by dots"
+        )),
+    }
+}
+
+/// Writes to stderr, ignoring failure: a closed stderr must not turn a message into a panic
+/// (as `eprint!` would), and there is nowhere else to report it.
+fn stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
 }
 
 /// Colours only on a terminal, and never with `NO_COLOR` set.
@@ -253,7 +272,7 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            stderr(&format!("error: {err:#}\n"));
             ExitCode::from(1)
         }
     }
@@ -312,11 +331,11 @@ fn load_checked(path: &Path, rev: Option<&str>) -> anyhow::Result<Option<Loaded>
 fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::diag::SourceMap, path: &Path) -> bool {
     if !diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());
-        eprint!("{}", render_diagnostics(diagnostics, sources, color));
+        stderr(&render_diagnostics(diagnostics, sources, color));
     }
     if has_errors(diagnostics) {
         let n_errors = diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
-        eprintln!("error: {} found in {}", plural(n_errors, "problem"), path.display());
+        stderr(&format!("error: {} found in {}\n", plural(n_errors, "problem"), path.display()));
         return true;
     }
     false
@@ -383,16 +402,16 @@ fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     if !diagnostics.is_empty() {
         let color = color_for(std::io::stderr().is_terminal());
-        eprint!("{}", render_diagnostics(&diagnostics, &sources, color));
-        eprintln!(
-            "error: {} in {} of {}",
+        stderr(&render_diagnostics(&diagnostics, &sources, color));
+        stderr(&format!(
+            "error: {} in {} of {}\n",
             plural(diagnostics.len(), "syntax error"),
             plural(
                 diagnostics.iter().filter_map(|d| d.location.as_ref().map(|l| &l.file)).collect::<BTreeSet<_>>().len(),
                 "file"
             ),
             plural(files.len(), "file")
-        );
+        ));
         return Ok(ExitCode::from(1));
     }
     write_stdout(&format!("{} valid\n", plural(files.len(), "Puppet file")))?;
@@ -407,6 +426,10 @@ fn collect_pp(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             .collect();
         entries.sort();
         for entry in entries {
+            // Links inside the directories walked are not followed: only what is there is read.
+            if std::fs::symlink_metadata(&entry).is_ok_and(|meta| meta.file_type().is_symlink()) {
+                continue;
+            }
             if entry.is_dir() || entry.extension().is_some_and(|extension| extension == "pp") {
                 collect_pp(&entry, files)?;
             }
@@ -535,7 +558,7 @@ fn plan_command(
     let (inventory, salt, base_revision) = match base {
         Some(base) => {
             let Some(base_loaded) = load_checked(&source.path, Some(base))? else {
-                eprintln!("error: the base revision {base} does not load");
+                stderr(&format!("error: the base revision {base} does not load\n"));
                 return Ok(ExitCode::from(1));
             };
             let salt = b"ordo-base-plan".to_vec();
@@ -601,7 +624,7 @@ fn apply(
         return Ok(ExitCode::SUCCESS);
     }
     if !yes && std::io::stdin().is_terminal() && !confirm("Apply this plan?")? {
-        eprintln!("Nothing applied.");
+        stderr("Nothing applied.\n");
         return Ok(ExitCode::from(1));
     }
     let live = std::io::stderr().is_terminal();
@@ -626,7 +649,7 @@ fn apply(
     for node in outcome.report.failed_nodes() {
         out.push_str(&format!("\n{} failed; output (tail):\n", node.node));
         for line in node.output.lines() {
-            out.push_str(&format!("  | {line}\n"));
+            out.push_str(&format!("  | {}\n", output_line(line)));
         }
     }
     if let Some(stopped) = &outcome.report.stopped {
@@ -639,6 +662,12 @@ fn apply(
         (JobState::Cancelled, Some(signal)) => ExitCode::from(128 + signal as u8),
         _ => ExitCode::from(1),
     })
+}
+
+/// A line of a node's output as shown: control characters escaped (tabs kept), so what a
+/// script prints cannot move the cursor, recolour or clear the reader's terminal.
+fn output_line(line: &str) -> String {
+    line.split('\t').map(escape_controls).collect::<Vec<_>>().join("\t")
 }
 
 /// `ordo serve`: the controller and its HTTP server, until SIGINT or SIGTERM.
@@ -687,14 +716,13 @@ async fn wait_for_signal() -> i32 {
 /// Cancels the job at the first SIGINT or SIGTERM; returns which signal came.
 async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) -> Option<i32> {
     let signal = wait_for_signal().await;
-    eprintln!("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL");
+    stderr("Cancelling: no more nodes start; running scripts get SIGTERM, then SIGKILL\n");
     cancel.cancel();
     Some(signal)
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} (y/n) ");
-    std::io::stderr().flush()?;
+    stderr(&format!("{question} (y/n) "));
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).context("reading the answer")?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
@@ -767,14 +795,16 @@ fn job_show(state: &StateDir, id: i64, format: RecordFormat) -> anyhow::Result<E
                 for component in &result.components {
                     let status = serde_json::to_value(component.result)?;
                     let message = component.message.as_ref().map(|message| format!(": {message}")).unwrap_or_default();
+                    // A title could hold a newline or an escape: shown escaped, like in plans.
                     out.push_str(&format!(
-                        "  {} {}{message}\n",
-                        component.component,
-                        status.as_str().unwrap_or_default()
+                        "  {} {}{}\n",
+                        escape_controls(&component.component),
+                        status.as_str().unwrap_or_default(),
+                        escape_controls(&message)
                     ));
                 }
                 for line in result.output.lines() {
-                    out.push_str(&format!("  | {line}\n"));
+                    out.push_str(&format!("  | {}\n", output_line(line)));
                 }
             }
             out

@@ -39,7 +39,9 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
                 state.failed = 0;
                 lines.push(format!("{what} node group {index} ({})", crate::text::plural(n_nodes, "node")));
             }
-            Event::Waiting { capability } => lines.push(format!("Waiting for {capability} to be available")),
+            Event::Waiting { capability } => {
+                lines.push(format!("Waiting for {} to be available", crate::text::escape_controls(&capability)))
+            }
             Event::NodeStarted { .. } => state.started += 1,
             Event::ComponentFinished { .. } => return,
             Event::NodeFinished { outcome } => {
@@ -65,7 +67,9 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
                         ComponentResult::Cancelled => format!("{} cancelled", component.component),
                     })
                     .collect();
-                lines.push(format!("  {status} {} ({seconds:.2}s): {}", outcome.node, detail.join("; ")));
+                // Names and messages come from the repository: escaped, so none adds a line.
+                let detail = crate::text::escape_controls(&detail.join("; ")).into_owned();
+                lines.push(format!("  {status} {} ({seconds:.2}s): {detail}", outcome.node));
             }
         }
         let mut stderr = std::io::stderr().lock();

@@ -395,7 +395,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            if !crate::model::is_valid_environment_name(&environment.replace('*', "x")) {
+            if crate::model::environment_name_problem(&environment.replace('*', "x")).is_some() {
                 self.error_at(branch, format!("[environments] {environment:?} is not a valid environment name (letters, digits, `.`, `_`, `-`)"));
                 continue;
             }
@@ -547,7 +547,8 @@ impl Config {
             Some((prefix, suffix)) => {
                 let middle = branch.strip_prefix(prefix)?.strip_suffix(suffix)?;
                 let environment = rule.environment.replacen('*', middle, 1);
-                (!middle.is_empty() && crate::model::is_valid_environment_name(&environment)).then_some(environment)
+                (!middle.is_empty() && crate::model::environment_name_problem(&environment).is_none())
+                    .then_some(environment)
             }
         })
     }

@@ -44,11 +44,23 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
 }
 
+/// The longest message or note kept: a message that repeats input (a value, a list of
+/// names) is cut there, so no input makes a huge diagnostic.
+pub const MAX_MESSAGE_BYTES: usize = 2000;
+
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text;
+    }
+    let cut = floor_char_boundary(&text, MAX_MESSAGE_BYTES);
+    format!("{}... ({} more bytes)", &text[..cut], text.len() - cut)
+}
+
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
-            message: message.into(),
+            message: bounded(message.into()),
             location: None,
             labels: Vec::new(),
             notes: Vec::new(),
@@ -72,7 +84,7 @@ impl Diagnostic {
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
-        self.notes.push(note.into());
+        self.notes.push(bounded(note.into()));
         self
     }
 

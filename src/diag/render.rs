@@ -5,6 +5,7 @@ use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, Config, termcolor};
 
 use crate::diag::{Diagnostic, Severity, SourceMap};
+use crate::text::escape_controls;
 
 /// A span clipped to its first line: a whole resource body underlined says no more than its
 /// first line does, and buries the message.
@@ -30,7 +31,9 @@ pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> S
             Severity::Error => ReportSeverity::Error,
             Severity::Warning => ReportSeverity::Warning,
         };
-        let mut report = Report::new(severity).with_message(&diagnostic.message);
+        // Messages repeat names and values from the repository: escaped, so none can add a
+        // line or a terminal escape of its own.
+        let mut report = Report::new(severity).with_message(escape_controls(&diagnostic.message));
         let mut notes = Vec::new();
         let mut labels = Vec::new();
         if let Some(location) = &diagnostic.location {
@@ -44,10 +47,10 @@ pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> S
         for label in &diagnostic.labels {
             if let Some(id) = file_id(&label.location.file) {
                 let range = first_line(sources, &label.location.file, label.location.range.clone());
-                labels.push(ReportLabel::secondary(id, range).with_message(&label.message));
+                labels.push(ReportLabel::secondary(id, range).with_message(escape_controls(&label.message)));
             }
         }
-        notes.extend(diagnostic.notes.iter().cloned());
+        notes.extend(diagnostic.notes.iter().map(|note| escape_controls(note).into_owned()));
         report = report.with_labels(labels).with_notes(notes);
         let rendered = if color {
             let mut writer = termcolor::Ansi::new(Vec::new());
@@ -59,7 +62,7 @@ pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> S
         match rendered {
             Ok(text) => out.push_str(&text),
             Err(_) => {
-                out.push_str(&format!("error: {}\n", diagnostic.message));
+                out.push_str(&format!("error: {}\n", escape_controls(&diagnostic.message)));
             }
         }
     }

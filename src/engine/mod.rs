@@ -115,6 +115,9 @@ pub struct JobOutcome {
 /// Takes the environment's lock, loads the snapshot and plans it against what the store
 /// says was last applied. Blocking: loading reads the repository and may run Facter.
 pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::Result<Prepared> {
+    if let Some(problem) = crate::model::environment_name_problem(&request.environment) {
+        anyhow::bail!("invalid environment name \"{}\": {problem}", crate::text::excerpt(&request.environment));
+    }
     let lock = lock_environment(&engine.state, &request.environment)?;
     let loaded = load::load_input(input, engine.load_options)?;
     if has_errors(&loaded.diagnostics) {

@@ -15,7 +15,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Waits until the check passes; the error says what the last attempt saw.
 pub async fn wait_available(check: &AvailabilityCheck) -> Result<(), String> {
-    let give_up = Instant::now() + Duration::from_secs(check.timeout_secs);
+    let give_up = super::deadline_after(Duration::from_secs(check.timeout_secs));
     loop {
         let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(&check.kind)).await;
         let last_error = match attempt {
@@ -38,10 +38,12 @@ async fn attempt(kind: &CheckKind) -> Result<(), String> {
         CheckKind::Http { url } => http_status(url)
             .await
             .and_then(|status| if status < 400 { Ok(()) } else { Err(format!("GET {url} answered {status}")) }),
-        CheckKind::Command { command } => {
+        CheckKind::Command { command, env } => {
+            // Values come as environment variables: the shell never parses them as code.
             let status = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(command)
+                .envs(env.iter().map(|(name, value)| (name, value)))
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -95,8 +97,12 @@ mod tests {
 
     #[tokio::test]
     async fn command_checks_use_the_exit_status() {
-        let ok = AvailabilityCheck { kind: CheckKind::Command { command: "true".into() }, timeout_secs: 0 };
-        let bad = AvailabilityCheck { kind: CheckKind::Command { command: "exit 3".into() }, timeout_secs: 0 };
+        let ok =
+            AvailabilityCheck { kind: CheckKind::Command { command: "true".into(), env: Vec::new() }, timeout_secs: 0 };
+        let bad = AvailabilityCheck {
+            kind: CheckKind::Command { command: "exit 3".into(), env: Vec::new() },
+            timeout_secs: 0,
+        };
         assert_eq!(wait_available(&ok).await, Ok(()));
         assert!(wait_available(&bad).await.is_err());
     }

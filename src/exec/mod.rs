@@ -413,6 +413,13 @@ async fn run_group(
     (outcomes, not_started)
 }
 
+/// The instant `duration` from now; a duration too long for the clock gives a deadline
+/// decades away instead of overflowing, since no input may make ordo panic.
+pub(crate) fn deadline_after(duration: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(duration).or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600))).unwrap_or(now)
+}
+
 impl ComponentWork {
     /// The code this component runs.
     pub fn code(&self) -> Code {
@@ -420,5 +427,17 @@ impl ComponentWork {
             WorkKind::Script { code, .. } => code.clone(),
             WorkKind::Puppet { code, .. } => Code::Puppet(Arc::clone(code)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deadlines_beyond_the_clock_saturate() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        assert!(deadline_after(Duration::from_secs(1)) <= tokio::time::Instant::now() + Duration::from_secs(1));
     }
 }

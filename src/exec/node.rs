@@ -66,7 +66,7 @@ pub async fn run(work: &NodeWork, context: &Context<'_>) -> (Vec<ComponentOutcom
     if let Err(message) = transport.open().await {
         return fail_all(message);
     }
-    let deadline = Instant::now() + timeout;
+    let deadline = super::deadline_after(timeout);
     let step = Step {
         work,
         phase: context.phase,
@@ -142,7 +142,7 @@ async fn lock_node(
         .write(true)
         .open(&path)
         .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
-    let give_up = Instant::now() + wait;
+    let give_up = super::deadline_after(wait);
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(Some(NodeLock(file))),

@@ -99,7 +99,11 @@ pub async fn run(step: &Step<'_>, components: &[&ComponentWork]) -> Vec<Componen
         return all(ComponentResult::Skipped);
     };
     let names: Vec<&str> = components.iter().map(|component| component.reference.as_str()).collect();
-    step.write(&format!("==> puppet apply{}: {}\n", noop_flag(step.phase), names.join(", ")));
+    step.write(&format!(
+        "==> puppet apply{}: {}\n",
+        noop_flag(step.phase),
+        crate::text::escape_controls(&names.join(", "))
+    ));
     let root = match step.transport.install(&Code::Puppet(Arc::clone(&code))).await {
         Ok(root) => root,
         Err(message) => return all(ComponentResult::Failed { message }),

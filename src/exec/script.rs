@@ -11,6 +11,7 @@ use super::process::ProcessError;
 use super::transport::{Code, NodeCommand};
 use super::{ComponentResult, ComponentWork, Phase};
 use crate::model::display_value;
+use crate::text::escape_controls;
 
 /// Runs one script component; `script` is its path inside the component's code, `None`
 /// when the package has no script for this phase.
@@ -27,7 +28,8 @@ pub async fn run(step: &Step<'_>, component: &ComponentWork, script: Option<&str
         Phase::Noop => "check",
         Phase::Teardown => "remove",
     };
-    step.write(&format!("==> {} {action}\n", component.reference));
+    // The header is ordo's own line in the output: a title cannot add lines to it.
+    step.write(&format!("==> {} {action}\n", escape_controls(&component.reference)));
     let result = match command(step, component, script, action).await {
         Ok(command) => {
             exit_result(step, action, step.transport.run(command, step.deadline, step.cancel, step.output).await)
@@ -35,7 +37,7 @@ pub async fn run(step: &Step<'_>, component: &ComponentWork, script: Option<&str
         Err(message) => ComponentResult::Failed { message },
     };
     if let ComponentResult::Failed { message } = &result {
-        step.write(&format!("==> {} failed: {message}\n", component.reference));
+        step.write(&format!("==> {} failed: {message}\n", escape_controls(&component.reference)));
     }
     result
 }

@@ -85,6 +85,9 @@ pub fn import(
                 );
                 continue;
             };
+            if !super::resolve::check_node_name(&mut diagnostics, &member.node, whole_file.clone()) {
+                continue;
+            }
             if !model.nodes.contains_key(&member.node) {
                 model.nodes.insert(member.node.clone(), default_node(&member.node));
             }

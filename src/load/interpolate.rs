@@ -133,6 +133,35 @@ fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), Interpola
     Ok((Value::String(out), secret))
 }
 
+/// Interpolates a shell command without putting any value into its text: each `${path}`
+/// becomes `"$ORDO_VALUE_N"`, a quoted reference to an environment variable, and the values
+/// are returned as those variables. A value holding `; rm -rf /` is then only ever data.
+pub fn interpolate_shell(text: &str, scope: &Scope) -> Result<(String, Vec<(String, String)>), InterpolationError> {
+    let mut out = String::with_capacity(text.len());
+    let mut env = Vec::new();
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar..];
+        if let Some(escaped) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = escaped;
+        } else if let Some(inner) = after.strip_prefix("${") {
+            let close = inner.find('}').ok_or(InterpolationError::Unclosed)?;
+            let (value, _) = scope.lookup(&inner[..close])?;
+            let name = format!("ORDO_VALUE_{}", env.len() + 1);
+            out.push_str(&format!("\"${name}\""));
+            env.push((name, crate::model::display_value(&value)));
+            rest = &inner[close + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok((out, env))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +186,14 @@ mod tests {
         assert_eq!(interpolate(&json!("u:${password}"), &scope()), Ok((json!("u:hunter2"), true)));
         assert_eq!(interpolate(&json!("$${title} costs $5"), &scope()), Ok((json!("${title} costs $5"), false)));
         assert_eq!(interpolate(&json!(["${facts.ips.0}"]), &scope()), Ok((json!(["10.0.0.1"]), false)));
+    }
+
+    #[test]
+    fn shell_commands_get_values_as_variables() {
+        let scope = scope().with("host", json!("db; touch /tmp/x"));
+        let (command, env) = interpolate_shell("nc -z ${host} ${port} && echo $$HOME $${x}", &scope).unwrap();
+        assert_eq!(command, r#"nc -z "$ORDO_VALUE_1" "$ORDO_VALUE_2" && echo $$HOME ${x}"#);
+        assert_eq!(env, [("ORDO_VALUE_1".into(), "db; touch /tmp/x".into()), ("ORDO_VALUE_2".into(), "3306".into())]);
     }
 
     #[test]

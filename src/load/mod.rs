@@ -94,9 +94,11 @@ pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded>
     let started = std::time::Instant::now();
     let mut loader = Loader::new(snapshot, options);
     let model = if snapshot.read("site.yaml")?.is_some() {
-        yaml::load(&mut loader)?
+        let loaded = yaml::load(&mut loader);
+        not_utf8_as_diagnostic(&mut loader, loaded)?
     } else if puppet::is_control_repository(&loader)? {
-        puppet::load(&mut loader)?
+        let loaded = puppet::load(&mut loader);
+        not_utf8_as_diagnostic(&mut loader, loaded)?
     } else {
         loader.diagnostics.push(Diagnostic::error(format!(
             "{} has neither a site.yaml nor a Puppet control repository (environment.conf, manifests/*.pp): nothing to deploy",
@@ -114,12 +116,41 @@ pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded>
     Ok(loader.finish(model))
 }
 
+/// A file of the repository that is not UTF-8 stops loading, as a syntax error does, with a
+/// diagnostic at its first bad byte instead of an error without a place.
+fn not_utf8_as_diagnostic(loader: &mut Loader, loaded: anyhow::Result<Model>) -> anyhow::Result<Model> {
+    let err = match loaded {
+        Ok(model) => return Ok(model),
+        Err(err) => err,
+    };
+    let bad = err.downcast::<crate::source::NotUtf8>()?;
+    loader.sources.add(&bad.file, &bad.text);
+    let end = (bad.offset + 1).min(bad.text.len()).max(bad.offset);
+    loader.diagnostics.push(
+        Diagnostic::error(format!("{} is not valid UTF-8: invalid byte sequence", bad.file))
+            .at(Some(crate::diag::Location { file: bad.file.clone(), range: bad.offset..end })),
+    );
+    Ok(Model::default())
+}
+
 /// Loads an environment graph (JSON, as Puppet Server 5 served it) from a file of the
 /// snapshot; nodes come from the snapshot's `inventory.yaml` when there is one.
 pub fn load_environment_graph(snapshot: &Snapshot, file: &str, options: LoadOptions) -> anyhow::Result<Loaded> {
     let mut loader = Loader::new(snapshot, options);
-    let inventory = yaml::load_inventory(&mut loader)?;
-    let text = snapshot.read_text(file)?.ok_or_else(|| anyhow::anyhow!("{file} does not exist"))?;
+    let inventory = match yaml::load_inventory(&mut loader) {
+        Ok(inventory) => inventory,
+        Err(err) => {
+            not_utf8_as_diagnostic(&mut loader, Err(err))?;
+            return Ok(loader.finish(Model::default()));
+        }
+    };
+    let text = match snapshot.read_text(file) {
+        Ok(text) => text.ok_or_else(|| anyhow::anyhow!("{file} does not exist"))?,
+        Err(err) => {
+            let model = not_utf8_as_diagnostic(&mut loader, Err(err))?;
+            return Ok(loader.finish(model));
+        }
+    };
     loader.sources.add(file, &text);
     let (model, diagnostics) =
         env_graph::import(file, &text, inventory.nodes.clone(), |name| inventory.default_node(name));

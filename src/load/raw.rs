@@ -29,7 +29,7 @@ pub struct RawNodeDefaults {
     pub user: Option<String>,
     pub port: Option<u16>,
     /// Seconds one node's run may take.
-    pub timeout: Option<u64>,
+    pub timeout: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,7 +45,7 @@ pub struct RawNode {
     #[serde(default)]
     pub facts: serde_json::Map<String, Value>,
     pub gather_facts: Option<bool>,
-    pub timeout: Option<u64>,
+    pub timeout: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +197,7 @@ pub struct RawCheck {
     pub http: Option<Spanned<String>>,
     pub command: Option<Spanned<String>>,
     /// Seconds to keep retrying before the job stops.
-    pub timeout: Option<u64>,
+    pub timeout: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

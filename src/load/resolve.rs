@@ -48,6 +48,21 @@ macro_rules! impl_declaration {
 }
 pub(crate) use impl_declaration;
 
+/// Checks a node name against the node-name syntax (`model::node_name_problem`), with a
+/// located error when it does not match; whether it does. Both front ends call it for every
+/// node name they read, so no name can become a path, a lock or a command-line word.
+pub fn check_node_name(diagnostics: &mut Vec<Diagnostic>, name: &str, location: Option<Location>) -> bool {
+    let Some(problem) = crate::model::node_name_problem(name) else {
+        return true;
+    };
+    diagnostics.push(
+        Diagnostic::error(format!("invalid node name \"{}\": {problem}", crate::text::excerpt(name)))
+            .at(location)
+            .with_note("a node name is a DNS name or an SSH Host alias: labels of letters, digits, `-` and `_`, joined by dots"),
+    );
+    false
+}
+
 /// Which component (by index) exports each capability; a second export is an error.
 pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[D]) -> BTreeMap<String, usize> {
     let mut producers: BTreeMap<String, usize> = BTreeMap::new();

@@ -19,7 +19,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::Loader;
-use super::interpolate::{InterpolationError, Scope, interpolate};
+use super::interpolate::{InterpolationError, Scope, interpolate, interpolate_shell};
 use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
 use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
@@ -27,10 +27,16 @@ use crate::model::{
     Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
     PackageFiles, Param, Params, Script, Scripts, Transport, capitalize_type, split_reference,
 };
+use crate::text::join_some;
 
 const INVENTORY: &str = "inventory.yaml";
 const SITE: &str = "site.yaml";
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
+/// The longest timeout a node or a check may have: a week. Longer ones are mistakes, and
+/// unbounded ones would overflow the clock.
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+/// The most components one `count` may declare.
+const MAX_COUNT: u64 = 10_000;
 
 /// Reads and parses one YAML file of the snapshot; `None` when absent or unparsable
 /// (the reason is recorded as a diagnostic).
@@ -64,12 +70,24 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
         Some((prefix, rest)) if prefix.starts_with("line ") => rest.to_string(),
         _ => first_line.to_string(),
     };
-    let location = err.location().filter(|location| location.line() > 0).map(|location| {
-        let start = diag::offset_of(text, location.line() as usize, location.column() as usize);
-        Location { file: file.to_string(), range: start..(start + 1).min(text.len()).max(start) }
-    });
+    // Errors found at the end of the input come without a place, or with one past the last
+    // character: they point at the last character.
+    let last = text.trim_end().char_indices().next_back().map_or(0, |(last, _)| last);
+    let start = match err.location().filter(|location| location.line() > 0) {
+        Some(location) => diag::offset_of(text, location.line() as usize, location.column() as usize).min(last),
+        None => last,
+    };
+    let end = text[start..].chars().next().map_or(start, |next| start + next.len_utf8());
+    let location = Some(Location { file: file.to_string(), range: start..end });
     // The parser's own advice is for programmers embedding it, and the place is shown anyway.
     let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let message = match err.without_snippet() {
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        _ if message.starts_with("multiple YAML documents detected") => {
+            "a second YAML document starts here (`---`); this file holds one document".to_string()
+        }
+        _ => message,
+    };
     let message = match message.rfind(" at line ") {
         Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
         _ => message,
@@ -82,6 +100,26 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
         diagnostic = diagnostic.with_note(note);
     }
     diagnostic
+}
+
+/// What a breached limit of the YAML reader means, in words: the limits keep a hostile file
+/// from taking unbounded time, memory or stack.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let what = match breach {
+        BudgetBreach::Depth { .. } => return "nesting is too deep: lists and maps may nest at most 64 levels".into(),
+        BudgetBreach::Aliases { .. } | BudgetBreach::AliasAnchorRatio { .. } | BudgetBreach::Anchors { .. } => {
+            "too many anchors or aliases (`&name`, `*name`)"
+        }
+        BudgetBreach::Documents { .. } => "too many YAML documents",
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => "too many values",
+        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } | BudgetBreach::CommentBytes { .. } => {
+            "too much text"
+        }
+        BudgetBreach::MergeKeys { .. } => "too many merge keys (`<<`)",
+        _ => "too large or too complex",
+    };
+    format!("the file is too large to read: {what}")
 }
 
 /// "unknown field `nmae`, expected one of name, version" -> "did you mean `name`?".
@@ -257,10 +295,13 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
             Transport::Ssh { address: String::new(), port: defaults.port.unwrap_or(22), user: defaults.user.clone() }
         }
     });
-    let default_timeout = defaults.timeout;
+    let default_timeout = defaults.timeout.as_ref().and_then(|timeout| checked_timeout(loader, INVENTORY, timeout, 1));
     for raw in inventory.nodes {
         let location = spanned_location(INVENTORY, &raw.name);
         let name = raw.name.value.trim().to_string();
+        if !resolve::check_node_name(&mut loader.diagnostics, &name, location.clone()) {
+            continue;
+        }
         let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
             RawTransport::Local => Transport::Local,
             RawTransport::Ssh => Transport::Ssh {
@@ -279,15 +320,32 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
             transport,
             labels: raw.labels,
             facts,
-            timeout_secs: raw.timeout.or(defaults.timeout).unwrap_or(DEFAULT_TIMEOUT_SECS),
+            timeout_secs: match &raw.timeout {
+                Some(timeout) => checked_timeout(loader, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS),
+                None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+            },
         };
-        if name.is_empty() {
-            loader.diagnostics.push(Diagnostic::error("node name is empty").at(location));
-        } else if nodes.insert(name.clone(), node).is_some() {
+        if nodes.insert(name.clone(), node).is_some() {
             loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
         }
     }
     Ok(NodeInventory { nodes, default_transport, default_timeout })
+}
+
+/// A timeout in seconds, from `minimum` to [`MAX_TIMEOUT_SECS`]; `None` (and an error)
+/// outside that range.
+fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
+    if (minimum..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
+        return Some(timeout.value);
+    }
+    loader.diagnostics.push(
+        Diagnostic::error(format!(
+            "timeout {} is out of range: it must be from {minimum} to {MAX_TIMEOUT_SECS} seconds (a week)",
+            timeout.value
+        ))
+        .at(spanned_location(file, timeout)),
+    );
+    None
 }
 
 /// A node's facts as Facter reports them, overlaid with the inventory's own.
@@ -398,6 +456,17 @@ fn read_scripts(
         let relative = script.value.trim_start_matches("./").to_string();
         let path = format!("{}/{relative}", package.dir);
         let location = spanned_location(&package.file, script);
+        if let Some(problem) = script_path_problem(&relative) {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("script path \"{}\" {problem}", crate::text::excerpt(&script.value)))
+                    .at(location)
+                    .with_note(format!(
+                        "a script path is relative to the package directory {} and stays inside it",
+                        package.dir
+                    )),
+            );
+            return Ok(None);
+        }
         match loader.snapshot.read(&path)? {
             None => {
                 loader.diagnostics.push(Diagnostic::error(format!("script {path} does not exist")).at(location));
@@ -424,6 +493,24 @@ fn read_scripts(
         None => None,
     };
     Ok(apply.map(|apply| Scripts { apply, check, remove, package: Arc::clone(&package.files) }))
+}
+
+/// Why a script path could leave its package directory, or `None` when it stays inside:
+/// scripts run from the package as written to the state directory, so `..` or an absolute
+/// path would run whatever that leads to on the machine.
+fn script_path_problem(relative: &str) -> Option<&'static str> {
+    use std::path::Component;
+    if relative.is_empty() {
+        return Some("is empty");
+    }
+    if relative.contains('\0') {
+        return Some("contains NUL");
+    }
+    std::path::Path::new(relative).components().find_map(|component| match component {
+        Component::Normal(_) | Component::CurDir => None,
+        Component::ParentDir => Some("goes up with `..`, out of its package"),
+        Component::RootDir | Component::Prefix(_) => Some("is absolute, outside its package"),
+    })
 }
 
 /// Every component an application declares must have a known type.
@@ -553,6 +640,16 @@ fn expand_instance<'a>(
             Some(count) => match interpolate(&count.value, &scope)
                 .map(|(value, _)| check_type(value, Some(ParamType::Integer)))
             {
+                Ok(Ok(Value::Number(number))) if number.as_u64().is_some_and(|count| count > MAX_COUNT) => {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{app_ref}: count of {type_name} is {number}, more than {MAX_COUNT}, the most one application may declare"
+                        ))
+                        .at(spanned_location(&package.file, count)),
+                    );
+                    incomplete = true;
+                    continue;
+                }
                 Ok(Ok(Value::Number(number))) if number.as_u64().is_some() => number.as_u64(),
                 Ok(_) => {
                     loader.diagnostics.push(
@@ -596,7 +693,16 @@ fn expand_instance<'a>(
             let title = &component.title;
             let title_value = Spanned::new(Value::String(title.value.clone()), title.referenced, title.defined);
             let component_title = match eval(loader, &title_value) {
-                Some((value, _)) => crate::model::display_value(&value),
+                Some((_, true)) => {
+                    loader.diagnostics.push(secret_in_name(
+                        &format!("{app_ref}: the title of {type_name}"),
+                        spanned_location(&package.file, title),
+                    ));
+                    incomplete = true;
+                    // One error for the declaration, not one per counted component.
+                    break;
+                }
+                Some((value, false)) => crate::model::display_value(&value),
                 None => continue,
             };
             let mut explicit = BTreeMap::new();
@@ -621,7 +727,11 @@ fn expand_instance<'a>(
                 for item in &list.value.0 {
                     let item = &item.value;
                     match interpolate(&Value::String(item.clone()), &scope) {
-                        Ok((value, _)) => {
+                        Ok((_, true)) => loader.diagnostics.push(secret_in_name(
+                            &format!("{app_ref}: the capability reference `{}`", crate::text::excerpt(item)),
+                            location.clone(),
+                        )),
+                        Ok((value, false)) => {
                             let text = crate::model::display_value(&value);
                             match split_reference(&text) {
                                 Some((capability, title)) => {
@@ -705,7 +815,9 @@ fn expand_instance<'a>(
     let mut unknown_components = Vec::new();
     for (node_name, assigned) in &instance.nodes {
         let location = spanned_location(SITE, assigned);
-        if !model.nodes.contains_key(node_name) {
+        if !resolve::check_node_name(&mut loader.diagnostics, node_name, location.clone()) {
+            incomplete = true;
+        } else if !model.nodes.contains_key(node_name) {
             let mut diagnostic =
                 Diagnostic::error(format!("unknown node {node_name}: it is not in {INVENTORY}")).at(location.clone());
             if let Some(best) = suggest(node_name, model.nodes.keys().map(String::as_str)) {
@@ -753,13 +865,13 @@ fn expand_instance<'a>(
         let known: Vec<&str> = declared[first_new..].iter().map(|component| component.reference.as_str()).collect();
         let mut diagnostic = Diagnostic::error(format!(
             "Application {app_ref} assigns nodes to non-existent components: {}",
-            names.join(", ")
+            join_some(&names, 20)
         ))
         .at(unknown_components[0].1.clone());
         if let Some(best) = suggest(names[0], known.iter().copied()) {
             diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
         }
-        loader.diagnostics.push(diagnostic.with_note(format!("{app_ref} declares: {}", known.join(", "))));
+        loader.diagnostics.push(diagnostic.with_note(format!("{app_ref} declares: {}", join_some(&known, 20))));
     }
     let unassigned: Vec<&str> = declared[first_new..]
         .iter()
@@ -770,7 +882,7 @@ fn expand_instance<'a>(
         loader.diagnostics.push(
             Diagnostic::error(format!(
                 "Application {app_ref} has components without assigned nodes: {}",
-                unassigned.join(", ")
+                join_some(&unassigned, 20)
             ))
             .at(instance_location.clone()),
         );
@@ -1080,10 +1192,21 @@ fn availability_check(
     scope: &Scope,
 ) -> Option<AvailabilityCheck> {
     let file = &component.component_type.package.file;
-    let (value, make): (&Spanned<String>, fn(String) -> CheckKind) = match (&check.tcp, &check.http, &check.command) {
-        (Some(address), None, None) => (address, |address| CheckKind::Tcp { address }),
-        (None, Some(url), None) => (url, |url| CheckKind::Http { url }),
-        (None, None, Some(command)) => (command, |command| CheckKind::Command { command }),
+    let timeout_secs = match &check.timeout {
+        Some(timeout) => checked_timeout(loader, file, timeout, 0)?,
+        None => 60,
+    };
+    let (field, kind) = match (&check.tcp, &check.http, &check.command) {
+        (Some(address), None, None) => {
+            (address, interpolate_text(&address.value, scope).map(|address| CheckKind::Tcp { address }))
+        }
+        (None, Some(url), None) => (url, interpolate_text(&url.value, scope).map(|url| CheckKind::Http { url })),
+        // A command goes to a shell: its values travel as environment variables, never
+        // as part of the text the shell parses.
+        (None, None, Some(command)) => (
+            command,
+            interpolate_shell(&command.value, scope).map(|(command, env)| CheckKind::Command { command, env }),
+        ),
         _ => {
             loader.diagnostics.push(
                 Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
@@ -1092,16 +1215,18 @@ fn availability_check(
             return None;
         }
     };
-    match interpolate(&Value::String(value.value.clone()), scope) {
-        Ok((value, _)) => Some(AvailabilityCheck {
-            kind: make(crate::model::display_value(&value)),
-            timeout_secs: check.timeout.unwrap_or(60),
-        }),
+    match kind {
+        Ok(kind) => Some(AvailabilityCheck { kind, timeout_secs }),
         Err(err) => {
-            loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, value)));
+            loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, field)));
             None
         }
     }
+}
+
+/// A string interpolated as text (any value shown as a script would see it).
+fn interpolate_text(text: &str, scope: &Scope) -> Result<String, InterpolationError> {
+    interpolate(&Value::String(text.to_string()), scope).map(|(value, _)| crate::model::display_value(&value))
 }
 
 resolve::impl_declaration!(Declared<'_>);
@@ -1160,6 +1285,14 @@ fn unknown_parameter<'a>(
         diagnostic = diagnostic.with_note(format!("parameters: {}", join_or_none(known)));
     }
     diagnostic
+}
+
+/// A secret interpolated into a title or a reference: those are names, printed in plans,
+/// progress, job records and pull-request comments, so a secret may never be part of one.
+fn secret_in_name(what: &str, location: Option<Location>) -> Diagnostic {
+    Diagnostic::error(format!("{what} is derived from a secret value")).at(location).with_note(
+        "titles and references are shown everywhere a component is named; build them from values that are not secret",
+    )
 }
 
 fn interpolation_error(owner: &str, err: &InterpolationError, location: Option<Location>) -> Diagnostic {

@@ -2,14 +2,20 @@
 //! plan`), Markdown (for pull-request comments), JSON (the stable interface), and the
 //! graph as DOT or Mermaid. Renderers only format; they never decide anything, so the
 //! same plan always renders to the same bytes.
+//!
+//! Names and values come from the repository, which may be a stranger's pull request, so
+//! each format escapes them: control characters are shown escaped (no value can add a line
+//! or a terminal escape to a text plan), and in Markdown every name is a code span that its
+//! text cannot close, so no value can make a heading, a link or a mention in a comment.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::{Value, json};
 
 use super::{Action, Change, Plan};
-use crate::text::plural;
+use crate::text::{escape_controls, plural};
 
 /// Terminal styling; plain when output is not a terminal or `NO_COLOR` is set.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,8 +51,13 @@ fn action_color(action: Action) -> &'static str {
 
 /// The one-line summary: `Plan: 1 to add, 2 to change, 0 to move, 0 to remove; 3 nodes in 2 groups.`
 pub fn summary(plan: &Plan) -> String {
+    summary_with(plan, |text| escape_controls(text).into_owned())
+}
+
+/// The summary with the environment and revision shown by `name`.
+fn summary_with(plan: &Plan, name: impl Fn(&str) -> String) -> String {
     if !plan.has_changes() {
-        return format!("No changes: {} is up to date at {}.", plan.environment, plan.revision);
+        return format!("No changes: {} is up to date at {}.", name(&plan.environment), name(&plan.revision));
     }
     let n_nodes: usize = plan.groups.iter().map(Vec::len).sum();
     format!(
@@ -64,13 +75,13 @@ pub fn summary(plan: &Plan) -> String {
 pub fn text(plan: &Plan, style: Style) -> String {
     let changes = ChangeIndex::new(plan);
     let mut out = String::new();
-    let _ = writeln!(out, "Plan for environment {}", style.paint(&plan.environment, "1"));
-    let _ = writeln!(out, "  Revision  {}", plan.revision);
-    let _ = writeln!(out, "  Base      {}", plan.base_revision.as_deref().unwrap_or("(nothing applied yet)"));
+    let _ = writeln!(out, "Plan for environment {}", style.paint(&plain(&plan.environment), "1"));
+    let _ = writeln!(out, "  Revision  {}", plain(&plan.revision));
+    let _ = writeln!(out, "  Base      {}", plain(plan.base_revision.as_deref().unwrap_or("(nothing applied yet)")));
     let _ = writeln!(out);
     let _ = writeln!(out, "Application instances: {}", plan.applications.len());
     for (application, _) in &plan.applications {
-        let _ = writeln!(out, "  - {application}");
+        let _ = writeln!(out, "  - {}", plain(application));
     }
     let _ = writeln!(out);
     if plan.groups.is_empty() {
@@ -81,7 +92,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
         for (index, group) in plan.groups.iter().enumerate() {
             let _ = writeln!(out, "{index} {RULE}");
             for node in group {
-                let _ = writeln!(out, "{}", style.paint(node, "33"));
+                let _ = writeln!(out, "{}", style.paint(&plain(node), "33"));
                 for change in changes.on(plan, node, false) {
                     write_change(&mut out, change, style, false);
                 }
@@ -94,7 +105,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
         for (index, group) in plan.teardown_groups.iter().enumerate() {
             let _ = writeln!(out, "{index} {RULE}");
             for node in group {
-                let _ = writeln!(out, "{}", style.paint(node, "33"));
+                let _ = writeln!(out, "{}", style.paint(&plain(node), "33"));
                 for change in changes.on(plan, node, true) {
                     write_change(&mut out, change, style, true);
                 }
@@ -148,13 +159,13 @@ impl<'a> ChangeIndex<'a> {
 
 fn write_change(out: &mut String, change: &Change, style: Style, teardown: bool) {
     let shown_action = if teardown { Action::Remove } else { change.action };
-    let mut line = format!("{} {} - {}", marker(shown_action), change.application, change.component);
+    let mut line = format!("{} {} - {}", marker(shown_action), plain(&change.application), plain(&change.component));
     match (change.action, &change.previous_node) {
         (Action::Move, Some(previous)) if !teardown => {
-            let _ = write!(line, " (moved from {previous})");
+            let _ = write!(line, " (moved from {})", plain(previous));
         }
         (Action::Move, _) if teardown => {
-            let _ = write!(line, " (moved to {})", change.node);
+            let _ = write!(line, " (moved to {})", plain(&change.node));
         }
         _ => {}
     }
@@ -168,6 +179,7 @@ fn write_change(out: &mut String, change: &Change, style: Style, teardown: bool)
         && change.action == Action::Change
     {
         for diff_line in diff.lines() {
+            let diff_line = &*plain(diff_line);
             let colored = match diff_line.chars().next() {
                 Some('+') if !diff_line.starts_with("+++") => style.paint(diff_line, "32"),
                 Some('-') if !diff_line.starts_with("---") => style.paint(diff_line, "31"),
@@ -182,33 +194,33 @@ fn write_change(out: &mut String, change: &Change, style: Style, teardown: bool)
 pub fn markdown(plan: &Plan) -> String {
     let changes = ChangeIndex::new(plan);
     let mut out = String::new();
-    let _ = writeln!(out, "### ordo plan for `{}`", plan.environment);
+    let _ = writeln!(out, "### ordo plan for {}", code(&plan.environment));
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Revision `{}` against {}.",
-        plan.revision,
-        plan.base_revision.as_deref().map_or("nothing applied yet".to_string(), |base| format!("`{base}`"))
+        "Revision {} against {}.",
+        code(&plan.revision),
+        plan.base_revision.as_deref().map_or("nothing applied yet".to_string(), code)
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "**{}**", summary(plan));
+    let _ = writeln!(out, "**{}**", summary_with(plan, code));
     let _ = writeln!(out);
     for (index, group) in plan.groups.iter().enumerate() {
         let _ = writeln!(out, "#### Group {index}");
         let _ = writeln!(out);
         for node in group {
-            let _ = writeln!(out, "- `{node}`");
+            let _ = writeln!(out, "- {}", code(node));
             for change in changes.on(plan, node, false) {
                 let from = match &change.previous_node {
-                    Some(previous) => format!(", moved from `{previous}`"),
+                    Some(previous) => format!(", moved from {}", code(previous)),
                     None => String::new(),
                 };
                 let _ = writeln!(
                     out,
-                    "  - {} `{}` ({}{from})",
+                    "  - {} {} ({}{from})",
                     change.action.as_str(),
-                    change.component,
-                    change.application
+                    code(&change.component),
+                    code(&change.application)
                 );
             }
         }
@@ -220,7 +232,13 @@ pub fn markdown(plan: &Plan) -> String {
         for group in &plan.teardown_groups {
             for node in group {
                 for change in changes.on(plan, node, true) {
-                    let _ = writeln!(out, "- remove `{}` from `{node}` ({})", change.component, change.application);
+                    let _ = writeln!(
+                        out,
+                        "- remove {} from {} ({})",
+                        code(&change.component),
+                        code(node),
+                        code(&change.application)
+                    );
                 }
             }
         }
@@ -232,16 +250,51 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "<details><summary>Parameter changes</summary>");
         let _ = writeln!(out);
         for change in diffs {
-            let _ = writeln!(out, "`{}` on `{}`", change.component, change.node);
+            let diff: String = change
+                .diff
+                .as_deref()
+                .unwrap_or_default()
+                .lines()
+                .map(|line| format!("{}\n", escape_controls(line)))
+                .collect();
+            // The fence is longer than any run of backticks in the diff, so no value ends it.
+            let fence = "`".repeat(longest_run(&diff, '`').max(2) + 1);
+            let _ = writeln!(out, "{} on {}", code(&change.component), code(&change.node));
             let _ = writeln!(out);
-            let _ = writeln!(out, "```diff");
-            let _ = write!(out, "{}", change.diff.as_deref().unwrap_or_default());
-            let _ = writeln!(out, "```");
+            let _ = writeln!(out, "{fence}diff");
+            let _ = write!(out, "{diff}");
+            let _ = writeln!(out, "{fence}");
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "</details>");
     }
     out
+}
+
+/// Repository text for a text plan: control characters escaped.
+fn plain(text: &str) -> Cow<'_, str> {
+    escape_controls(text)
+}
+
+/// Repository text as a Markdown code span that shows it literally: delimited by more
+/// backticks than it holds in a row, padded when it starts or ends with one, and with its
+/// control characters escaped, so it cannot end early or spill into the lines around it.
+fn code(text: &str) -> String {
+    let text = escape_controls(text);
+    let fence = "`".repeat(longest_run(&text, '`') + 1);
+    let pad = text.starts_with('`') || text.ends_with('`') || (text.starts_with(' ') && text.ends_with(' '));
+    let pad = if pad && !text.is_empty() { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// The length of the longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut longest, mut current) = (0, 0);
+    for next in text.chars() {
+        current = if next == c { current + 1 } else { 0 };
+        longest = longest.max(current);
+    }
+    longest
 }
 
 /// The graph part shared by `show` and `plan` JSON.
@@ -306,26 +359,30 @@ pub fn show_text(plan: &Plan, style: Style) -> String {
         .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
         .collect();
     for (application, components) in &plan.applications {
-        let _ = writeln!(out, "{}", style.paint(application, "1"));
+        let _ = writeln!(out, "{}", style.paint(&plain(application), "1"));
         for component in components {
             let node = node_of.get(component.as_str()).copied().unwrap_or("(unassigned)");
-            let _ = writeln!(out, "  {component} => {}", style.paint(node, "33"));
+            let _ = writeln!(out, "  {} => {}", plain(component), style.paint(&plain(node), "33"));
             for edge in plan.edges.iter().filter(|edge| &edge.from == component) {
-                let via =
-                    edge.capability.as_deref().map_or("required by".to_string(), |cap| format!("+ produces {cap} for"));
-                let _ = writeln!(out, "      {via} {}", edge.to);
+                let via = edge
+                    .capability
+                    .as_deref()
+                    .map_or("required by".to_string(), |cap| format!("+ produces {} for", plain(cap)));
+                let _ = writeln!(out, "      {via} {}", plain(&edge.to));
             }
             for edge in plan.edges.iter().filter(|edge| &edge.to == component) {
-                let via =
-                    edge.capability.as_deref().map_or("requires".to_string(), |cap| format!("consumes {cap} from"));
-                let _ = writeln!(out, "      {via} {}", edge.from);
+                let via = edge
+                    .capability
+                    .as_deref()
+                    .map_or("requires".to_string(), |cap| format!("consumes {} from", plain(cap)));
+                let _ = writeln!(out, "      {via} {}", plain(&edge.from));
             }
         }
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "Node groups:");
     for (index, group) in plan.all_groups.iter().enumerate() {
-        let _ = writeln!(out, "  {index}: {}", group.join(", "));
+        let _ = writeln!(out, "  {index}: {}", plain(&group.join(", ")));
     }
     out
 }
@@ -335,7 +392,8 @@ pub fn dot(plan: &Plan) -> String {
     let mut out = String::from("digraph ordo {\n  rankdir=LR;\n  node [shape=box];\n");
     for (index, group) in plan.all_groups.iter().enumerate() {
         for node in group {
-            let _ = writeln!(out, "  subgraph \"cluster_{node}\" {{\n    label=\"{node} (group {index})\";");
+            let name = escape(node);
+            let _ = writeln!(out, "  subgraph \"cluster_{name}\" {{\n    label=\"{name} (group {index})\";");
             for component in plan.nodes.get(node).into_iter().flatten() {
                 let _ = writeln!(out, "    \"{}\";", escape(component));
             }
@@ -351,7 +409,12 @@ pub fn dot(plan: &Plan) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
+    escape_controls(text).replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Text inside a Mermaid label's quotes.
+fn mermaid_label(text: &str) -> String {
+    escape_controls(text).replace('"', "#quot;")
 }
 
 /// The component graph as a Mermaid flowchart.
@@ -367,10 +430,10 @@ pub fn mermaid(plan: &Plan) -> String {
     let mut n_subgraph = 0;
     for (index, group) in plan.all_groups.iter().enumerate() {
         for node in group {
-            let _ = writeln!(out, "  subgraph n{n_subgraph}[\"{node} (group {index})\"]");
+            let _ = writeln!(out, "  subgraph n{n_subgraph}[\"{} (group {index})\"]", mermaid_label(node));
             n_subgraph += 1;
             for component in plan.nodes.get(node).into_iter().flatten() {
-                let _ = writeln!(out, "    {}[\"{}\"]", ids[component.as_str()], component.replace('"', "#quot;"));
+                let _ = writeln!(out, "    {}[\"{}\"]", ids[component.as_str()], mermaid_label(component));
             }
             out.push_str("  end\n");
         }
@@ -381,7 +444,7 @@ pub fn mermaid(plan: &Plan) -> String {
         };
         match &edge.capability {
             Some(capability) => {
-                let _ = writeln!(out, "  {from} -- \"{capability}\" --> {to}");
+                let _ = writeln!(out, "  {from} -- \"{}\" --> {to}", mermaid_label(capability));
             }
             None => {
                 let _ = writeln!(out, "  {from} -.-> {to}");

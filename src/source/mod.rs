@@ -6,6 +6,11 @@
 //! module knows nothing of executing; it hands out bytes and identities. It is also the
 //! only module that talks Git: the controller's [`mirror`] of the watched repository, the
 //! [`watch`] of a local repository's refs, and [`notes`] written to commits.
+//!
+//! Both backings see the same tree, the one Git would commit: a symbolic link is a file
+//! whose content is its target, never followed, and a path with `..` or through a link is
+//! not in the tree. So nothing outside the repository (`/proc/self/environ`, `/usr/share`)
+//! is ever read as part of it, whatever its links say.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -35,6 +40,16 @@ pub struct Snapshot {
     pub root: PathBuf,
 }
 
+/// A file that should be text but is not valid UTF-8: where the first bad byte is, and the
+/// text with bad bytes replaced (the same up to that byte), so a caller can point at it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file} is not valid UTF-8 (byte {offset})")]
+pub struct NotUtf8 {
+    pub file: String,
+    pub offset: usize,
+    pub text: String,
+}
+
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -62,13 +77,10 @@ impl Snapshot {
     pub fn read(&self, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match &self.backing {
             Backing::WorkTree { root } => {
-                let path = root.join(relative);
-                match fs::read(&path) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(err) if path.is_dir() => Err(err).context(format!("{relative} is a directory")),
-                    Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-                }
+                let Some(path) = work_tree_path(root, relative) else {
+                    return Ok(None);
+                };
+                read_no_follow(&path, relative)
             }
             Backing::Git { repo, tree } => {
                 let Some(entry) = git_entry(repo, *tree, relative)? else {
@@ -83,12 +95,15 @@ impl Snapshot {
         }
     }
 
-    /// The file as UTF-8 text, or `None` when it does not exist.
+    /// The file as UTF-8 text, or `None` when it does not exist; a file that is not UTF-8
+    /// is a [`NotUtf8`] error.
     pub fn read_text(&self, relative: &str) -> anyhow::Result<Option<String>> {
         match self.read(relative)? {
-            Some(bytes) => {
-                String::from_utf8(bytes).map(Some).map_err(|_| anyhow::anyhow!("{relative} is not valid UTF-8"))
-            }
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|err| {
+                let offset = err.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+                anyhow::Error::new(NotUtf8 { file: relative.to_string(), offset, text })
+            }),
             None => Ok(None),
         }
     }
@@ -98,7 +113,9 @@ impl Snapshot {
         let mut entries = Vec::new();
         match &self.backing {
             Backing::WorkTree { root } => {
-                let dir = root.join(relative);
+                let Some(dir) = work_tree_path(root, relative).filter(|dir| is_real_dir(dir)) else {
+                    return Ok(entries);
+                };
                 let Ok(read_dir) = fs::read_dir(&dir) else {
                     return Ok(entries);
                 };
@@ -108,7 +125,9 @@ impl Snapshot {
                     if name == ".git" {
                         continue;
                     }
-                    entries.push(Entry { name, is_dir: entry.path().is_dir() });
+                    // The entry's own type: a link to a directory is not a directory.
+                    let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+                    entries.push(Entry { name, is_dir });
                 }
             }
             Backing::Git { repo, tree } => {
@@ -130,9 +149,9 @@ impl Snapshot {
     /// Whether a file is marked executable (the file mode on disk, or `100755` in Git).
     pub fn is_executable(&self, relative: &str) -> anyhow::Result<bool> {
         match &self.backing {
-            Backing::WorkTree { root } => Ok(fs::metadata(root.join(relative))
-                .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)),
+            Backing::WorkTree { root } => Ok(work_tree_path(root, relative)
+                .and_then(|path| fs::symlink_metadata(path).ok())
+                .is_some_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)),
             Backing::Git { repo, tree } => {
                 let tree = repo.find_tree(*tree)?;
                 Ok(tree.get_path(Path::new(relative)).map(|entry| entry.filemode() == 0o100755).unwrap_or(false))
@@ -144,7 +163,10 @@ impl Snapshot {
     /// computed the way Git would, so a clean working tree and its commit agree.
     pub fn tree_id(&self, relative: &str) -> anyhow::Result<String> {
         match &self.backing {
-            Backing::WorkTree { root } => Ok(hash_dir(&root.join(relative))?.to_string()),
+            Backing::WorkTree { root } => match work_tree_path(root, relative) {
+                Some(path) => Ok(hash_dir(&path)?.to_string()),
+                None => Ok(Oid::ZERO_SHA1.to_string()),
+            },
             Backing::Git { repo, tree } => Ok(match git_entry(repo, *tree, relative)? {
                 Some((oid, _)) => oid.to_string(),
                 None => Oid::ZERO_SHA1.to_string(),
@@ -156,6 +178,59 @@ impl Snapshot {
 /// The raw bytes of the Git blob id of some content, the way Git names a file's content.
 pub fn blob_id(content: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(Oid::hash_object(ObjectType::Blob, content)?.as_bytes().to_vec())
+}
+
+/// Where a path of the tree is on disk; `None` when it is not in the tree as Git sees it:
+/// it has `..` or is absolute, or goes through a symbolic link (Git stores a link as a file
+/// and never looks inside its target).
+fn work_tree_path(root: &Path, relative: &str) -> Option<PathBuf> {
+    let parts: Vec<&str> = relative.split('/').filter(|part| !part.is_empty() && *part != ".").collect();
+    let mut path = root.to_path_buf();
+    for (index, part) in parts.iter().enumerate() {
+        if *part == ".." || part.contains('\0') {
+            return None;
+        }
+        path.push(part);
+        if index + 1 < parts.len() && !is_real_dir(&path) {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+/// A directory that is not a symbolic link.
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir())
+}
+
+/// A file's bytes as Git would store them: a symbolic link's content is its target.
+fn read_no_follow(path: &Path, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOFOLLOW makes opening a link fail instead of opening what it points to, so a
+    // link swapped in after any check still is not followed; O_NONBLOCK keeps a FIFO from
+    // blocking the open.
+    match fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
+        Ok(mut file) => {
+            let meta = file.metadata().with_context(|| format!("reading {}", path.display()))?;
+            if meta.is_dir() {
+                bail!("{relative} is a directory");
+            }
+            if !meta.is_file() {
+                // A FIFO, socket or device: Git does not store one, so it is not in the tree.
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+            Ok(Some(bytes))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            let target = fs::read_link(path).with_context(|| format!("reading the link {}", path.display()))?;
+            Ok(Some(target.into_os_string().into_encoded_bytes()))
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 fn open_revision(path: &Path, repo: Repository, rev: &str) -> anyhow::Result<Snapshot> {
@@ -243,6 +318,9 @@ fn git_subtree<'repo>(repo: &'repo Repository, tree: Oid, relative: &str) -> any
 /// Computes Git's tree id for a directory on disk, without writing any object.
 fn hash_dir(dir: &Path) -> anyhow::Result<Oid> {
     let mut entries = Vec::new();
+    if !is_real_dir(dir) {
+        return Ok(Oid::ZERO_SHA1);
+    }
     let Ok(read_dir) = fs::read_dir(dir) else {
         return Ok(Oid::ZERO_SHA1);
     };
@@ -260,9 +338,11 @@ fn hash_dir(dir: &Path) -> anyhow::Result<Oid> {
         } else if meta.file_type().is_symlink() {
             let target = fs::read_link(&path)?;
             ("120000", Oid::hash_object(ObjectType::Blob, target.as_os_str().as_encoded_bytes())?)
-        } else {
+        } else if meta.is_file() {
             let mode = if meta.permissions().mode() & 0o111 != 0 { "100755" } else { "100644" };
             (mode, Oid::hash_file(ObjectType::Blob, &path)?)
+        } else {
+            continue; // Git stores no FIFOs, sockets or devices.
         };
         entries.push((name, mode, oid));
     }

@@ -3,7 +3,14 @@
 //! It owns the schema and its migrations (`MIGRATIONS`, tracked in `PRAGMA user_version`),
 //! refuses a file written by a newer ordo, and opens read-only for commands that only read.
 //! The file uses SQLite's rollback journal, so reading it creates no file beside it.
+//!
+//! A new store is built under a temporary name and renamed into place, so `state.db` is
+//! never an empty file ordo made: an empty or truncated one is refused, never taken for a
+//! new store (which would forget every applied component). A journal left by a crash is
+//! rolled back before reading, as SQLite does for a writer. The key of the secret digests
+//! lives in `state.key` beside the store, and both files are readable by their owner only.
 
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -93,7 +100,9 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO node_results_v2 SELECT * FROM node_results;
      DROP TABLE node_results;
      ALTER TABLE node_results_v2 RENAME TO node_results;",
-    // 3: the outbox of posts to forges.
+    // 3: the digest key leaves the store for `state.key` (written by `migrate` first).
+    "DELETE FROM settings WHERE key = 'salt';",
+    // 4: the outbox of posts to forges.
     "CREATE TABLE outbox (
          id INTEGER PRIMARY KEY AUTOINCREMENT,
          target TEXT NOT NULL,
@@ -119,6 +128,8 @@ const JOB_COLUMNS: &str =
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// `state.key`, the key of the secret digests.
+    key_file: PathBuf,
 }
 
 impl SqliteStore {
@@ -126,9 +137,15 @@ impl SqliteStore {
     pub fn open(state: &StateDir) -> anyhow::Result<SqliteStore> {
         state.create()?;
         let path = state.store_file();
+        if std::fs::symlink_metadata(&path).is_err() {
+            create(state)?;
+        }
         check_header(&path)?;
+        // Stores made before files were created private become private too.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
         let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore { conn, path, key_file: state.key_file() };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -137,13 +154,14 @@ impl SqliteStore {
     /// Opens an existing store without changing it; `None` when there is none yet.
     pub fn open_read_only(state: &StateDir) -> anyhow::Result<Option<SqliteStore>> {
         let path = state.store_file();
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
         check_header(&path)?;
+        recover_journal(&path)?;
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("opening {}", path.display()))?;
-        let store = SqliteStore { conn, path };
+        let store = SqliteStore { conn, path, key_file: state.key_file() };
         let version = store.schema_version()?;
         store.check_version(version)?;
         if version < SCHEMA_VERSION {
@@ -185,18 +203,27 @@ impl SqliteStore {
     fn migrate(&mut self) -> anyhow::Result<()> {
         let version = self.schema_version()?;
         self.check_version(version)?;
+        if (1..3).contains(&version) {
+            // Before version 3 the key was a setting; it moves to the key file unchanged,
+            // so the digests already recorded still match.
+            let salt: Option<String> = self
+                .conn
+                .query_row("SELECT value FROM settings WHERE key = 'salt'", [], |row| row.get(0))
+                .optional()?;
+            if let Some(salt) = salt
+                && std::fs::symlink_metadata(&self.key_file).is_err()
+            {
+                write_private(&self.key_file, salt.as_bytes())?;
+            }
+            // Deleted rows otherwise stay readable in the file's free pages.
+            self.conn.pragma_update(None, "secure_delete", true)?;
+        }
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(migration)
                 .with_context(|| format!("migrating the state store to version {}", index + 1))?;
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
-        }
-        let has_salt: bool =
-            self.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get::<_, i64>(0))?
-                > 0;
-        if !has_salt {
-            self.conn.execute("INSERT INTO settings (key, value) VALUES ('salt', ?1)", params![random_hex()?])?;
         }
         Ok(())
     }
@@ -255,9 +282,16 @@ impl Store for SqliteStore {
     }
 
     fn secret_key(&self) -> anyhow::Result<Vec<u8>> {
-        let salt: String =
-            self.conn.query_row("SELECT value FROM settings WHERE key = 'salt'", [], |row| row.get(0))?;
-        Ok(salt.into_bytes())
+        match std::fs::read(&self.key_file) {
+            Ok(key) if !key.is_empty() => Ok(key),
+            Ok(_) => bail!("the store's key file {} is empty", self.key_file.display()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "the store's key file {} is missing, so secret parameters cannot be compared with what {} recorded; restore it from where the store came from",
+                self.key_file.display(),
+                self.path.display()
+            ),
+            Err(err) => Err(err).with_context(|| format!("reading {}", self.key_file.display())),
+        }
     }
 
     fn environment(&self, name: &str) -> anyhow::Result<Option<EnvironmentRecord>> {
@@ -523,7 +557,13 @@ fn check_header(path: &Path) -> anyhow::Result<()> {
         Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
     }
     if header.is_empty() {
-        return Ok(()); // A new, empty file: SQLite will initialise it.
+        // ordo never leaves an empty store (it builds a new one aside and renames it), so
+        // this one was truncated or replaced; starting over would forget every applied
+        // component and run them all again.
+        bail!(
+            "state file {} is empty: it is not a store ordo made, and ordo will not start over on it and forget what was applied; restore it from a backup, or remove it to start with an empty store (every component then counts as not applied)",
+            path.display()
+        );
     }
     if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
         bail!("state file {} is not a valid ordo state store: it is not an SQLite database", path.display());
@@ -573,12 +613,70 @@ fn parse_column<T>(row: &rusqlite::Row, index: usize, parse: fn(&str) -> Option<
     })
 }
 
+/// Makes a new store: a fresh key file, then the schema in a temporary file that is renamed
+/// to `state.db` once complete, so a crash never leaves an empty or half-made store.
+fn create(state: &StateDir) -> anyhow::Result<()> {
+    let path = state.store_file();
+    write_private(&state.key_file(), random_hex()?.as_bytes())?;
+    let temporary = path.with_file_name(format!(".state.db.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    let conn = Connection::open(&temporary).with_context(|| format!("opening {}", temporary.display()))?;
+    let mut store = SqliteStore { conn, path: temporary.clone(), key_file: state.key_file() };
+    store.configure()?;
+    store.migrate()?;
+    drop(store);
+    std::fs::rename(&temporary, &path).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Writes a file readable by its owner only, atomically.
+fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_file_name(format!(
+        ".{}.new-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    file.write_all(content)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Rolls back a journal a crashed writer left (a "hot" journal): a read-only connection
+/// cannot, and would report the store unreadable. Opening it for writing and reading once
+/// lets SQLite restore the last committed state, as any writer would.
+fn recover_journal(path: &Path) -> anyhow::Result<()> {
+    let journal = path.with_file_name(format!("{}-journal", path.file_name().unwrap_or_default().to_string_lossy()));
+    if !std::fs::metadata(&journal).is_ok_and(|meta| meta.len() > 0) {
+        return Ok(());
+    }
+    let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // A journal that a live writer holds is not hot; wait for that writer like any reader.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+        .with_context(|| format!("recovering {} from its journal", path.display()))?;
+    Ok(())
+}
+
 fn random_hex() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
+    let mut bytes = [0u8; 32];
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut file| file.read_exact(&mut bytes))
-        .context("reading /dev/urandom for the store's salt")?;
+        .context("reading /dev/urandom for the store's key")?;
     Ok(crate::text::hex(&bytes))
 }
 
@@ -628,6 +726,31 @@ mod tests {
         assert_eq!(store.outbox_due(5_000, 10).unwrap()[0].id, second);
         assert_eq!(store.outbox_last_delivered("commit:a", "ordo/production").unwrap().as_deref(), Some("pending"));
         assert_eq!(store.outbox_backlog().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_key_leaves_an_old_store_unchanged_for_the_key_file() {
+        let (_dir, state) = state();
+        drop(SqliteStore::open(&state).unwrap());
+        // A version 2 store kept its key as the `salt` setting.
+        let conn = Connection::open(state.store_file()).unwrap();
+        conn.execute("INSERT INTO settings (key, value) VALUES ('salt', 'old-salt-0123')", []).unwrap();
+        conn.execute_batch("DROP TABLE outbox").unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(conn);
+        std::fs::remove_file(state.key_file()).unwrap();
+        let store = SqliteStore::open(&state).unwrap();
+        // The same key, so every recorded digest still matches; and no longer in the store.
+        assert_eq!(store.secret_key().unwrap(), b"old-salt-0123");
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let left: i64 =
+            store.conn.query_row("SELECT COUNT(*) FROM settings WHERE key = 'salt'", [], |row| row.get(0)).unwrap();
+        assert_eq!(left, 0);
+        drop(store);
+        let bytes = std::fs::read(state.store_file()).unwrap();
+        assert!(!bytes.windows(13).any(|window| window == b"old-salt-0123"), "the old key is still in the file");
+        let mode = std::fs::metadata(state.key_file()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

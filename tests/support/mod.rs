@@ -9,6 +9,7 @@
 pub mod forge;
 pub mod pp_corpus;
 pub mod serve;
+pub mod steps;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -153,6 +154,16 @@ impl Repo {
     }
 
     pub fn ordo_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Run::from(command.output().expect("running ordo"))
+    }
+
+    /// `ordo` as a command not yet run, for tests that start it and signal it, or give it
+    /// special stdout and stderr.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
         command
             .args(args)
@@ -160,15 +171,43 @@ impl Repo {
             .env("NO_COLOR", "1")
             .env_remove("ORDO_STATE")
             .env_remove("ORDO_ENV");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        Run::from(command.output().expect("running ordo"))
+        command
     }
 
     /// `ordo plan --format json` of the working tree.
     pub fn plan_json(&self) -> serde_json::Value {
         self.ordo(&["plan", "--format", "json"]).success().json()
+    }
+}
+
+/// Every file under a directory (recursively), with its bytes.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            out.push((entry.path(), std::fs::read(entry.path()).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+/// Asserts that no file under `dir` holds `needle`.
+#[track_caller]
+pub fn assert_no_file_holds(dir: &Path, needle: &str) {
+    for (path, bytes) in files_under(dir) {
+        let found = bytes.windows(needle.len()).any(|window| window == needle.as_bytes());
+        assert!(!found, "{} holds {needle:?}", path.display());
+    }
+}
+
+/// Whether a process is still alive (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or_default().trim_start().starts_with('Z'),
+        Err(_) => false,
     }
 }
 

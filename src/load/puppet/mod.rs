@@ -515,6 +515,10 @@ fn assign_nodes(
                 continue;
             }
         };
+        if !super::resolve::check_node_name(&mut loader.diagnostics, &node, at.clone()) {
+            invalid = true;
+            continue;
+        }
         let Some(targets) = references(value) else {
             loader.diagnostics.push(
                 Diagnostic::error(format!("Invalid node mapping in {app_ref}: Value {value} is not a resource"))
