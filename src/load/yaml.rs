@@ -1,5 +1,6 @@
-//! The YAML front end: `inventory.yaml`, `packages/*/package.yaml` and `site.yaml` into a
-//! [`Model`].
+//! The YAML front end: `packages/*/package.yaml` and `site.yaml`, with the nodes of
+//! `inventory.yaml` (read by `inventory.rs`), into a [`Model`]; and the reading of YAML files
+//! every part of `load` uses, with located errors in plain words.
 //!
 //! Resolution happens in this order, so that every value is known at plan time:
 //! 1. application parameters: package defaults < the chosen profile < the site's values;
@@ -20,18 +21,17 @@ use serde_saphyr::Spanned;
 
 use super::Loader;
 use super::interpolate::{InterpolationError, Scope, interpolate, interpolate_shell};
-use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
+use super::inventory;
+use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite};
 use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
-    PackageFiles, Param, Params, Script, Scripts, Transport, capitalize_type, split_reference,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, PackageFile, PackageFiles,
+    Param, Params, Script, Scripts, capitalize_type, split_reference,
 };
 use crate::text::join_some;
 
-const INVENTORY: &str = "inventory.yaml";
 const SITE: &str = "site.yaml";
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// The longest timeout a node or a check may have: a week. Longer ones are mistakes, and
 /// unbounded ones would overflow the clock.
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -137,7 +137,7 @@ fn unknown_field_suggestion(message: &str) -> Option<String> {
     suggest(wrong, candidates.iter().copied()).map(|best| format!("did you mean `{best}`?"))
 }
 
-fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
+pub(super) fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
     let location = &spanned.referenced;
     if location.line() == 0 {
         return None;
@@ -195,7 +195,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
 type SiteParse<'scope, 'text> = (&'text str, std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>);
 
 fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Result<Model> {
-    let mut model = Model { nodes: load_inventory(loader)?.nodes, ..Model::default() };
+    let mut model = Model { nodes: inventory::load_inventory(loader)?.nodes, ..Model::default() };
     let packages = load_packages(loader)?;
     let capability_types = capability_types(loader, &packages);
     let mut component_types: BTreeMap<String, ComponentType> = BTreeMap::new();
@@ -260,81 +260,9 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     Ok(model)
 }
 
-/// The inventory's nodes, and how to make a node it does not list.
-#[derive(Debug, Clone, Default)]
-pub(super) struct NodeInventory {
-    pub nodes: BTreeMap<String, Node>,
-    pub default_transport: Option<Transport>,
-    pub default_timeout: Option<u64>,
-}
-
-impl NodeInventory {
-    /// A node the code names but the inventory does not list: it gets the default transport,
-    /// or none (it can then be shown and planned, not run).
-    pub fn default_node(&self, name: &str) -> Node {
-        Node {
-            name: name.to_string(),
-            transport: self.default_transport.clone().unwrap_or(Transport::Unknown),
-            labels: BTreeMap::new(),
-            facts: serde_json::Map::new(),
-            timeout_secs: self.default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-        }
-    }
-}
-
-pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventory> {
-    let mut nodes = BTreeMap::new();
-    let Some(inventory) = read_yaml::<raw::RawInventory>(loader, INVENTORY)? else {
-        return Ok(NodeInventory::default());
-    };
-    let defaults = &inventory.defaults;
-    let default_transport = defaults.transport.map(|transport| match transport {
-        RawTransport::Local => Transport::Local,
-        // A default ssh node is reached at its own name.
-        RawTransport::Ssh => {
-            Transport::Ssh { address: String::new(), port: defaults.port.unwrap_or(22), user: defaults.user.clone() }
-        }
-    });
-    let default_timeout = defaults.timeout.as_ref().and_then(|timeout| checked_timeout(loader, INVENTORY, timeout, 1));
-    for raw in inventory.nodes {
-        let location = spanned_location(INVENTORY, &raw.name);
-        let name = raw.name.value.trim().to_string();
-        if !resolve::check_node_name(&mut loader.diagnostics, &name, location.clone()) {
-            continue;
-        }
-        let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
-            RawTransport::Local => Transport::Local,
-            RawTransport::Ssh => Transport::Ssh {
-                address: raw.address.unwrap_or_else(|| name.clone()),
-                port: raw.port.or(defaults.port).unwrap_or(22),
-                user: raw.user.or_else(|| defaults.user.clone()),
-            },
-        };
-        let facts = if raw.gather_facts.or(defaults.gather_facts).unwrap_or(false) {
-            gathered_facts(loader, &name, &transport, raw.facts, location.clone())
-        } else {
-            raw.facts
-        };
-        let node = Node {
-            name: name.clone(),
-            transport,
-            labels: raw.labels,
-            facts,
-            timeout_secs: match &raw.timeout {
-                Some(timeout) => checked_timeout(loader, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS),
-                None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-            },
-        };
-        if nodes.insert(name.clone(), node).is_some() {
-            loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
-        }
-    }
-    Ok(NodeInventory { nodes, default_transport, default_timeout })
-}
-
 /// A timeout in seconds, from `minimum` to [`MAX_TIMEOUT_SECS`]; `None` (and an error)
 /// outside that range.
-fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
+pub(super) fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
     if (minimum..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
         return Some(timeout.value);
     }
@@ -346,33 +274,6 @@ fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, mini
         .at(spanned_location(file, timeout)),
     );
     None
-}
-
-/// A node's facts as Facter reports them, overlaid with the inventory's own.
-fn gathered_facts(
-    loader: &mut Loader,
-    name: &str,
-    transport: &Transport,
-    written: serde_json::Map<String, Value>,
-    location: Option<Location>,
-) -> serde_json::Map<String, Value> {
-    let Some(gather) = loader.gather_facts else {
-        return written;
-    };
-    match gather(transport) {
-        Ok(mut facts) => {
-            facts.extend(written);
-            facts
-        }
-        Err(err) => {
-            loader.diagnostics.push(
-                Diagnostic::error(format!("cannot gather the facts of node {name}: {err:#}"))
-                    .at(location)
-                    .with_note("set the facts this node needs in inventory.yaml, or set gather_facts: false"),
-            );
-            written
-        }
-    }
 }
 
 fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
@@ -819,7 +720,8 @@ fn expand_instance<'a>(
             incomplete = true;
         } else if !model.nodes.contains_key(node_name) {
             let mut diagnostic =
-                Diagnostic::error(format!("unknown node {node_name}: it is not in {INVENTORY}")).at(location.clone());
+                Diagnostic::error(format!("unknown node {node_name}: it is not in {}", inventory::INVENTORY))
+                    .at(location.clone());
             if let Some(best) = suggest(node_name, model.nodes.keys().map(String::as_str)) {
                 diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
             }

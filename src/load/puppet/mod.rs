@@ -97,7 +97,7 @@ struct Pending<'a> {
 }
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
-    let inventory = super::yaml::load_inventory(loader)?;
+    let inventory = super::inventory::load_inventory(loader)?;
     let layout = layout::read(loader)?;
     let capability_types: BTreeMap<String, CapabilityType> = layout::capability_types(loader, &layout)?
         .into_iter()
@@ -479,7 +479,7 @@ fn references(value: &Value) -> Option<Vec<String>> {
 fn assign_nodes(
     loader: &mut Loader,
     model: &mut Model,
-    inventory: &super::yaml::NodeInventory,
+    inventory: &super::inventory::NodeInventory,
     instance: &Declared,
     site_file: &Parsed,
     app_ref: &str,
