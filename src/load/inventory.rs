@@ -24,6 +24,9 @@ pub(super) struct NodeInventory {
     pub nodes: BTreeMap<String, Node>,
     pub default_transport: Option<Transport>,
     pub default_timeout: Option<u64>,
+    /// The file is there but does not parse (its error is reported): which nodes exist is
+    /// unknown, rather than none.
+    pub unreadable: bool,
 }
 
 impl NodeInventory {
@@ -44,7 +47,8 @@ impl NodeInventory {
 pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventory> {
     let mut nodes = BTreeMap::new();
     let Some(inventory) = read_yaml::<raw::RawInventory>(loader, INVENTORY)? else {
-        return Ok(NodeInventory::default());
+        let unreadable = loader.sources.text(INVENTORY).is_some();
+        return Ok(NodeInventory { unreadable, ..NodeInventory::default() });
     };
     let defaults = &inventory.defaults;
     let default_transport = defaults.transport.map(|transport| match transport {
@@ -88,7 +92,7 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
             loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
         }
     }
-    Ok(NodeInventory { nodes, default_transport, default_timeout })
+    Ok(NodeInventory { nodes, default_transport, default_timeout, unreadable: false })
 }
 
 /// A node's facts as Facter reports them, overlaid with the inventory's own.

@@ -50,10 +50,44 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) ->
 
 /// Parses YAML text; a failure is the diagnostic to report.
 fn parse_yaml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str_with_options::<T>(text, reader_options(text.len()))
+        .map_err(|err| yaml_error(file, text, &err))
+}
+
+/// The YAML reader's settings for a file of `size` bytes.
+///
+/// What only a long file can have a lot of (values, events, text, anchors, aliases, merge
+/// keys) is limited in proportion to its length, so a site of any size loads: each of them
+/// takes at least a byte, and an empty entry (`:` alone, two bytes) is the most events per
+/// byte, four. What a short file could blow up stays bounded whatever its length: nesting
+/// (64 levels), and what aliases repeat, which nested aliases multiply at every level (the
+/// "billion laughs"): the values aliases repeat count as values of the file, within the same
+/// limit, and all of them together may be at most as many as the file has bytes, or a
+/// million in a smaller file.
+fn reader_options(size: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| yaml_error(file, text, &err))
+    // Comments are checked as YAML either way; nothing here reads their text.
+    options.emit_comments = false;
+    let per_byte = size.saturating_mul(4).saturating_add(1024);
+    let repeated = size.max(1_000_000);
+    if let Some(budget) = &mut options.budget {
+        budget.max_events = budget.max_events.max(per_byte);
+        budget.max_nodes = budget.max_nodes.max(per_byte);
+        budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(size);
+        budget.max_total_comment_bytes = budget.max_total_comment_bytes.max(size);
+        budget.max_anchors = budget.max_anchors.max(size);
+        budget.max_aliases = budget.max_aliases.max(size);
+        budget.max_merge_keys = budget.max_merge_keys.max(size);
+        // Many aliases of one anchor (`facts: *datacenter` on every node) are ordinary; the
+        // bound on what they repeat is what stops a bomb.
+        budget.enforce_alias_anchor_ratio = false;
+        budget.max_recorded_anchor_events = budget.max_recorded_anchor_events.max(repeated);
+        budget.max_recorded_anchor_bytes = budget.max_recorded_anchor_bytes.max(size);
+    }
+    options.alias_limits.max_total_replayed_events = options.alias_limits.max_total_replayed_events.max(repeated);
+    options
 }
 
 /// Keeps a parsed file's text for diagnostics, and its error if it did not parse.
@@ -81,8 +115,15 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
     let location = Some(Location { file: file.to_string(), range: start..end });
     // The parser's own advice is for programmers embedding it, and the place is shown anyway.
     let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    let message = match err.without_snippet() {
+    // A limit reached while an alias is repeated is the aliases' doing, whichever it was.
+    let through_alias = matches!(err.without_snippet(), serde_saphyr::Error::AliasError { .. });
+    let message = match original_error(err) {
+        serde_saphyr::Error::Budget { .. } if through_alias => ALIASES_TOO_LARGE.to_string(),
         serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => ALIASES_TOO_LARGE.to_string(),
         _ if message.starts_with("multiple YAML documents detected") => {
             "a second YAML document starts here (`---`); this file holds one document".to_string()
         }
@@ -102,6 +143,14 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
     diagnostic
 }
 
+/// The reader's own error inside the wrappers that add a snippet or an alias's places.
+fn original_error(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::AliasError { error, .. } | serde_saphyr::Error::WithSnippet { error, .. } = err {
+        err = error;
+    }
+    err
+}
+
 /// What a breached limit of the YAML reader means, in words: the limits keep a hostile file
 /// from taking unbounded time, memory or stack.
 fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
@@ -117,10 +166,16 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
             "too much text"
         }
         BudgetBreach::MergeKeys { .. } => "too many merge keys (`<<`)",
+        BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
+            return ALIASES_TOO_LARGE.into();
+        }
         _ => "too large or too complex",
     };
     format!("the file is too large to read: {what}")
 }
+
+/// An alias bomb, or aliases repeating more than any real file does.
+const ALIASES_TOO_LARGE: &str = "aliases (`*name`) here repeat more values than the file holds: aliases nested in what other aliases repeat multiply what is read";
 
 /// "unknown field `nmae`, expected one of name, version" -> "did you mean `name`?".
 fn unknown_field_suggestion(message: &str) -> Option<String> {
@@ -195,7 +250,8 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
 type SiteParse<'scope, 'text> = (&'text str, std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>);
 
 fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Result<Model> {
-    let mut model = Model { nodes: inventory::load_inventory(loader)?.nodes, ..Model::default() };
+    let inventory = inventory::load_inventory(loader)?;
+    let mut model = Model { nodes: inventory.nodes, ..Model::default() };
     let packages = load_packages(loader)?;
     let capability_types = capability_types(loader, &packages);
     let mut component_types: BTreeMap<String, ComponentType> = BTreeMap::new();
@@ -242,7 +298,9 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
         let parsed = parse.join().expect("parsing YAML does not panic");
         record_parse(loader, SITE, text, parsed)
     });
-    let Some(site) = site else {
+    // Without the inventory, every node the site names would be reported unknown, and every
+    // fact it uses missing: its one error says it all.
+    let Some(site) = site.filter(|_| !inventory.unreadable) else {
         return Ok(model);
     };
     let mut declared = Vec::new();

@@ -10,6 +10,7 @@ pub mod forge;
 pub mod pp_corpus;
 pub mod serve;
 pub mod steps;
+pub mod synthetic;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
