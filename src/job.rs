@@ -272,6 +272,7 @@ fn stages(model: &Model, plan: &Plan, inventory: &Inventory, options: &JobOption
                                 &component.parameters,
                             ),
                             modulepath: modulepath.join(":"),
+                            main_manifest: puppet.code.main_manifest.text.clone(),
                         }
                     }
                 };

@@ -150,6 +150,18 @@ pub struct PuppetCode {
     pub modulepath: Vec<String>,
     /// Files relative to the repository (`modules/lamp/manifests/db.pp`).
     pub files: Vec<PackageFile>,
+    /// The main manifest, orchestration blanked out: its node definitions and top-scope code
+    /// are part of every node's run, as they were of a node's catalog under PE.
+    pub main_manifest: MainManifest,
+}
+
+/// The main manifest's files as one manifest, with the application-orchestration statements
+/// blanked out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MainManifest {
+    pub text: String,
+    /// A digest of `text`.
+    pub digest: String,
 }
 
 /// The scripts of a package component, read from the revision being planned, with the
@@ -230,13 +242,16 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (!type_name.is_empty() && !title.is_empty()).then_some((type_name, title))
 }
 
-/// Puppet's capitalisation of a type name: each `::` segment starts upper case.
+/// Puppet's normal form of a type name, which makes names case-insensitive: each `::`
+/// segment capitalised as Ruby's `String#capitalize` does (first letter upper case, the rest
+/// lower case), a leading `::` dropped. `pasture_APP::db` is `Pasture_app::Db`.
 pub fn capitalize_type(name: &str) -> String {
-    name.split("::")
+    name.trim_start_matches("::")
+        .split("::")
         .map(|segment| {
             let mut chars = segment.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
+                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
                 None => String::new(),
             }
         })
@@ -279,5 +294,6 @@ pub(crate) mod tests {
         assert_eq!(split_reference("Sql['x']"), Some(("Sql", "x")));
         assert_eq!(split_reference("Sql"), None);
         assert_eq!(capitalize_type("lamp::db"), "Lamp::Db");
+        assert_eq!(capitalize_type("::Pasture_App::dB"), "Pasture_app::Db");
     }
 }

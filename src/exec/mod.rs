@@ -68,8 +68,9 @@ pub enum Runner {
     /// action (no `check` or no `remove` script).
     Script(Option<PathBuf>),
     /// A Puppet declaration, applied in one `puppet apply` with the node's other Puppet
-    /// components, against a module path already written to disk.
-    Puppet { declaration: String, modulepath: String },
+    /// components and the main manifest (node definitions, top-scope code), against a module
+    /// path already written to disk.
+    Puppet { declaration: String, modulepath: String, main_manifest: String },
 }
 
 /// Everything to run on one node.

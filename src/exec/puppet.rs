@@ -1,5 +1,6 @@
 //! Puppet components on a node: one `puppet apply` of every Puppet component the node runs,
-//! declared with all their parameters resolved, against the lowered module path.
+//! declared with all their parameters resolved after the main manifest (its node definitions
+//! and top-scope code, as a node's catalog had them under PE), against the lowered module path.
 //!
 //! The generated manifest goes to Puppet on stdin, so secret values (declared `Sensitive`)
 //! never touch the disk, and the catalog Puppet caches is deleted after the run. Puppet's
@@ -93,10 +94,15 @@ pub async fn run(
             .extend_from_slice(b"==> Puppet components are forgotten, not torn down (use ensure => absent in code)\n");
         return all(ComponentResult::Removed);
     }
+    // The main manifest first, so Puppet's line numbers in it are the user's; then the
+    // components, as a node's catalog under PE had its node definition and its components.
     let mut manifest = String::new();
     let mut modulepath = String::new();
     for component in components {
-        if let Runner::Puppet { declaration, modulepath: path } = &component.runner {
+        if let Runner::Puppet { declaration, modulepath: path, main_manifest } = &component.runner {
+            if manifest.is_empty() {
+                manifest.push_str(main_manifest);
+            }
             manifest.push_str(declaration);
             modulepath.clone_from(path);
         }
@@ -198,7 +204,12 @@ mod tests {
         let puppet = PuppetComponent {
             puppet_type: "lamp::db".into(),
             is_class: false,
-            code: Arc::new(PuppetCode { code_id: String::new(), modulepath: Vec::new(), files: Vec::new() }),
+            code: Arc::new(PuppetCode {
+                code_id: String::new(),
+                modulepath: Vec::new(),
+                files: Vec::new(),
+                main_manifest: Default::default(),
+            }),
         };
         let parameters: Params = [
             ("user".to_string(), Param { value: json!("o'brien"), secret: false }),
