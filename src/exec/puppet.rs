@@ -22,6 +22,10 @@ use crate::model::{Params, PuppetComponent};
 /// The Puppet code that declares one component with its resolved parameters.
 pub fn declaration(puppet: &PuppetComponent, title: &str, parameters: &Params) -> String {
     let mut out = String::new();
+    // A node's own catalog (node definitions, top-scope code) declares nothing more.
+    if puppet.puppet_type.is_empty() {
+        return out;
+    }
     if puppet.is_class {
         let _ = writeln!(out, "class {{ {}:", quote(&puppet.puppet_type));
     } else {

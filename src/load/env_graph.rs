@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostic, Location};
-use crate::model::{Application, Capability, Component, Implementation, Model, Node, split_reference};
+use crate::model::{
+    Application, Capability, Component, Implementation, Model, Node, normalize_reference, split_reference,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Graph {
@@ -72,12 +74,15 @@ pub fn import(
     let whole_file = Some(Location { file: file.to_string(), range: 0..0 });
     let mut components = Vec::new();
     for (application, members) in &graph.applications {
+        // Names are case-insensitive in Puppet: each reference in its normal form.
+        let application = &normalize_reference(application);
         model.applications.push(Application {
             reference: application.clone(),
-            components: members.keys().cloned().collect(),
+            components: members.keys().map(|reference| normalize_reference(reference)).collect(),
             origin: whole_file.clone(),
         });
         for (reference, member) in members {
+            let reference = &normalize_reference(reference);
             let Some((type_name, title)) = split_reference(reference) else {
                 diagnostics.push(
                     Diagnostic::error(format!("{application}: `{reference}` is not a component reference"))
@@ -88,7 +93,8 @@ pub fn import(
             if !model.nodes.contains_key(&member.node) {
                 model.nodes.insert(member.node.clone(), default_node(&member.node));
             }
-            let (consumes, requires) = (member.consumes.clone(), Vec::new());
+            let consumes = member.consumes.iter().map(|reference| normalize_reference(reference)).collect();
+            let requires = Vec::new();
             components.push(Component {
                 reference: reference.clone(),
                 type_name: type_name.to_string(),
@@ -98,7 +104,7 @@ pub fn import(
                 parameters: BTreeMap::new(),
                 implementation: Implementation::Graph,
                 code_id: String::new(),
-                produces: member.produces.clone(),
+                produces: member.produces.iter().map(|reference| normalize_reference(reference)).collect(),
                 consumes,
                 requires,
                 origin: whole_file.clone(),

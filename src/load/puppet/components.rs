@@ -227,12 +227,14 @@ fn consume(
     for capability in &component.consumes {
         let produced = model.capabilities.get(capability)?;
         let capability_type = capability.split('[').next().unwrap_or_default().to_string();
-        let Some((mapping, file)) = definitions.consumes.get(&(component.type_name.clone(), capability_type.clone()))
+        let Some((mapping, file)) =
+            definitions.consumes.get(&(component.mapping_name().to_string(), capability_type.clone()))
         else {
             loader.diagnostics.push(
                 Diagnostic::error(format!(
                     "Resource {} tries to consume {capability} but no 'consumes' mapping exists for {} and {capability_type}",
-                    component.reference, component.type_name
+                    component.reference,
+                    component.mapping_name()
                 ))
                 .at(component.declared_at.clone()),
             );
@@ -244,7 +246,8 @@ fn consume(
             if !declared.contains(&name) && warned.insert((Arc::clone(&file.path), attribute.name.span.start)) {
                 let mut diagnostic = Diagnostic::warning(format!(
                     "{} has no parameter '{name}': Puppet ignores this entry of `{} consumes {capability_type}`",
-                    component.type_name, component.type_name
+                    component.mapping_name(),
+                    component.mapping_name()
                 ))
                 .at(file.location(attribute.name.span));
                 if let Some(best) = suggest(name, declared.iter().copied()) {
@@ -318,10 +321,10 @@ fn produce(
 ) -> Option<Capability> {
     let capability_type = capability.split('[').next().unwrap_or_default().to_string();
     let mapping: Option<Mapping> =
-        context.definitions.produces.get(&(component.type_name.clone(), capability_type.clone())).copied();
+        context.definitions.produces.get(&(component.mapping_name().to_string(), capability_type.clone())).copied();
     let Some((mapping, mapping_file)) = mapping else {
         loader.diagnostics.push(
-            Diagnostic::error(format!("Resource type {} does not produce {capability_type}", component.type_name))
+            Diagnostic::error(format!("Resource type {} does not produce {capability_type}", component.mapping_name()))
                 .at(component.declared_at.clone()),
         );
         return None;

@@ -20,6 +20,7 @@ pub mod eval;
 pub(crate) mod hiera;
 mod layout;
 mod lower;
+mod nodes;
 mod site;
 mod validate;
 pub mod value;
@@ -97,6 +98,14 @@ struct Pending<'a> {
     /// Puppet's `(file: PATH, line: N)` of the declaration, for Puppet's messages.
     declared_line: String,
     assigned_at: Option<Location>,
+}
+
+impl Pending<'_> {
+    /// What a capability mapping names this component by: its type, or for a class its
+    /// reference (`Class[Prod]`).
+    fn mapping_name(&self) -> &str {
+        if self.is_class { &self.reference } else { &self.type_name }
+    }
 }
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
@@ -177,21 +186,30 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         }
     };
 
-    // Top scope: the main manifest's top-level variables.
+    // Top scope: the main manifest's top-level variables. Its other top-level code is for
+    // nodes' catalogs, but an application instance there is Puppet's error.
     let mut evaluator = Evaluator::with_code(Arc::clone(&code));
     let mut top = Scope::new();
     for file in &parsed[manifest_start..] {
         for statement in &file.file.statements {
-            if let StatementKind::Expr(expr) = &statement.kind
-                && matches!(expr.kind, ast::ExprKind::Assign { .. })
-                && let Err(err) = evaluator.eval(&mut top, expr)
-            {
+            let StatementKind::Expr(expr) = &statement.kind else { continue };
+            let result = match &expr.kind {
+                ast::ExprKind::Assign { .. } => evaluator.eval(&mut top, expr).map(drop),
+                ast::ExprKind::Resource(resource) => {
+                    application_outside_site(loader, &mut evaluator, &mut top, &definitions, resource, file)
+                }
+                _ => Ok(()),
+            };
+            if let Err(err) = result {
                 loader.diagnostics.push(Diagnostic::error(err.message.clone()).at(file.error_location(&err)));
             }
         }
         report_warnings(loader, &mut evaluator, file);
     }
     evaluator.declared.clear();
+    if crate::diag::has_errors(&loader.diagnostics) {
+        return Ok(model);
+    }
 
     let evaluated = site::evaluate(loader, &mut evaluator, &definitions, &top, site, &inventory, &mut model);
     let Some(site::Evaluated { pending, node_mapping_problems }) = evaluated else { return Ok(model) };
@@ -211,6 +229,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         top: &top,
     };
     components::resolve(loader, &mut model, pending, &context)?;
+    nodes::add_node_only_components(&mut model, &parsed[manifest_start..], &puppet_code, &mut evaluator);
     Ok(model)
 }
 
@@ -283,8 +302,15 @@ fn index<'a>(loader: &mut Loader, parsed: &'a [Parsed]) -> Definitions<'a> {
     // A mapping must name a defined type or class the code defines.
     for (kind, map) in [("produces", &definitions.produces), ("consumes", &definitions.consumes)] {
         for ((component, _), (mapping, file)) in map {
-            let name = component.to_lowercase();
-            if !definitions.defines.contains_key(&name) && !definitions.classes.contains_key(&name) {
+            let (name, exists) = match component.strip_prefix("Class[").and_then(|rest| rest.strip_suffix(']')) {
+                Some(class) => (class.to_lowercase(), definitions.classes.contains_key(&class.to_lowercase())),
+                None => {
+                    let name = component.to_lowercase();
+                    let exists = definitions.defines.contains_key(&name) || definitions.classes.contains_key(&name);
+                    (name, exists)
+                }
+            };
+            if !exists {
                 let known = definitions.defines.keys().chain(definitions.classes.keys()).map(String::as_str);
                 let mut diagnostic =
                     Diagnostic::error(format!("{kind} clause references nonexistent type {component}"))
@@ -321,7 +347,7 @@ fn index_mapping<'a>(
         };
         loader.diagnostics.push(Diagnostic::error(message).at(file.location(attribute.span)));
     }
-    let key = (capitalize_type(&mapping.component.text), capitalize_type(&mapping.capability.text));
+    let key = (mapping_component(&mapping.component.text), capitalize_type(&mapping.capability.text));
     let (map, verb) = match mapping.kind {
         ast::MappingKind::Produces => (&mut definitions.produces, "produces"),
         ast::MappingKind::Consumes => (&mut definitions.consumes, "consumes"),
@@ -330,6 +356,52 @@ fn index_mapping<'a>(
         loader
             .diagnostics
             .push(Diagnostic::error(format!("{} {verb} {} more than once", key.0, key.1)).at(file.location(span)));
+    }
+}
+
+/// Puppet's error for an application instance declared outside the site.
+fn application_outside_site(
+    loader: &mut Loader,
+    evaluator: &mut Evaluator,
+    top: &mut Scope,
+    definitions: &Definitions,
+    resource: &ast::ResourceExpr,
+    file: &Parsed,
+) -> Result<(), EvalError> {
+    let (ast::ExprKind::Name(type_name) | ast::ExprKind::TypeRef(type_name)) = &resource.type_name.kind else {
+        return Ok(());
+    };
+    let type_name = type_name.trim_start_matches("::").to_lowercase();
+    if !definitions.applications.contains_key(&type_name) {
+        return Ok(());
+    }
+    for body in &resource.bodies {
+        let titles = match evaluator.eval(top, &body.title)? {
+            Value::Array(titles) => titles,
+            title => vec![title],
+        };
+        for title in titles {
+            loader.diagnostics.push(
+                Diagnostic::error(format!(
+                    "Application instances like '{}[{title}]' can only be contained within a Site",
+                    capitalize_type(&type_name)
+                ))
+                .at(file.location(body.span)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A mapping's component in the form components are looked up by: a type name in Puppet's
+/// normal form (`Lamp::Db`), or a class reference (`Class[Prod]`).
+fn mapping_component(written: &str) -> String {
+    match crate::model::split_reference(written) {
+        Some((type_name, title)) if capitalize_type(type_name) == "Class" => {
+            format!("Class[{}]", capitalize_type(title))
+        }
+        Some((type_name, title)) => format!("{}[{title}]", capitalize_type(type_name)),
+        None => capitalize_type(written),
     }
 }
 

@@ -39,7 +39,15 @@ pub fn evaluate<'a>(
     let (site_def, site_file, _) = site;
     let mut site_scope = top.clone();
     site_scope.push();
-    if let Err(err) = evaluator.eval_statements(&mut site_scope, &site_def.body.statements) {
+    // The site's capability mappings were indexed with the others.
+    let statements: Vec<ast::Statement> = site_def
+        .body
+        .statements
+        .iter()
+        .filter(|statement| !matches!(statement.kind, ast::StatementKind::CapabilityMapping(_)))
+        .cloned()
+        .collect();
+    if let Err(err) = evaluator.eval_statements(&mut site_scope, &statements) {
         loader.diagnostics.push(Diagnostic::error(err.message.clone()).at(site_file.error_location(&err)));
         return None;
     }
@@ -262,11 +270,9 @@ fn assign_nodes(
         Some(Value::Hash(entries)) => entries.as_slice(),
         Some(other) => {
             problems.push(
-                Diagnostic::error(format!(
-                    "Invalid node mapping in {app_ref}: expected a Hash of Node references, got {}",
-                    other.type_name()
-                ))
-                .at(at.clone()),
+                Diagnostic::error(format!("Invalid node mapping in {app_ref}: Mapping must be a hash"))
+                    .at(at.clone())
+                    .with_note(format!("got {}", other.type_name())),
             );
             &[]
         }

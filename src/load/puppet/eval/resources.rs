@@ -31,7 +31,8 @@ impl Evaluator {
                 Value::Undef => return Err(EvalError::new(span, format!("{type_name}[] needs a title, got undef"))),
                 other => other.to_string(),
             };
-            let title = if type_name == "Class" { title.trim_start_matches("::").to_lowercase() } else { title };
+            // A class's title is a type name, in Puppet's normal form too: `Class[Prod]`.
+            let title = if type_name == "Class" { capitalize_type(&title) } else { title };
             references.push(Value::Reference { type_name: type_name.clone(), title });
         }
         match references.len() {
@@ -101,12 +102,14 @@ impl Evaluator {
                         ));
                     }
                 };
-                let (reference_type, title) = if type_name == "class" {
-                    ("Class".to_string(), title.trim_start_matches("::").to_lowercase())
+                // The declared class is named in lower case; its reference is `Class[Prod]`.
+                let (reference, title) = if type_name == "class" {
+                    let title = title.trim_start_matches("::").to_lowercase();
+                    (Value::Reference { type_name: "Class".into(), title: capitalize_type(&title) }, title)
                 } else {
-                    (reference_type.clone(), title)
+                    (Value::Reference { type_name: reference_type.clone(), title: title.clone() }, title)
                 };
-                references.push(Value::Reference { type_name: reference_type, title: title.clone() });
+                references.push(reference);
                 self.declared.push(Declared {
                     type_name: type_name.clone(),
                     title,
@@ -190,7 +193,7 @@ mod tests {
         check(
             "$name = 'app1' [Node['dev1'], Sql[$name], Lamp::Db['a'], Class['Foo::Bar'], Lamp::Web['a', 'b']]",
             expect![[r#"
-                [Node['dev1'], Sql['app1'], Lamp::Db['a'], Class['foo::bar'], [Lamp::Web['a'], Lamp::Web['b']]]
+                [Node['dev1'], Sql['app1'], Lamp::Db['a'], Class['Foo::Bar'], [Lamp::Web['a'], Lamp::Web['b']]]
             "#]],
         );
         check(
@@ -222,9 +225,9 @@ mod tests {
         check(
             "class { 'Foo::Bar': p => 1 }",
             expect![[r#"
-            Class['foo::bar']
-            class[foo::bar] p=1
-        "#]],
+                Class['Foo::Bar']
+                class[foo::bar] p=1
+            "#]],
         );
         check(
             "file { '/a': mode => 1, mode => 2 }",
