@@ -111,24 +111,32 @@ pub fn read(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Hiera> {
     roots.extend(layout.modules.iter().map(|(name, dir)| (Some(name.clone()), format!("{dir}/"))));
     for (module, root) in roots {
         let config_path = format!("{root}hiera.yaml");
-        let config = match loader.snapshot.read_text(&config_path)? {
-            Some(text) => {
-                loader.sources.add(&config_path, &text);
-                match serde_saphyr::from_str::<RawConfig>(&text) {
-                    Ok(config) => config,
-                    Err(err) => {
-                        let reason = err.to_string();
-                        loader.diagnostics.push(
-                            Diagnostic::error(format!("{config_path}: {}", reason.lines().next().unwrap_or_default()))
-                                .at(Some(Location { file: config_path.clone(), range: 0..0 })),
-                        );
-                        continue;
-                    }
+        let text = loader.snapshot.read_text(&config_path)?.unwrap_or_default();
+        let config = if text.is_empty() {
+            RawConfig::default()
+        } else {
+            loader.sources.add(&config_path, &text);
+            match serde_saphyr::from_str::<RawConfig>(&text) {
+                Ok(config) => config,
+                Err(err) => {
+                    let reason = err.to_string();
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!("{config_path}: {}", reason.lines().next().unwrap_or_default()))
+                            .at(Some(Location { file: config_path.clone(), range: 0..0 })),
+                    );
+                    continue;
                 }
             }
-            None => RawConfig::default(),
         };
         let at = Some(Location { file: config_path.clone(), range: 0..0 });
+        // A level's problems point at its name in the file.
+        let level_at = |name: &str| {
+            let range = text
+                .match_indices(name)
+                .find(|(offset, _)| text[..*offset].trim_end_matches(['"', '\'']).trim_end().ends_with("name:"))
+                .map_or(0..0, |(offset, _)| offset..offset + name.len());
+            Some(Location { file: config_path.clone(), range })
+        };
         if let Some(version) = config.version
             && version != 5
         {
@@ -166,7 +174,7 @@ pub fn read(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Hiera> {
                     Diagnostic::error(format!(
                         "{config_path}: the Hiera backend '{backend}' of hierarchy level '{name}' is not supported; ordo reads yaml_data and json_data"
                     ))
-                    .at(at.clone()),
+                    .at(level_at(&name)),
                 );
                 continue;
             }
@@ -180,7 +188,7 @@ pub fn read(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Hiera> {
                     Diagnostic::error(format!(
                         "{config_path}: hierarchy level '{name}' uses globs, mapped_paths or uris, which ordo does not read; use path or paths"
                     ))
-                    .at(at.clone()),
+                    .at(level_at(&name)),
                 );
                 continue;
             }
