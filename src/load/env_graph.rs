@@ -163,3 +163,30 @@ pub fn import(
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
     (model, diagnostics)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_read_in_puppets_normal_form() {
+        let graph = r#"{"environment": "production", "code_id": null, "applications": {
+            "pasture_APP[p]": {
+                "pasture_app::DB[p]": {"produces": ["sql[p]"], "consumes": [], "node": "a"},
+                "Pasture_App::Web[p]": {"produces": [], "consumes": ["SQL[p]"], "node": "b"}
+            }}}"#;
+        let node = |name: &str| Node {
+            name: name.to_string(),
+            transport: crate::model::Transport::Unknown,
+            labels: BTreeMap::new(),
+            facts: serde_json::Map::new(),
+            timeout_secs: 1,
+        };
+        let (model, diagnostics) = import("graph.json", graph, BTreeMap::new(), node);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(model.applications[0].reference, "Pasture_app[p]");
+        let references: Vec<&str> = model.components.iter().map(|component| component.reference.as_str()).collect();
+        assert_eq!(references, ["Pasture_app::Db[p]", "Pasture_app::Web[p]"]);
+        assert_eq!(model.edges.len(), 1, "Sql[p] links them");
+    }
+}

@@ -93,6 +93,8 @@ struct Pending<'a> {
     produces: Vec<String>,
     consumes: Vec<String>,
     requires: Vec<String>,
+    /// `before` and `notify` targets, with the metaparameter: they may not be capabilities.
+    ordering: Vec<(String, String)>,
     node: Option<String>,
     declared_at: Option<Location>,
     /// Puppet's `(file: PATH, line: N)` of the declaration, for Puppet's messages.
@@ -215,7 +217,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     let Some(site::Evaluated { pending, node_mapping_problems }) = evaluated else { return Ok(model) };
     // Puppet validates capabilities when the environment's catalog is finished, and node
     // mappings after that, when it builds the environment graph.
-    let capabilities_valid = validate::capabilities(loader, &pending);
+    let capabilities_valid = validate::capabilities(loader, &pending, &capability_types);
     loader.diagnostics.extend(node_mapping_problems);
     if !capabilities_valid {
         return Ok(model);

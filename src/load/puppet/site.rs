@@ -206,6 +206,7 @@ fn declare_component<'a>(
         return None;
     }
     let mut explicit = Vec::new();
+    let mut ordering = Vec::new();
     let mut lists: [Vec<String>; 3] = Default::default();
     for (name, value) in declared.attributes {
         let slot = ["export", "consume", "require"].iter().position(|metaparameter| *metaparameter == name);
@@ -217,6 +218,9 @@ fn declare_component<'a>(
                         .at(declared_at.clone()),
                 ),
             }
+        } else if matches!(name.as_str(), "before" | "notify") {
+            // Kept to check that they do not point at capabilities.
+            ordering.extend(references(&value).unwrap_or_default().into_iter().map(|target| (name.clone(), target)));
         } else if !METAPARAMETERS.contains(&name.as_str()) {
             explicit.push((name, value));
         }
@@ -235,6 +239,7 @@ fn declare_component<'a>(
         produces,
         consumes,
         requires,
+        ordering,
         node: None,
         declared_line: application_file.puppet_location(declared.span),
         declared_at,

@@ -3,18 +3,41 @@
 //! capability that is consumed or required but never exported, in Puppet's wording and
 //! order: the duplicate exports in the order components were declared, then the missing
 //! exports in the order they were first referenced, each named with the metaparameter and
-//! place of its last reference, as Puppet's validator kept them.
+//! place of its last reference, as Puppet's validator kept them. Before them, as Puppet
+//! checked when the metaparameter was set, `before` or `notify` pointing at a capability.
 
 use std::collections::BTreeMap;
 
 use super::Pending;
+use super::layout::CapabilityType;
 use crate::diag::Diagnostic;
 use crate::load::Loader;
+use crate::model::split_reference;
 
 /// Reports the problems; false when there were any. After evaluation errors, Puppet would
 /// have stopped before these checks, and what they find is most likely a consequence: they
 /// are skipped.
-pub fn capabilities(loader: &mut Loader, pending: &[Pending]) -> bool {
+pub fn capabilities(
+    loader: &mut Loader,
+    pending: &[Pending],
+    capability_types: &BTreeMap<String, CapabilityType>,
+) -> bool {
+    if crate::diag::has_errors(&loader.diagnostics) {
+        return false;
+    }
+    for component in pending {
+        for (metaparameter, target) in &component.ordering {
+            let type_name = split_reference(target).map(|(type_name, _)| type_name).unwrap_or_default();
+            let exported = pending.iter().any(|other| other.produces.contains(target));
+            if capability_types.contains_key(type_name) || exported {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!("'{metaparameter}' is not a valid relationship to a capability"))
+                        .at(component.declared_at.clone())
+                        .with_note(format!("{} has {metaparameter} => {target}", component.reference)),
+                );
+            }
+        }
+    }
     if crate::diag::has_errors(&loader.diagnostics) {
         return false;
     }
