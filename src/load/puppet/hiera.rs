@@ -68,8 +68,7 @@ struct Layer {
     levels: Vec<Level>,
 }
 
-/// A hierarchy level: its name and its paths, relative to the repository, still to be
-/// interpolated.
+/// A hierarchy level: its paths, relative to the repository, still to be interpolated.
 #[derive(Debug)]
 struct Level {
     paths: Vec<String>,

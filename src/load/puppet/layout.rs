@@ -2,7 +2,8 @@
 //! `modulepath` and `manifest` settings, defaulting as Puppet does), the main manifest
 //! (`manifests/`, every `.pp` file in it in Puppet's order), the module directories, and a
 //! `Puppetfile` whose modules must be present. Also the capability types modules define in
-//! `lib/puppet/type/*.rb` with `:is_capability => true`, read without running Ruby.
+//! `lib/puppet/type/*.rb` with `:is_capability => true`, read without running Ruby, and the
+//! settings of `ordo.yaml` the Puppet front end reads (capability types, `strict_variables`).
 
 use std::collections::BTreeMap;
 

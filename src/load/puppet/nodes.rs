@@ -105,3 +105,30 @@ pub fn add_node_only_components(
     }
     model.edges.sort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(src: &str) -> Vec<Parsed> {
+        let parse = crate::lang::parse(src);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        vec![Parsed { path: Arc::from("manifests/site.pp"), text: src.to_string(), file: parse.file }]
+    }
+
+    #[test]
+    fn node_definitions_match_as_puppets_do() {
+        let mut evaluator = Evaluator::new();
+        let main = parsed("node 'web1.example', /^db\\d+\\./ { }\nnode 'Mail' { }\n");
+        let matches = |evaluator: &mut Evaluator, name: &str| has_definition(evaluator, &main, name);
+        assert!(matches(&mut evaluator, "web1.example"));
+        assert!(matches(&mut evaluator, "web1.example.net"), "a shorter form of the name matches");
+        assert!(matches(&mut evaluator, "db12.example.net"));
+        assert!(matches(&mut evaluator, "mail.example.net"), "names are case-insensitive");
+        assert!(!matches(&mut evaluator, "web2.example.net"));
+        assert!(!matches(&mut evaluator, "example.net"));
+        let with_default = parsed("node default { }\n");
+        assert!(has_definition(&mut evaluator, &with_default, "anything"));
+        assert!(!has_definition(&mut evaluator, &parsed("$x = 1\n"), "anything"));
+    }
+}
