@@ -192,6 +192,9 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     // nodes' catalogs, but an application instance there is Puppet's error.
     let mut evaluator = Evaluator::with_code(Arc::clone(&code));
     let mut top = Scope::new();
+    // The environment is compiled without a node: `$facts` and `$trusted` exist, empty.
+    top.set_top("facts", Value::Hash(Vec::new()));
+    top.set_top("trusted", Value::Hash(Vec::new()));
     for file in &parsed[manifest_start..] {
         for statement in &file.file.statements {
             let StatementKind::Expr(expr) = &statement.kind else { continue };
