@@ -409,6 +409,9 @@ fn component_code_id(loader: &Loader, component: &Pending, context: &Context) ->
             hasher.update(loader.snapshot.tree_id(&format!("{dir}/{part}"))?.as_bytes());
         }
     }
-    hasher.update(context.puppet_code.main_manifest.digest.as_bytes());
+    // Without node definitions or top-scope code, ids are what they were before there were any.
+    if !context.puppet_code.main_manifest.text.is_empty() {
+        hasher.update(context.puppet_code.main_manifest.digest.as_bytes());
+    }
     Ok(crate::plan::inventory::hex(&hasher.finalize()))
 }

@@ -66,7 +66,9 @@ pub fn puppet_code(modulepath: Vec<String>, mut files: Vec<PackageFile>, main_ma
         hasher.update((file.content.len() as u64).to_le_bytes());
         hasher.update(&file.content);
     }
-    hasher.update(main_manifest.digest.as_bytes());
+    if !main_manifest.text.is_empty() {
+        hasher.update(main_manifest.digest.as_bytes());
+    }
     let code_id = crate::plan::inventory::hex(&hasher.finalize());
     PuppetCode { code_id, modulepath, files, main_manifest }
 }

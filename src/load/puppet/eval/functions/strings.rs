@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use super::Call;
 use crate::lang::ast::Span;
-use crate::load::puppet::eval::operators::to_number;
+use crate::load::puppet::eval::operators::{as_float, to_number};
 use crate::load::puppet::eval::types::parse_number;
 use crate::load::puppet::eval::{EvalResult, Evaluator, Scope};
 use crate::load::puppet::value::Value;
@@ -230,14 +230,6 @@ pub fn versioncmp_function(_: &mut Evaluator, _: &mut Scope, call: &Call) -> Eva
         Ordering::Equal => 0,
         Ordering::Greater => 1,
     }))
-}
-
-fn as_float(value: &Value) -> f64 {
-    match value {
-        Value::Integer(number) => *number as f64,
-        Value::Float(number) => *number,
-        _ => f64::NAN,
-    }
 }
 
 /// `sprintf` with the conversions orchestration code uses: `%s %d %i %x %X %o %b %f %e %g %%`,
