@@ -259,19 +259,19 @@ fn wrong_types_unknown_and_missing_parameters() {
             );
         },
         expect![[r#"
-            error: Lamp[app1]: parameter 'web_instances' expects an Integer value, got String
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp[app1]: parameter 'web_instances' expects an Integer value, got String (file: manifests/site.pp, line: 4)
               ┌─ manifests/site.pp:4:10
               │
             4 │   lamp { 'app1':
               │          ^^^^^^^
 
-            error: Lamp[app2]: has no parameter named 'db_usr'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp[app2]: has no parameter named 'db_usr' (file: manifests/site.pp, line: 16)
                ┌─ manifests/site.pp:16:10
                │
             16 │   lamp { 'app2':
                │          ^^^^^^^
 
-            error: Lamp[app2]: expects a value for parameter 'db_user'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp[app2]: expects a value for parameter 'db_user' (file: manifests/site.pp, line: 16)
                ┌─ manifests/site.pp:16:10
                │
             16 │   lamp { 'app2':
@@ -287,7 +287,7 @@ fn unknown_component_type_in_an_application() {
     check(
         |repo| repo.edit(INIT, "  lamp::mysql { $name:", "  lamp::mysqll { $name:"),
         expect![[r#"
-            error: Lamp[app1]: Unknown resource type: 'lamp::mysqll'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Unknown resource type: 'lamp::mysqll' (file: modules/lamp/manifests/init.pp, line: 9, column: 18)
               ┌─ modules/lamp/manifests/init.pp:9:18
               │
             9 │   lamp::mysqll { $name:
@@ -295,7 +295,7 @@ fn unknown_component_type_in_an_application() {
               │
               = did you mean `lamp::mysql`?
 
-            error: Lamp[app2]: Unknown resource type: 'lamp::mysqll'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Unknown resource type: 'lamp::mysqll' (file: modules/lamp/manifests/init.pp, line: 9, column: 18)
               ┌─ modules/lamp/manifests/init.pp:9:18
               │
             9 │   lamp::mysqll { $name:
@@ -333,37 +333,37 @@ fn unknown_capability_attribute() {
                │
                = did you mean `host`?
 
-            error: Lamp::Webapp[app1-1]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app1-1]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
 
-            error: Lamp::Webapp[app1-2]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app1-2]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
 
-            error: Lamp::Webapp[app1-3]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app1-3]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
 
-            error: Lamp::Webapp[app2-1]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app2-1]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
 
-            error: Lamp::Webapp[app2-2]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app2-2]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
                │                    ^^^^^^^^^^^^^^^
 
-            error: Lamp::Webapp[app2-3]: expects a value for parameter 'db_host'
+            error: Evaluation Error: Error while evaluating a Resource Statement, Lamp::Webapp[app2-3]: expects a value for parameter 'db_host' (file: modules/lamp/manifests/init.pp, line: 17)
                ┌─ modules/lamp/manifests/init.pp:17:20
                │
             17 │     lamp::webapp { "${name}-${i}":
@@ -403,13 +403,13 @@ fn evaluation_errors_in_application_code() {
             )
         },
         expect![[r#"
-            error: Lamp[app1]: Evaluation Error: Error while evaluating a Function Call, too many web servers
+            error: Evaluation Error: Error while evaluating a Function Call, too many web servers (file: modules/lamp/manifests/init.pp, line: 16, column: 27)
                ┌─ modules/lamp/manifests/init.pp:16:27
                │
             16 │   if $web_instances > 2 { fail('too many web servers') }
                │                           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^
 
-            error: Lamp[app2]: Evaluation Error: Error while evaluating a Function Call, too many web servers
+            error: Evaluation Error: Error while evaluating a Function Call, too many web servers (file: modules/lamp/manifests/init.pp, line: 16, column: 27)
                ┌─ modules/lamp/manifests/init.pp:16:27
                │
             16 │   if $web_instances > 2 { fail('too many web servers') }

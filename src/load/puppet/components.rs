@@ -24,7 +24,7 @@ use super::eval::{Code, Evaluator, Scope};
 use super::hiera::Merge;
 use super::layout::{CapabilityType, Layout};
 use super::value::{DataType, Value};
-use super::{Definitions, Mapping, Pending};
+use super::{Definitions, Mapping, Pending, evaluation_error, resource_statement_error};
 use crate::diag::{Diagnostic, suggest};
 use crate::lang::ast::{self, Span};
 use crate::load::{Loader, resolve};
@@ -117,9 +117,7 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                 match evaluator.lookup_data(&scope, &key, Merge::First, param.span) {
                     Ok(Some(value)) => args.push((name.clone(), value)),
                     Ok(None) => {}
-                    Err(err) => loader
-                        .diagnostics
-                        .push(Diagnostic::error(err.message.clone()).at(component.defined_in.error_location(&err))),
+                    Err(err) => loader.diagnostics.push(evaluation_error(loader, component.defined_in, &err)),
                 }
             }
         }
@@ -142,8 +140,14 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
             evaluator.bind_params(&mut scope, &component.reference, &component.title, component.params, &args, span);
         let mut failed = false;
         for error in errors {
-            let location = if error.span == span { at.clone() } else { component.defined_in.error_location(&error) };
-            loader.diagnostics.push(Diagnostic::error(error.message).at(location));
+            // Argument problems are the application's resource statement's; errors in default
+            // expressions are the definition's.
+            let diagnostic = if error.span == span {
+                resource_statement_error(&error.message, &component.declared_line, at.clone())
+            } else {
+                evaluation_error(loader, component.defined_in, &error)
+            };
+            loader.diagnostics.push(diagnostic);
             failed = true;
         }
         if failed {
@@ -275,10 +279,7 @@ fn consume(
                         (value, secret)
                     }
                     Err(err) => {
-                        loader.diagnostics.push(
-                            Diagnostic::error(format!("{}: {}", component.reference, err.message))
-                                .at(file.error_location(&err)),
-                        );
+                        loader.diagnostics.push(evaluation_error(loader, file, &err));
                         return None;
                     }
                 },
@@ -363,10 +364,7 @@ fn produce(
             Some(attribute) => match evaluator.eval(scope, &attribute.value) {
                 Ok(value) => value,
                 Err(err) => {
-                    loader.diagnostics.push(
-                        Diagnostic::error(format!("{}: {}", component.reference, err.message))
-                            .at(mapping_file.error_location(&err)),
-                    );
+                    loader.diagnostics.push(evaluation_error(loader, mapping_file, &err));
                     failed = true;
                     continue;
                 }

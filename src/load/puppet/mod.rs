@@ -206,7 +206,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
                 _ => Ok(()),
             };
             if let Err(err) = result {
-                loader.diagnostics.push(Diagnostic::error(err.message.clone()).at(file.error_location(&err)));
+                loader.diagnostics.push(evaluation_error(loader, file, &err));
             }
         }
         report_warnings(loader, &mut evaluator, file);
@@ -415,6 +415,38 @@ fn duplicate(loader: &mut Loader, what: &str, name: &str, file: &Parsed, span: S
         Diagnostic::error(format!("{what} '{name}' is already defined; it cannot be redefined"))
             .at(file.location(span)),
     );
+}
+
+/// An evaluation error as Puppet reported it: `Evaluation Error: MESSAGE (file: PATH, line:
+/// N, column: C)`, with `Error while evaluating a Function Call, ` before the message when a
+/// function raised it, at its place.
+fn evaluation_error(loader: &Loader, file: &Parsed, error: &EvalError) -> Diagnostic {
+    if error.raised_in == Some(eval::Raised::ResourceStatement) {
+        let suffix = file.puppet_location(error.span);
+        return resource_statement_error(&error.message, &suffix, file.error_location(error));
+    }
+    let location = file.error_location(error);
+    let path = location.as_ref().map_or(&*file.path, |location| location.file.as_str());
+    let text = loader.sources.text(path).unwrap_or(&file.text);
+    let (line, column) = crate::diag::line_col(text, error.span.start as usize);
+    let prefix = match error.raised_in {
+        Some(eval::Raised::FunctionCall) => "Error while evaluating a Function Call, ",
+        _ => "",
+    };
+    Diagnostic::error(format!(
+        "Evaluation Error: {prefix}{} (file: {path}, line: {line}, column: {column})",
+        error.message
+    ))
+    .at(location)
+}
+
+/// A resource's parameter problem as Puppet reported it: `Evaluation Error: Error while
+/// evaluating a Resource Statement, REF: MESSAGE (file: PATH, line: N)`.
+fn resource_statement_error(message: &str, puppet_location: &str, at: Option<Location>) -> Diagnostic {
+    Diagnostic::error(format!(
+        "Evaluation Error: Error while evaluating a Resource Statement, {message} {puppet_location}"
+    ))
+    .at(at)
 }
 
 fn report_warnings(loader: &mut Loader, evaluator: &mut Evaluator, file: &Parsed) {

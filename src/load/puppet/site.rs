@@ -10,9 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use super::eval::{Declared, Evaluator, METAPARAMETERS, Scope};
+use super::eval::{Declared, Evaluator, METAPARAMETERS, Raised, Scope};
 use super::value::Value;
-use super::{Definitions, Parsed, Pending, report_warnings};
+use super::{Definitions, Parsed, Pending, evaluation_error, report_warnings};
 use crate::diag::{Diagnostic, suggest};
 use crate::lang::ast;
 use crate::load::Loader;
@@ -48,7 +48,7 @@ pub fn evaluate<'a>(
         .cloned()
         .collect();
     if let Err(err) = evaluator.eval_statements(&mut site_scope, &statements) {
-        loader.diagnostics.push(Diagnostic::error(err.message.clone()).at(site_file.error_location(&err)));
+        loader.diagnostics.push(evaluation_error(loader, site_file, &err));
         return None;
     }
     report_warnings(loader, evaluator, site_file);
@@ -143,9 +143,15 @@ fn evaluate_application(
         declared.span,
     );
     for error in &errors {
-        // Argument problems are the site's; errors in default expressions are the application's.
-        let file = if error.span == declared.span { instance.file } else { application_file };
-        loader.diagnostics.push(Diagnostic::error(error.message.clone()).at(file.error_location(error)));
+        // Argument problems are the site's resource statement's; errors in default
+        // expressions are the application's.
+        let diagnostic = if error.span == declared.span {
+            let error = error.clone().raised_in(Raised::ResourceStatement);
+            evaluation_error(loader, instance.file, &error)
+        } else {
+            evaluation_error(loader, application_file, error)
+        };
+        loader.diagnostics.push(diagnostic);
     }
     if !errors.is_empty() {
         return None;
@@ -155,10 +161,7 @@ fn evaluate_application(
     let _ = scope.set("nodes", nodes.unwrap_or(Value::Hash(Vec::new())));
     evaluator.declared.clear();
     if let Err(err) = evaluator.eval_statements(&mut scope, &application.body.statements) {
-        loader.diagnostics.push(
-            Diagnostic::error(format!("{}: {}", instance.reference, err.message))
-                .at(application_file.error_location(&err)),
-        );
+        loader.diagnostics.push(evaluation_error(loader, application_file, &err));
         evaluator.declared.clear();
         return None;
     }
@@ -182,8 +185,13 @@ fn declare_component<'a>(
         if is_class { definitions.classes.get(&puppet_type) } else { definitions.defines.get(&puppet_type) };
     let Some((params, defined_in)) = definition else {
         let known = definitions.defines.keys().chain(definitions.classes.keys()).map(String::as_str);
-        let mut diagnostic =
-            Diagnostic::error(format!("{app_ref}: Unknown resource type: '{puppet_type}'")).at(declared_at);
+        let (line, column) = crate::diag::line_col(&application_file.text, declared.span.start as usize);
+        let mut diagnostic = Diagnostic::error(format!(
+            "Evaluation Error: Error while evaluating a Resource Statement, Unknown resource type: '{puppet_type}' \
+             (file: {}, line: {line}, column: {column})",
+            application_file.path
+        ))
+        .at(declared_at);
         if let Some(best) = suggest(&puppet_type, known) {
             diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
         }

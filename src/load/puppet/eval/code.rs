@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::functions::arity_error;
-use super::{Control, EvalError, EvalResult, Evaluator, Scope, article};
+use super::{Control, EvalError, EvalResult, Evaluator, Raised, Scope, article};
 use crate::lang::ast::{self, Span};
 use crate::load::puppet::hiera::{Hiera, Merge};
 use crate::load::puppet::value::{DataType, Value};
@@ -43,8 +43,9 @@ impl Evaluator {
         lambda: Option<&ast::Lambda>,
         span: Span,
     ) -> EvalResult {
+        // Puppet's evaluator, not the function, finds that a function does not exist.
         let Some(function) = self.code.functions.get(name).cloned() else {
-            return Err(match self.code.ruby_functions.get(name) {
+            let missing = match self.code.ruby_functions.get(name) {
                 Some(file) => EvalError::new(
                     span,
                     format!(
@@ -53,7 +54,8 @@ impl Evaluator {
                     ),
                 ),
                 None => EvalError::new(span, format!("Unknown function: '{name}'.")),
-            });
+            };
+            return Err(missing.raised_in(Raised::Expression));
         };
         if lambda.is_some() {
             return Err(EvalError::new(span, format!("'{name}' does not accept a block")));
@@ -74,9 +76,9 @@ impl Evaluator {
         // A function sees its arguments and top scope, never its caller's variables.
         let mut own = scope.top_only();
         own.push();
-        let result = self.run_code_function(&mut own, name, &function, args);
+        let result = self.run_code_function(&mut own, name, &function, args, span);
         self.depth -= 1;
-        let value = result.map_err(|err| err.in_file(&function.file))?;
+        let value = result?;
         if let Some(return_type) = &function.definition.return_type {
             let return_type = self.eval_type(&mut own, return_type).map_err(|err| err.in_file(&function.file))?;
             if !return_type.accepts(&value) {
@@ -93,12 +95,15 @@ impl Evaluator {
         Ok(value)
     }
 
+    /// Binds the arguments (a mismatch is the call's error, at the call) and evaluates the
+    /// body (whose errors are in the function's file).
     fn run_code_function(
         &mut self,
         scope: &mut Scope,
         name: &str,
         function: &CodeFunction,
         args: Vec<Value>,
+        span: Span,
     ) -> EvalResult {
         let mut args = args.into_iter();
         for param in &function.definition.params {
@@ -107,12 +112,12 @@ impl Evaluator {
             } else if let Some(value) = args.next() {
                 value
             } else if let Some(default) = &param.default {
-                self.eval(scope, default)?
+                self.eval(scope, default).map_err(|err| err.in_file(&function.file))?
             } else {
                 Value::Undef
             };
             if let Some(type_expr) = &param.type_expr {
-                let data_type = self.eval_type(scope, type_expr)?;
+                let data_type = self.eval_type(scope, type_expr).map_err(|err| err.in_file(&function.file))?;
                 let data_type = if param.captures_rest { DataType::Array(Box::new(data_type)) } else { data_type };
                 let value = super::types::wrap_sensitive(&data_type, value.clone());
                 if !data_type.accepts(&value) {
@@ -121,7 +126,7 @@ impl Evaluator {
                         other => other.to_string(),
                     };
                     return Err(EvalError::new(
-                        param.span,
+                        span,
                         format!(
                             "'{name}' parameter '{}' expects {} value, got {}",
                             param.name.text,
@@ -131,14 +136,17 @@ impl Evaluator {
                     ));
                 }
             }
-            scope.set(&param.name.text, value).map_err(|message| EvalError::new(param.span, message))?;
+            scope
+                .set(&param.name.text, value)
+                .map_err(|message| EvalError::new(param.span, message).in_file(&function.file))?;
         }
+        // An error in the body is the body's, not the call's.
         match self.eval_statements(scope, &function.definition.body.statements) {
             Err(EvalError { control: Some(control), .. }) if matches!(*control, Control::Return(_)) => match *control {
                 Control::Return(value) => Ok(value),
                 _ => Ok(Value::Undef),
             },
-            other => other,
+            other => other.map_err(|err| err.raised_in(Raised::Expression).in_file(&function.file)),
         }
     }
 
@@ -236,7 +244,7 @@ function mymod::oops() { $x = [1][5] + 1 }
             FUNCTIONS,
             "mymod::greet(1)",
             expect![[r#"
-                error 23..34 in Some("modules/mymod/functions/f.pp"): 'mymod::greet' parameter 'who' expects a String value, got Integer
+                error 0..15 in None: 'mymod::greet' parameter 'who' expects a String value, got Integer
             "#]],
         );
         check(

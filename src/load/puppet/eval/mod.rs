@@ -52,11 +52,33 @@ pub struct EvalError {
     pub file: Option<Arc<str>>,
     /// Set for `next`, `break` and `return`, which unwind like errors to where they stop.
     pub control: Option<Box<Control>>,
+    /// What Puppet was evaluating when it raised the error, for its message; None until
+    /// known, which is an expression.
+    pub raised_in: Option<Raised>,
+}
+
+/// Where Puppet raised an evaluation error, which its message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raised {
+    /// An expression (the error is reported as it is).
+    Expression,
+    /// A function's own code: `Error while evaluating a Function Call, ...`.
+    FunctionCall,
+    /// A resource's parameters: `Error while evaluating a Resource Statement, ...`.
+    ResourceStatement,
 }
 
 impl EvalError {
     pub(crate) fn new(span: Span, message: impl Into<String>) -> EvalError {
-        EvalError { span, message: message.into(), file: None, control: None }
+        EvalError { span, message: message.into(), file: None, control: None, raised_in: None }
+    }
+
+    /// Marks an error as raised in `raised_in`, unless it already is marked.
+    pub(crate) fn raised_in(mut self, raised_in: Raised) -> EvalError {
+        if self.raised_in.is_none() && self.control.is_none() {
+            self.raised_in = Some(raised_in);
+        }
+        self
     }
 
     /// Places an error that has no file yet in `file`.
@@ -406,7 +428,7 @@ impl Evaluator {
                 }
                 let unknown = EvalError::new(span, format!("Unknown variable: '{name}'."));
                 if self.code.strict_variables {
-                    return Err(EvalError { message: format!("Evaluation Error: {}", unknown.message), ..unknown });
+                    return Err(unknown);
                 }
                 self.warnings.push(unknown);
                 Value::Undef
@@ -550,7 +572,9 @@ impl Evaluator {
         let result = self
             .bind_lambda(scope, function, lambda, args)
             .and_then(|()| self.eval_statements(scope, &lambda.body.statements));
-        // `next(value)` ends this call of the block with its value.
+        // `next(value)` ends this call of the block with its value; an error in the block is
+        // the block's, not the function's that called it.
+        let result = result.map_err(|err| err.raised_in(Raised::Expression));
         let result = match result {
             Err(EvalError { control: Some(control), .. }) if matches!(*control, Control::Next(_)) => match *control {
                 Control::Next(value) => Ok(value),
@@ -894,11 +918,11 @@ application lamp(String $db_user, Sensitive[String] $db_password, Integer $web_i
             "application lamp(Integer $x = 'a', $y = $nope[0], $z = fail('boom')) {}",
             "{}",
             expect![[r#"
-            bind error 30..33: Lamp[app1]: parameter 'x' expects an Integer value, got String
-            bind error 40..48: Operator '[]' is not applicable to an Undef value
-            bind error 55..67: Evaluation Error: Error while evaluating a Function Call, boom
-            warning 40..45: Unknown variable: 'nope'.
-        "#]],
+                bind error 30..33: Lamp[app1]: parameter 'x' expects an Integer value, got String
+                bind error 40..48: Operator '[]' is not applicable to an Undef value
+                bind error 55..67: boom
+                warning 40..45: Unknown variable: 'nope'.
+            "#]],
         );
     }
 
@@ -926,7 +950,7 @@ application lamp(String $db_user, Sensitive[String] $db_password, Integer $web_i
             expr = Expr { kind: ExprKind::Paren(Box::new(expr)), span: Span::new(0, 1) };
         }
         let result = Evaluator::new().eval(&mut Scope::new(), &expr);
-        expect![[r#"Err(EvalError { span: 0..1, message: "expression nesting is too deep (more than 200 levels)", file: None, control: None })"#]]
+        expect![[r#"Err(EvalError { span: 0..1, message: "expression nesting is too deep (more than 200 levels)", file: None, control: None, raised_in: None })"#]]
             .assert_eq(&format!("{result:?}"));
         let nested = (0..30).fold(String::from("1"), |inner, _| format!("with(1) |$x| {{ {inner} }}"));
         check(

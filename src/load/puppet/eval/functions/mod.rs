@@ -17,7 +17,7 @@ mod data;
 mod iteration;
 mod strings;
 
-use super::{EvalError, EvalResult, Evaluator, Scope, article};
+use super::{EvalError, EvalResult, Evaluator, Raised, Scope, article};
 use crate::lang::ast::{self, ExprKind, Span};
 use crate::load::puppet::value::Value;
 
@@ -247,7 +247,7 @@ fn log(_: &mut Evaluator, _: &mut Scope, _: &Call) -> EvalResult {
 
 fn fail(_: &mut Evaluator, _: &mut Scope, call: &Call) -> EvalResult {
     let message = call.args.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
-    Err(call.error(format!("Evaluation Error: Error while evaluating a Function Call, {message}")))
+    Err(call.error(message))
 }
 
 /// `'name' expects 2 arguments, got 3`, Puppet's wording of an arity mismatch.
@@ -290,7 +290,8 @@ impl Evaluator {
     }
 
     /// Calls a function by name: a built-in, else one written in the Puppet language, else an
-    /// error that names the Ruby file defining it when there is one.
+    /// error that names the Ruby file defining it when there is one. Its errors are Puppet's
+    /// "Error while evaluating a Function Call".
     pub(super) fn call_function(
         &mut self,
         scope: &mut Scope,
@@ -300,10 +301,21 @@ impl Evaluator {
         span: Span,
     ) -> EvalResult {
         let name = name.to_lowercase();
-        let Some(function) = lookup(&name) else {
-            return self.call_code_function(scope, &name, args, lambda, span);
+        self.call_named(scope, &name, args, lambda, span).map_err(|err| err.raised_in(Raised::FunctionCall))
+    }
+
+    fn call_named(
+        &mut self,
+        scope: &mut Scope,
+        name: &str,
+        args: Vec<Value>,
+        lambda: Option<&ast::Lambda>,
+        span: Span,
+    ) -> EvalResult {
+        let Some(function) = lookup(name) else {
+            return self.call_code_function(scope, name, args, lambda, span);
         };
-        if let Some(message) = arity_error(&name, function.min_args, function.max_args, args.len()) {
+        if let Some(message) = arity_error(name, function.min_args, function.max_args, args.len()) {
             return Err(EvalError::new(span, message));
         }
         match (function.block, lambda) {
@@ -314,7 +326,7 @@ impl Evaluator {
             _ => {}
         }
         match &function.body {
-            Body::Native(body) => body(self, scope, &Call { name: &name, args, lambda, span }),
+            Body::Native(body) => body(self, scope, &Call { name, args, lambda, span }),
             Body::Unsupported(why) => Err(EvalError::new(
                 span,
                 format!("{name}() is not supported when ordo evaluates site and application code: {why}"),
