@@ -282,24 +282,10 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>())
 }
 
-/// An RFC 3339 UTC timestamp with microseconds, as the store writes node times.
+/// A node time from the store, as a clock time.
 fn parse_timestamp(text: &str) -> SystemTime {
-    let (date, time) = text.trim_end_matches('Z').split_once('T').unwrap();
-    let mut parts = date.split('-').map(|part| part.parse::<i64>().unwrap());
-    let (year, month, day) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
-    let mut hms = hms.split(':').map(|part| part.parse::<i64>().unwrap());
-    let (hour, minute, second) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
-    // Days since the epoch (Howard Hinnant's algorithm).
-    let year_adjusted = if month <= 2 { year - 1 } else { year };
-    let era = year_adjusted.div_euclid(400);
-    let yoe = year_adjusted - era * 400;
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    let micros: u64 = format!("{fraction:0<6}")[..6].parse().unwrap();
-    UNIX_EPOCH + Duration::from_secs(seconds as u64) + Duration::from_micros(micros)
+    let millis = store::timestamp_millis(text).expect("the store writes RFC 3339 times");
+    UNIX_EPOCH + Duration::from_millis(millis as u64)
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ordo::controller::{Controller, config};
+use ordo::controller::Controller;
 use ordo::server::{AppState, app};
 use support::Repo;
 use support::serve::Served;
@@ -29,18 +29,8 @@ fn hostile_lamp() -> (Repo, String) {
 }
 
 async fn start(repo: &Repo, dir: &std::path::Path, read_access: &str) -> Controller {
-    let file = dir.join("ordo.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "state_dir = \"state\"\n[repository]\nurl = \"{}\"\n[environments]\nproduction = \"main\"\n\
-             [server]\napi_token_env = \"TOKEN\"\nread_access = \"{read_access}\"\n",
-            repo.path().display()
-        ),
-    )
-    .unwrap();
-    let getenv = |name: &str| (name == "TOKEN").then(|| "t0k".to_string());
-    Controller::start(config::load(&file, &getenv).unwrap().unwrap(), None).await.unwrap()
+    let server = format!("api_token_env = \"TOKEN\"\nread_access = \"{read_access}\"\n");
+    support::serve::in_process(repo.path(), dir, &server, &[("TOKEN", "t0k")]).await
 }
 
 async fn get(controller: &Controller, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
