@@ -40,6 +40,26 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
                 lines.push(format!("{what} node group {index} ({})", crate::text::plural(n_nodes, "node")));
             }
             Event::Waiting { capability } => lines.push(format!("Waiting for {capability} to be available")),
+            Event::CheckAttempt { capability, attempt, error: Some(error) } => {
+                lines.push(format!("  {capability} not available yet (attempt {attempt}): {error}"))
+            }
+            Event::CheckAttempt { error: None, .. } => return,
+            Event::CheckFinished { capability, outcome, .. } => {
+                let status =
+                    if outcome.passed { paint("available", "32", color) } else { paint("unavailable", "31", color) };
+                lines.push(format!(
+                    "  {capability} {status} after {}",
+                    crate::text::plural(outcome.attempts as usize, "attempt")
+                ));
+            }
+            Event::NodeSkipped { outcome, blocked_by } => {
+                state.finished += 1;
+                lines.push(format!(
+                    "  {} {}: it depends on node {blocked_by}, which failed",
+                    paint("skipped", "33", color),
+                    outcome.node
+                ));
+            }
             Event::NodeStarted { .. } => state.started += 1,
             Event::ComponentFinished { .. } => return,
             Event::NodeFinished { outcome } => {
@@ -62,6 +82,9 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
                             format!("{} failed: {message}", component.component)
                         }
                         ComponentResult::Skipped => format!("{} skipped", component.component),
+                        ComponentResult::Blocked { node } => {
+                            format!("{} skipped (node {node} failed)", component.component)
+                        }
                         ComponentResult::Cancelled => format!("{} cancelled", component.component),
                     })
                     .collect();

@@ -114,6 +114,8 @@ pub struct JobsConfig {
     pub prune: bool,
     /// On shutdown, how long a running job may go on before it is cancelled.
     pub shutdown_grace: Duration,
+    /// `on_failure` and `max_failures`: win over the repository's `ordo.yaml`.
+    pub policy: crate::model::FailurePolicy,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,8 @@ struct RawJobs {
     concurrency: Option<Spanned<i64>>,
     prune: Option<bool>,
     shutdown_grace: Option<Spanned<String>>,
+    on_failure: Option<Spanned<String>>,
+    max_failures: Option<Spanned<String>>,
 }
 
 /// A configuration that could not be read: the problems, and the text they point into.
@@ -520,7 +524,20 @@ impl Checker<'_> {
         };
         let shutdown_grace =
             self.duration(raw.shutdown_grace.as_ref(), "[jobs] shutdown_grace", Duration::from_secs(30));
-        JobsConfig { concurrency, prune: raw.prune.unwrap_or(false), shutdown_grace }
+        let mut policy = crate::model::FailurePolicy::default();
+        if let Some(value) = &raw.on_failure {
+            policy.on_failure = crate::model::OnFailure::parse(value.get_ref());
+            if policy.on_failure.is_none() {
+                self.error_at(value, "[jobs] on_failure must be \"stop\" or \"continue\"".into());
+            }
+        }
+        if let Some(value) = &raw.max_failures {
+            policy.max_failures = crate::model::MaxFailures::parse(value.get_ref());
+            if policy.max_failures.is_none() {
+                self.error_at(value, "[jobs] max_failures must be a number of nodes or a percentage (\"10%\")".into());
+            }
+        }
+        JobsConfig { concurrency, prune: raw.prune.unwrap_or(false), shutdown_grace, policy }
     }
 }
 

@@ -250,7 +250,11 @@ impl Controller {
                 return true;
             }
         }
-        false
+        // A job another process runs (`ordo apply`) hears of it through the store.
+        matches!(
+            store::lock(&self.0.engine.store).request_cancel(job),
+            Ok(crate::store::CancelRequest::Requested { .. })
+        )
     }
 
     /// Every environment, by name: the configured ones and those found by patterns.
@@ -495,6 +499,7 @@ impl Controller {
             filter: Filter::default(),
             prune: self.0.config.jobs.prune,
             concurrency: self.0.config.jobs.concurrency,
+            policy: self.0.config.jobs.policy,
             queued: request.job,
         };
         let engine = self.0.engine.clone();
