@@ -239,3 +239,199 @@ fn a_hanging_component_is_killed_at_its_timeout_with_nothing_left_on_the_node() 
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(processes_with("sleep 171"), Vec::<String>::new(), "processes left on the node");
 }
+
+/// The LAMP example over SSH where every component notes its runs in `runs.log` beside the
+/// nodes' directories, and a node holding a `hang` file hangs in its first web component.
+fn counting_fleet() -> Fleet {
+    let fleet = Fleet::lamp();
+    let note = "echo \"$ORDO_COMPONENT\" >> \"$ORDO_NODE_DIR/../runs.log\"\n";
+    let repo = &fleet.repo;
+    repo.edit(
+        "packages/lamp/scripts/webapp-apply",
+        "set -eu\n",
+        "set -eu\nif [ -e hang ]; then touch hanging; sleep 3131; fi\n",
+    );
+    let script = repo.read("packages/lamp/scripts/webapp-apply");
+    repo.write("packages/lamp/scripts/webapp-apply", &format!("{script}{note}"));
+    let script = repo.read("packages/lamp/scripts/mysql-apply");
+    repo.write("packages/lamp/scripts/mysql-apply", &format!("{script}{note}"));
+    repo.commit("count runs, hang on demand");
+    std::fs::create_dir_all(fleet.work_dir("dev3.example.net")).unwrap();
+    std::fs::write(fleet.work_dir("dev3.example.net").join("hang"), "").unwrap();
+    fleet
+}
+
+impl Fleet {
+    /// Starts `ordo apply` and waits until dev3 hangs, the other nodes of its group done.
+    fn apply_until_hanging(&self) -> std::process::Child {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["apply", "--yes"])
+            .current_dir(self.repo.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ORDO_STATE")
+            .env_remove("ORDO_ENV")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            let runs = std::fs::read_to_string(self.nodes.path().join("runs.log")).unwrap_or_default();
+            if self.work_dir("dev3.example.net").join("hanging").exists() && runs.lines().count() == 6 {
+                break;
+            }
+            assert!(Instant::now() < give_up, "dev3 never hung; runs so far:\n{runs}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    fn runs(&self) -> Vec<String> {
+        let mut runs: Vec<String> = std::fs::read_to_string(self.nodes.path().join("runs.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        runs.sort();
+        runs
+    }
+}
+
+/// Waits until no process on the machine has `marker` in its command line.
+#[track_caller]
+fn assert_gone(marker: &str) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !processes_with(marker).is_empty() {
+        assert!(Instant::now() < give_up, "left running: {:?}", processes_with(marker));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const EVERY_COMPONENT: [&str; 8] = [
+    "Lamp::Mysql[app1]",
+    "Lamp::Mysql[app2]",
+    "Lamp::Webapp[app1-1]",
+    "Lamp::Webapp[app1-2]",
+    "Lamp::Webapp[app1-3]",
+    "Lamp::Webapp[app2-1]",
+    "Lamp::Webapp[app2-2]",
+    "Lamp::Webapp[app2-3]",
+];
+
+#[test]
+fn after_kill_9_the_next_apply_finishes_exactly_what_was_left() {
+    let fleet = counting_fleet();
+    let mut ordo = fleet.apply_until_hanging();
+    ordo.kill().unwrap();
+    ordo.wait().unwrap();
+    // ordo is gone, so the node's runner stops the hanging script.
+    assert_gone("sleep 3131");
+
+    let plan = fleet.repo.plan_json();
+    assert_eq!(
+        change_lines(&plan),
+        ["add Lamp::Webapp[app1-2]@dev3.example.net", "add Lamp::Webapp[app2-2]@dev3.example.net"]
+    );
+    std::fs::remove_file(fleet.work_dir("dev3.example.net").join("hang")).unwrap();
+    let run = fleet.repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stdout.contains("Success: 1 node in 1 group"), "{}", run.stdout);
+    // Every component ran exactly once over both jobs.
+    assert_eq!(fleet.runs(), EVERY_COMPONENT);
+    let jobs = fleet.repo.ordo(&["job", "list", "--format", "json"]).success().json();
+    assert_eq!(jobs[1]["state"], "interrupted");
+    assert_eq!(jobs[0]["state"], "success");
+    let interrupted = fleet.repo.ordo(&["job", "show", "1", "--format", "json"]).success().json();
+    let dev3 = interrupted["nodes"].as_array().unwrap().iter().find(|node| node["node"] == "dev3.example.net").unwrap();
+    assert_eq!(dev3["state"], "interrupted");
+}
+
+#[test]
+fn sigint_cancels_the_job_and_stops_the_remote_commands() {
+    let fleet = counting_fleet();
+    let ordo = fleet.apply_until_hanging();
+    // SAFETY: kill(2) sends a signal to the child this test started.
+    unsafe {
+        libc::kill(ordo.id() as i32, libc::SIGINT);
+    }
+    let output = ordo.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_gone("sleep 3131");
+    let jobs = fleet.repo.ordo(&["job", "list", "--format", "json"]).success().json();
+    assert_eq!(jobs[0]["state"], "cancelled");
+    assert_eq!(fleet.runs().len(), 6);
+}
+
+#[test]
+fn ordo_job_cancel_from_another_terminal_stops_a_running_apply() {
+    let fleet = counting_fleet();
+    let ordo = fleet.apply_until_hanging();
+    let cancel = fleet.repo.ordo(&["job", "cancel", "1"]).success();
+    assert!(cancel.stdout.contains("Job 1: cancelled"), "{}\n{}", cancel.stdout, cancel.stderr);
+    let output = ordo.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_gone("sleep 3131");
+    // The locks went with the job: the next apply runs dev3 at once.
+    std::fs::remove_file(fleet.work_dir("dev3.example.net").join("hang")).unwrap();
+    fleet.repo.ordo(&["apply", "--yes"]).success();
+    assert_eq!(fleet.runs(), EVERY_COMPONENT);
+}
+
+#[test]
+fn puppet_components_and_facts_over_ssh() {
+    let sshd = Sshd::start();
+    let nodes = tempfile::tempdir().unwrap();
+    let repo = Repo::example("lamp-puppet");
+    let mut inventory = String::from("nodes:\n");
+    for name in ["dev1.example.net", "dev2.example.net", "dev3.example.net", "dev4.example.net"] {
+        inventory.push_str(&sshd.node(name, &nodes.path().join(name)));
+        if name == "dev1.example.net" {
+            // Facter on the node says what the database's address is.
+            inventory.push_str("    gather_facts: true\n");
+        } else {
+            inventory.push_str(&format!("    facts: {{fqdn: {name}}}\n"));
+        }
+    }
+    repo.write("inventory.yaml", &inventory);
+    let fqdn = String::from_utf8(std::process::Command::new("facter").arg("fqdn").output().unwrap().stdout).unwrap();
+    let run = repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stdout.contains("Success: 4 nodes in 2 groups"), "{}", run.stdout);
+    let conf = std::fs::read_to_string(nodes.path().join("dev3.example.net/webapp-app2-2.conf")).unwrap();
+    assert_eq!(conf, format!("listen = 8080\ndatabase_url = mysql://user@{}:3306/app2\n", fqdn.trim()));
+    let job = repo.ordo(&["job", "show", "1"]).success().stdout;
+    assert!(job.contains("puppet apply exited 2: "), "{job}");
+    assert!(!job.contains("secret"), "{job}");
+    // Puppet's cached catalog, which holds the secret, does not stay on the node.
+    assert!(!all_text(nodes.path()).contains("'secret'"));
+    assert_eq!(repo.plan_json()["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn a_command_check_runs_on_its_node_over_ssh() {
+    let fleet = Fleet::lamp();
+    fleet.repo.edit(
+        "packages/lamp/package.yaml",
+        "      database: string\n",
+        "      database: string\n    check: {command: \"test -s mysql-${database}.conf\", node: dev1.example.net, timeout: 5}\n",
+    );
+    let run = fleet.repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stderr.contains("Sql[app2] available after 1 attempt"), "{}", run.stderr);
+    let job = fleet.repo.ordo(&["job", "show", "1", "--format", "json"]).success().json();
+    assert_eq!(job["checks"][1]["capability"], "Sql[app2]");
+    assert_eq!(job["checks"][1]["passed"], true);
+
+    // The file is on the node, not here: removed there, the check fails after its timeout.
+    std::fs::remove_file(fleet.work_dir("dev1.example.net").join("mysql-app1.conf")).unwrap();
+    fleet.repo.edit("site.yaml", "db_user: user", "db_user: someone");
+    fleet.repo.edit(
+        "packages/lamp/scripts/mysql-apply",
+        "cat > \"$conf.tmp\"",
+        "[ \"$ORDO_TITLE\" = app1 ] && exit 0\ncat > \"$conf.tmp\"",
+    );
+    let run = fleet.repo.ordo(&["apply", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Sql[app1] is not available: `test -s mysql-app1.conf` exited with code 1"),
+        "{}",
+        run.stdout
+    );
+}

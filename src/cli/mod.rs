@@ -724,9 +724,9 @@ fn gc(state: &StateDir) -> anyhow::Result<ExitCode> {
             }
             out.push_str(&format!(
                 "Removed {} ({} KiB); kept {} the last-applied state needs\n",
-                plural(collected.removed.len(), "entry"),
+                plural(collected.removed.len(), "item"),
                 collected.bytes.div_ceil(1024),
-                plural(collected.kept, "entry")
+                plural(collected.kept, "item")
             ));
             write_stdout(&out)?;
             Ok(ExitCode::SUCCESS)

@@ -26,7 +26,7 @@ pub fn gather(transport: &Transport) -> anyhow::Result<Map<String, Value>> {
             let stdout = super::transport::ssh::run_once(
                 &target.address,
                 target,
-                "PATH=\"$PATH:/opt/puppetlabs/bin\" facter --json 2>/dev/null || true",
+                "PATH=\"$PATH:/opt/puppetlabs/bin\" facter --json --show-legacy 2>/dev/null || true",
             )?;
             match serde_json::from_slice::<Value>(&stdout) {
                 Ok(Value::Object(facts)) => Ok(facts),
@@ -40,7 +40,9 @@ pub fn gather(transport: &Transport) -> anyhow::Result<Map<String, Value>> {
 fn facter() -> anyhow::Result<Map<String, Value>> {
     let facter = std::env::var("ORDO_FACTER").unwrap_or_else(|_| "facter".to_string());
     let output = std::process::Command::new(&facter)
-        .arg("--json")
+        // Legacy facts (`fqdn`, `ipaddress`) are what capability mappings written for
+        // Puppet use, as `puppet apply` provides them.
+        .args(["--json", "--show-legacy"])
         .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| format!("running {facter} --json"))?;

@@ -488,8 +488,10 @@ async fn run_group(
     cancel: &CancellationToken,
 ) -> (Vec<NodeOutcome>, Vec<String>, Option<MaxFailures>) {
     let n_nodes = group.len();
-    // Stops nodes of this group that have not started yet, when too many failed.
+    // Stops nodes of this group that have not started yet, when too many failed. A node
+    // counts its failure before it gives up its turn, so the next one to start sees it.
     let halt = CancellationToken::new();
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = JoinSet::new();
     let mut node_of_task = BTreeMap::new();
     for work in group {
@@ -500,16 +502,27 @@ async fn run_group(
         let state = options.state.clone();
         let cancel = cancel.clone();
         let halt = halt.clone();
+        let failures = Arc::clone(&failures);
+        let max_failures = options.max_failures;
         let handle = tasks.spawn(async move {
             let permit = tokio::select! {
                 permit = semaphore.acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = cancel.cancelled() => return None,
                 () = halt.cancelled() => return None,
             };
+            if halt.is_cancelled() {
+                return None;
+            }
             let started = start.elapsed();
             events(Event::NodeStarted { node: work.node.name.clone(), phase, group_index: index, started });
             let context = node::Context { phase, group_index: index, state: &state, events: &events, cancel: &cancel };
             let (components, output) = node::run(&work, &context).await;
+            if components.iter().any(|outcome| outcome.result.is_failure()) {
+                let failed = failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if max_failures.is_some_and(|limit| limit.exceeded(failed, n_nodes)) {
+                    halt.cancel();
+                }
+            }
             drop(permit);
             Some(NodeOutcome {
                 node: work.node.name.clone(),
@@ -560,7 +573,6 @@ async fn run_group(
         outcomes.push(outcome);
         let failures = outcomes.iter().filter(|outcome| outcome.failed()).count();
         if let Some(limit) = options.max_failures
-            && too_many.is_none()
             && limit.exceeded(failures, n_nodes)
         {
             too_many = Some(limit);
