@@ -615,6 +615,7 @@ fn apply(
         prune,
         concurrency,
         policy,
+        reapply: Default::default(),
         queued: None,
     };
     let input = Input::open(&source.path, source.rev.as_deref())?;

@@ -116,6 +116,14 @@ pub struct JobsConfig {
     pub shutdown_grace: Duration,
     /// `on_failure` and `max_failures`: win over the repository's `ordo.yaml`.
     pub policy: crate::model::FailurePolicy,
+    /// How often each environment is checked for drift at its last-applied revision.
+    pub drift_interval: Option<Duration>,
+    /// `drift = "correct"`: re-apply what a drift check found out of sync.
+    ///
+    /// # Warning
+    ///
+    /// A change made by hand on a node, for a good reason, is undone at the next check.
+    pub drift_correct: bool,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +182,8 @@ struct RawJobs {
     shutdown_grace: Option<Spanned<String>>,
     on_failure: Option<Spanned<String>>,
     max_failures: Option<Spanned<String>>,
+    drift_interval: Option<Spanned<String>>,
+    drift: Option<Spanned<String>>,
 }
 
 /// A configuration that could not be read: the problems, and the text they point into.
@@ -537,7 +547,27 @@ impl Checker<'_> {
                 self.error_at(value, "[jobs] max_failures must be a number of nodes or a percentage (\"10%\")".into());
             }
         }
-        JobsConfig { concurrency, prune: raw.prune.unwrap_or(false), shutdown_grace, policy }
+        let drift_interval = raw
+            .drift_interval
+            .as_ref()
+            .map(|value| self.duration(Some(value), "[jobs] drift_interval", Duration::from_secs(3600)));
+        let drift_correct = match raw.drift.as_ref().map(|value| value.get_ref().as_str()) {
+            None | Some("report") => false,
+            Some("correct") => true,
+            Some(_) => {
+                let value = raw.drift.as_ref().expect("a drift setting was written");
+                self.error_at(value, "[jobs] drift must be \"report\" or \"correct\"".into());
+                false
+            }
+        };
+        JobsConfig {
+            concurrency,
+            prune: raw.prune.unwrap_or(false),
+            shutdown_grace,
+            policy,
+            drift_interval,
+            drift_correct,
+        }
     }
 }
 

@@ -56,6 +56,8 @@ pub struct JobRequest {
     pub concurrency: usize,
     /// How to go on after a node fails; what it leaves unset comes from `ordo.yaml`.
     pub policy: FailurePolicy,
+    /// Components to run even though they did not change (to correct drift).
+    pub reapply: BTreeSet<String>,
     /// A job already recorded as queued, to run under its id.
     pub queued: Option<JobId>,
 }
@@ -123,7 +125,13 @@ pub struct JobOutcome {
 /// Takes the environment's lock, loads the snapshot and plans it against what the store
 /// says was last applied. Blocking: loading reads the repository and may run Facter.
 pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::Result<Prepared> {
-    let lock = lock_environment(&engine.state, &request.environment)?;
+    // On the command line a second job fails at once; the controller's jobs wait their turn
+    // (behind a drift check, or an `ordo apply` run by hand).
+    let lock = if request.trigger == Trigger::Cli {
+        lock_environment(&engine.state, &request.environment)?
+    } else {
+        lock_environment_waiting(&engine.state, &request.environment, LOCK_WAIT)?
+    };
     let loaded = load::load_input(input, engine.load_options)?;
     if has_errors(&loaded.diagnostics) {
         return Ok(Prepared::Invalid(Box::new(Invalid {
@@ -151,6 +159,8 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
         Ok(mut plan) => {
             if request.kind == JobKind::Drift {
                 check_everything(&mut plan, &request.filter, &loaded.model);
+            } else if !request.reapply.is_empty() {
+                run_also(&mut plan, &request.reapply);
             }
             let teardown_parameters = if request.prune && !plan.teardowns.is_empty() {
                 teardown::resolve(&input.snapshot, &inventory, &plan, engine.load_options, &secret_key)
@@ -208,6 +218,27 @@ fn check_everything(plan: &mut Plan, filter: &Filter, model: &Model) {
         .collect();
     plan.teardown_groups.clear();
     plan.teardowns.clear();
+}
+
+/// Adds components to a plan's runs although they did not change, keeping the run order.
+fn run_also(plan: &mut Plan, components: &BTreeSet<String>) {
+    for (node, on_node) in &plan.nodes {
+        let planned = plan.runs.get(node).cloned().unwrap_or_default();
+        let runs: Vec<String> = on_node
+            .iter()
+            .filter(|component| components.contains(*component) || planned.contains(component))
+            .cloned()
+            .collect();
+        if !runs.is_empty() {
+            plan.runs.insert(node.clone(), runs);
+        }
+    }
+    plan.groups = plan
+        .all_groups
+        .iter()
+        .map(|group| group.iter().filter(|node| plan.runs.contains_key(*node)).cloned().collect::<Vec<_>>())
+        .filter(|group| !group.is_empty())
+        .collect();
 }
 
 /// Records a revision that cannot be run as a failed job, with its diagnostics rendered.
@@ -454,6 +485,25 @@ fn new_job(request: &JobRequest, revision: &str) -> NewJob {
 
 /// Holds an environment's lock file for a job's lifetime.
 pub struct EnvironmentLock(#[allow(dead_code)] std::fs::File);
+
+/// How long a controller's job waits for its environment's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Takes the environment's lock, waiting up to `wait` for the job holding it to end.
+fn lock_environment_waiting(
+    state: &StateDir,
+    environment: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<EnvironmentLock> {
+    let give_up = std::time::Instant::now() + wait;
+    loop {
+        match lock_environment(state, environment) {
+            Ok(lock) => return Ok(lock),
+            Err(_) if std::time::Instant::now() < give_up => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(err) => return Err(err),
+        }
+    }
+}
 
 /// Takes the environment's lock, or says who holds it.
 pub fn lock_environment(state: &StateDir, environment: &str) -> anyhow::Result<EnvironmentLock> {

@@ -102,6 +102,8 @@ pub enum Trigger {
     Poll,
     /// A change of a watched local repository's refs.
     Watch,
+    /// The controller's drift timer (`drift_interval`).
+    Schedule,
 }
 
 impl Trigger {
@@ -112,11 +114,12 @@ impl Trigger {
             Trigger::Ci => "ci",
             Trigger::Poll => "poll",
             Trigger::Watch => "watch",
+            Trigger::Schedule => "schedule",
         }
     }
 
     pub fn parse(text: &str) -> Option<Trigger> {
-        [Trigger::Cli, Trigger::Push, Trigger::Ci, Trigger::Poll, Trigger::Watch]
+        [Trigger::Cli, Trigger::Push, Trigger::Ci, Trigger::Poll, Trigger::Watch, Trigger::Schedule]
             .into_iter()
             .find(|trigger| trigger.as_str() == text)
     }

@@ -822,4 +822,45 @@ mod tests {
         assert_eq!(page.iter().map(|job| job.id).collect::<Vec<_>>(), vec![id]);
         assert!(store.jobs(&JobQuery { before: Some(id), limit: 10, ..JobQuery::default() }).unwrap().is_empty());
     }
+
+    #[test]
+    fn node_locks_have_owners_and_leases_and_go_with_interrupted_jobs() {
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let new = |environment: &str| NewJob {
+            environment: environment.into(),
+            revision: "main".into(),
+            kind: JobKind::Apply,
+            trigger: Trigger::Cli,
+        };
+        let (first, second) = (store.queue_job(&new("production")).unwrap(), store.queue_job(&new("staging")).unwrap());
+        store.start_job(first, "main@sha1:abc", None).unwrap();
+        let nodes = ["db1".to_string(), "web1".to_string()];
+        assert_eq!(store.lock_nodes(first, "host:1", &nodes, 1_000, 61_000).unwrap(), Vec::new());
+        // Another job must wait, all or nothing, while the lease holds.
+        let held = store.lock_nodes(second, "host:2", &["web1".into(), "web2".into()], 2_000, 62_000).unwrap();
+        assert_eq!(
+            held,
+            vec![NodeLockRecord { node: "web1".into(), job: first, owner: "host:1".into(), expires_at: 61_000 }]
+        );
+        assert_eq!(store.node_locks().unwrap().len(), 2);
+        // Once the lease has run out, the locks can be taken over.
+        assert_eq!(store.lock_nodes(second, "host:2", &["web1".into()], 61_001, 121_001).unwrap(), Vec::new());
+        store.renew_node_locks(first, 200_000).unwrap();
+        assert_eq!(
+            store.node_locks().unwrap()[0],
+            NodeLockRecord { node: "db1".into(), job: first, owner: "host:1".into(), expires_at: 200_000 }
+        );
+        // A job its process left running loses its locks when it is marked interrupted.
+        store.interrupt_jobs("production").unwrap();
+        assert_eq!(store.node_locks().unwrap().iter().map(|lock| lock.job).collect::<Vec<_>>(), vec![second]);
+        // Cancel requests reach running jobs only.
+        assert_eq!(store.request_cancel(first).unwrap(), CancelRequest::Finished(JobState::Interrupted));
+        store.start_job(second, "main@sha1:abc", None).unwrap();
+        store.set_job_owner(second, "host:2").unwrap();
+        assert!(!store.cancel_requested(second).unwrap());
+        assert_eq!(store.request_cancel(second).unwrap(), CancelRequest::Requested { owner: Some("host:2".into()) });
+        assert!(store.cancel_requested(second).unwrap());
+        assert_eq!(store.request_cancel(999).unwrap(), CancelRequest::NotFound);
+    }
 }

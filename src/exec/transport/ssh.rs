@@ -3,7 +3,9 @@
 //! `IdentityFile`), as it does for `ssh` and Ansible.
 //!
 //! Each node's run opens one master connection (`ControlMaster`, its socket under the state
-//! directory) and every command of the run is multiplexed over it. Host keys are always
+//! directory) and every command of the run is multiplexed over it: the first command of the
+//! run (which makes the working directory) connects, and its ssh leaves the master behind
+//! (`ControlPersist`), so connecting costs no round trip of its own. Host keys are always
 //! verified (`StrictHostKeyChecking`); an unknown or changed key stops the node before
 //! anything runs on it, with an error that names the node and the known-hosts file.
 //!
@@ -47,8 +49,6 @@ pub struct Ssh {
     node: String,
     target: SshTarget,
     control_path: PathBuf,
-    /// Where the master's own messages go (its stderr), read when it fails to connect.
-    master_log: PathBuf,
     connect_timeout: u64,
     /// The working directory on the node, absolute, known once the node is open.
     work_dir: OnceLock<String>,
@@ -63,7 +63,6 @@ impl Ssh {
         Ssh {
             node: node.name.clone(),
             target: target.clone(),
-            master_log: control_path.with_extension("log"),
             control_path,
             connect_timeout: node.timeout_secs.clamp(1, 10),
             work_dir: OnceLock::new(),
@@ -100,29 +99,6 @@ impl Ssh {
         } else {
             Err(self.failure(&String::from_utf8_lossy(&output.stderr), output.status.code()))
         }
-    }
-
-    /// Starts the master connection; the error says why the node cannot be reached.
-    async fn connect(&self) -> Result<(), String> {
-        let log = std::fs::File::create(&self.master_log)
-            .map_err(|err| format!("cannot create {}: {err}", self.master_log.display()))?;
-        let mut command = tokio::process::Command::from(
-            self.ssh(&["-M", "-N", "-f", "-o", "ControlMaster=yes", "-o", CONTROL_PERSIST], None),
-        );
-        // The master's stderr goes to a file: once it forks to the background it may keep
-        // what it was given, and a pipe would then never end.
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|err| format!("cannot run ssh: {err}"))?;
-        let wait = Duration::from_secs(self.connect_timeout + 5);
-        let status = match tokio::time::timeout(wait, child.wait()).await {
-            Ok(status) => status.map_err(|err| format!("waiting for ssh: {err}"))?,
-            Err(_) => {
-                return Err(format!("cannot connect to node {}: no answer within {}s", self.node, wait.as_secs()));
-            }
-        };
-        let messages = std::fs::read_to_string(&self.master_log).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.master_log);
-        if status.success() { Ok(()) } else { Err(self.failure(&messages, status.code())) }
     }
 
     /// What ssh's messages say went wrong, in words that name the node.
@@ -244,7 +220,6 @@ impl Transport for Ssh {
 
     fn open(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            self.connect().await?;
             let subdirectory = if self.target.shared_host { path_segment(&self.node) } else { String::new() };
             let requested = self.target.work_dir.clone().unwrap_or_default();
             let remote = format!("sh -s -- {} {}", shell_quote(&requested), shell_quote(&subdirectory));
@@ -372,7 +347,6 @@ pub fn run_once(node_name: &str, target: &SshTarget, remote: &str) -> anyhow::Re
         node: node_name.to_string(),
         target: target.clone(),
         control_path: PathBuf::new(),
-        master_log: PathBuf::new(),
         connect_timeout: 10,
         work_dir: OnceLock::new(),
         present: Mutex::new(BTreeSet::new()),
@@ -468,7 +442,7 @@ chmod 755 "$tmp"
 mv "$tmp" ".ordo/code/$2""#;
 
 /// Makes the working directory (`$1`, or the default with the subdirectory `$2`) and the
-/// runner in it; prints the directory and the code already there.
+/// runner in it, unless they are there; prints the directory and the code already there.
 fn open_script() -> String {
     format!(
         r#"set -e
@@ -478,16 +452,20 @@ if [ -z "$wd" ]; then
     if [ -n "$2" ]; then wd="$wd/$2"; fi
 fi
 case $wd in "~") wd=$HOME ;; "~/"*) wd="$HOME/${{wd#"~/"}}" ;; esac
-mkdir -p "$wd/.ordo/code" "$wd/.ordo/bin"
-cd "$wd"
-runner=.ordo/bin/{runner}
+runner="$wd/.ordo/bin/{runner}"
 if [ ! -f "$runner" ]; then
+    mkdir -p "$wd/.ordo/code" "$wd/.ordo/bin"
     cat > "$runner.$$" <<'ORDO_RUNNER_END'
 {RUNNER}ORDO_RUNNER_END
     mv "$runner.$$" "$runner"
 fi
+cd "$wd"
 pwd
-ls -1 .ordo/code
+# Shell builtins only: this runs once per node and job.
+for code in .ordo/code/*; do
+    [ -e "$code" ] && echo "${{code##*/}}"
+done
+true
 "#,
         runner = Ssh::runner_name()
     )
