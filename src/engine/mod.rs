@@ -213,14 +213,19 @@ fn check_everything(plan: &mut Plan, filter: &Filter, model: &Model) {
         })
         .filter(|(_, components)| !components.is_empty())
         .collect();
+    keep_groups_of_runs(plan);
+    plan.teardown_groups.clear();
+    plan.teardowns.clear();
+}
+
+/// The run order's groups, cut down to the nodes that still have something to run.
+fn keep_groups_of_runs(plan: &mut Plan) {
     plan.groups = plan
         .all_groups
         .iter()
         .map(|group| group.iter().filter(|node| plan.runs.contains_key(*node)).cloned().collect::<Vec<_>>())
         .filter(|group| !group.is_empty())
         .collect();
-    plan.teardown_groups.clear();
-    plan.teardowns.clear();
 }
 
 /// Adds components to a plan's runs although they did not change, keeping the run order.
@@ -236,12 +241,7 @@ fn run_also(plan: &mut Plan, components: &BTreeSet<String>) {
             plan.runs.insert(node.clone(), runs);
         }
     }
-    plan.groups = plan
-        .all_groups
-        .iter()
-        .map(|group| group.iter().filter(|node| plan.runs.contains_key(*node)).cloned().collect::<Vec<_>>())
-        .filter(|group| !group.is_empty())
-        .collect();
+    keep_groups_of_runs(plan);
 }
 
 /// Records a revision that cannot be run as a failed job, with its diagnostics rendered.
