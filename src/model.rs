@@ -35,6 +35,82 @@ pub struct Model {
     pub capabilities: BTreeMap<String, Capability>,
     /// Component dependencies, ordered by (from, to).
     pub edges: Vec<Edge>,
+    /// How the repository asks jobs to handle failed nodes (`ordo.yaml`'s `jobs`).
+    pub policy: FailurePolicy,
+}
+
+/// What a job does after a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Finish the group, start nothing after it.
+    #[default]
+    Stop,
+    /// Keep running every node that does not depend on a failed one.
+    Continue,
+}
+
+impl OnFailure {
+    pub fn parse(text: &str) -> Option<OnFailure> {
+        match text {
+            "stop" => Some(OnFailure::Stop),
+            "continue" => Some(OnFailure::Continue),
+            _ => None,
+        }
+    }
+}
+
+/// How many failed nodes a group tolerates before it starts no more of its nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxFailures {
+    Count(usize),
+    /// A percentage of the group's nodes.
+    Percent(u32),
+}
+
+impl MaxFailures {
+    /// `3` or `10%`.
+    pub fn parse(text: &str) -> Option<MaxFailures> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(percent) => percent.trim().parse().ok().filter(|percent| *percent <= 100).map(MaxFailures::Percent),
+            None => text.parse().ok().map(MaxFailures::Count),
+        }
+    }
+
+    /// Whether `failures` among a group of `n_nodes` is more than this allows.
+    pub fn exceeded(self, failures: usize, n_nodes: usize) -> bool {
+        match self {
+            MaxFailures::Count(limit) => failures > limit,
+            MaxFailures::Percent(percent) => failures * 100 > percent as usize * n_nodes,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxFailures::Count(limit) => write!(f, "{limit}"),
+            MaxFailures::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
+}
+
+/// A failure policy; what is left unset falls back to the next source (command line, then
+/// `ordo.yaml` or the controller's configuration, then the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailurePolicy {
+    pub on_failure: Option<OnFailure>,
+    pub max_failures: Option<MaxFailures>,
+}
+
+impl FailurePolicy {
+    /// This policy, with what it leaves unset taken from `fallback`.
+    pub fn or(self, fallback: FailurePolicy) -> FailurePolicy {
+        FailurePolicy {
+            on_failure: self.on_failure.or(fallback.on_failure),
+            max_failures: self.max_failures.or(fallback.max_failures),
+        }
+    }
 }
 
 impl Model {
@@ -60,8 +136,8 @@ impl Model {
 pub enum Transport {
     /// A working directory on this machine, under the state directory.
     Local,
-    /// A machine reached with the system `ssh`.
-    Ssh { address: String, port: u16, user: Option<String> },
+    /// A machine reached with the system `ssh` client.
+    Ssh(Box<SshTarget>),
     /// Named by the code but absent from the inventory (which sets no default transport):
     /// shown and planned, never run.
     Unknown,
@@ -71,10 +147,34 @@ impl Transport {
     pub fn name(&self) -> &'static str {
         match self {
             Transport::Local => "local",
-            Transport::Ssh { .. } => "ssh",
+            Transport::Ssh(_) => "ssh",
             Transport::Unknown => "unknown",
         }
     }
+}
+
+/// How to reach a node over SSH: the inventory's keys, as written (what is left out is
+/// left to the user's OpenSSH configuration, as for `ssh` itself).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SshTarget {
+    /// A host name, an address, or a `Host` alias of `~/.ssh/config`.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<String>,
+    /// The known-hosts file host keys are checked against; the user's own when `None`.
+    pub known_hosts: Option<String>,
+    /// A bastion to jump through (`ssh -J`).
+    pub jump: Option<String>,
+    /// Where components run on the node; `None` for the default (`/var/lib/ordo` for root,
+    /// `~/.ordo` otherwise).
+    pub work_dir: Option<String>,
+    /// Several node names share this host and the default working directory: each node
+    /// then works in a subdirectory named after it.
+    pub shared_host: bool,
+    /// Trust a host key seen for the first time (it is then recorded); a changed key is
+    /// refused whatever this says.
+    pub accept_new_host_keys: bool,
 }
 
 /// A machine that components are applied to.
@@ -132,7 +232,9 @@ pub enum Implementation {
 /// A component implemented in Puppet code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PuppetComponent {
-    /// The Puppet name of its type, as declared in code (`lamp::db`).
+    /// The Puppet name of its type, as declared in code (`lamp::db`); empty for a node's own
+    /// catalog (`Node[NAME]`: the main manifest's node definitions and top-scope code), which
+    /// declares nothing more.
     pub puppet_type: String,
     /// Declared as a class (`class { 'x': }`) rather than as a defined type.
     pub is_class: bool,
@@ -150,6 +252,18 @@ pub struct PuppetCode {
     pub modulepath: Vec<String>,
     /// Files relative to the repository (`modules/lamp/manifests/db.pp`).
     pub files: Vec<PackageFile>,
+    /// The main manifest, orchestration blanked out: its node definitions and top-scope code
+    /// are part of every node's run, as they were of a node's catalog under PE.
+    pub main_manifest: MainManifest,
+}
+
+/// The main manifest's files as one manifest, with the application-orchestration statements
+/// blanked out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MainManifest {
+    pub text: String,
+    /// A digest of `text`.
+    pub digest: String,
 }
 
 /// The scripts of a package component, read from the revision being planned, with the
@@ -199,18 +313,22 @@ pub struct Capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvailabilityCheck {
     pub kind: CheckKind,
+    /// How long to keep trying before giving up.
     pub timeout_secs: u64,
+    /// How long to wait between two attempts.
+    pub ping_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckKind {
     /// Connect to `host:port`.
     Tcp { address: String },
-    /// GET a URL and expect a status below 400.
-    Http { url: String },
-    /// Run a command with `sh -c` on this machine; exit 0 means available. Values are never
-    /// in `command`'s text: it refers to them as environment variables, given in `env`.
-    Command { command: String, env: Vec<(String, String)> },
+    /// GET a URL and expect one of `status_codes` (any status below 400 when empty),
+    /// following redirects.
+    Http { url: String, status_codes: Vec<u16> },
+    /// Run a command (`sh -c`) on `node`, or on this machine; exit 0 means available. Values
+    /// are never in `command`'s text: it refers to them as environment variables, in `env`.
+    Command { command: String, env: Vec<(String, String)>, node: Option<String> },
 }
 
 /// A dependency between two components, by index into [`Model::components`].
@@ -293,13 +411,25 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (!type_name.is_empty() && !title.is_empty()).then_some((type_name, title))
 }
 
-/// Puppet's capitalisation of a type name: each `::` segment starts upper case.
+/// A reference in Puppet's normal form: `pasture_app::db[x]` is `Pasture_app::Db[x]`; text
+/// that is not a reference is returned as it is.
+pub fn normalize_reference(reference: &str) -> String {
+    match split_reference(reference) {
+        Some((type_name, _)) => format!("{}{}", capitalize_type(type_name), &reference[type_name.len()..]),
+        None => reference.to_string(),
+    }
+}
+
+/// Puppet's normal form of a type name, which makes names case-insensitive: each `::`
+/// segment capitalised as Ruby's `String#capitalize` does (first letter upper case, the rest
+/// lower case), a leading `::` dropped. `pasture_APP::db` is `Pasture_app::Db`.
 pub fn capitalize_type(name: &str) -> String {
-    name.split("::")
+    name.trim_start_matches("::")
+        .split("::")
         .map(|segment| {
             let mut chars = segment.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
+                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
                 None => String::new(),
             }
         })
@@ -375,5 +505,7 @@ pub(crate) mod tests {
         assert_eq!(split_reference("Sql['x']"), Some(("Sql", "x")));
         assert_eq!(split_reference("Sql"), None);
         assert_eq!(capitalize_type("lamp::db"), "Lamp::Db");
+        assert_eq!(capitalize_type("::Pasture_App::dB"), "Pasture_app::Db");
+        assert_eq!(normalize_reference("pasture_APP::db['x']"), "Pasture_app::Db['x']");
     }
 }

@@ -1281,17 +1281,8 @@ fn availability_check(
         Some(timeout) => checked_timeout(loader, file, timeout, 0)?,
         None => 60,
     };
-    let (field, kind) = match (&check.tcp, &check.http, &check.command) {
-        (Some(address), None, None) => {
-            (address, interpolate_text(&address.value, scope).map(|address| CheckKind::Tcp { address }))
-        }
-        (None, Some(url), None) => (url, interpolate_text(&url.value, scope).map(|url| CheckKind::Http { url })),
-        // A command goes to a shell: its values travel as environment variables, never
-        // as part of the text the shell parses.
-        (None, None, Some(command)) => (
-            command,
-            interpolate_shell(&command.value, scope).map(|(command, env)| CheckKind::Command { command, env }),
-        ),
+    let field = match (&check.tcp, &check.http, &check.command) {
+        (Some(value), None, None) | (None, Some(value), None) | (None, None, Some(value)) => value,
         _ => {
             loader.diagnostics.push(
                 Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
@@ -1300,13 +1291,38 @@ fn availability_check(
             return None;
         }
     };
-    match kind {
-        Ok(kind) => Some(AvailabilityCheck { kind, timeout_secs }),
-        Err(err) => {
-            loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, field)));
-            None
-        }
+    if check.status_codes.is_some() && check.http.is_none() {
+        loader.diagnostics.push(
+            Diagnostic::error("`status_codes` applies only to an `http` check")
+                .at(Some(Location { file: file.clone(), range: 0..0 })),
+        );
     }
+    if check.node.is_some() && check.command.is_none() {
+        loader.diagnostics.push(
+            Diagnostic::error("`node` applies only to a `command` check")
+                .at(Some(Location { file: file.clone(), range: 0..0 })),
+        );
+    }
+    let report = |loader: &mut Loader, err: InterpolationError, at: &Spanned<String>| {
+        loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, at)));
+    };
+    let kind = if check.tcp.is_some() {
+        let address = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        CheckKind::Tcp { address }
+    } else if check.http.is_some() {
+        let url = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        CheckKind::Http { url, status_codes: check.status_codes.clone().unwrap_or_default() }
+    } else {
+        // A command goes to a shell: its values travel as environment variables, never as
+        // part of the text the shell parses.
+        let (command, env) = interpolate_shell(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        let node = match &check.node {
+            Some(node) => Some(interpolate_text(&node.value, scope).map_err(|err| report(loader, err, node)).ok()?),
+            None => None,
+        };
+        CheckKind::Command { command, env, node }
+    };
+    Some(AvailabilityCheck { kind, timeout_secs, ping_interval_secs: check.ping_interval.unwrap_or(1).max(1) })
 }
 
 /// A string interpolated as text (any value shown as a script would see it).

@@ -9,6 +9,7 @@
 pub mod forge;
 pub mod pp_corpus;
 pub mod serve;
+pub mod sshd;
 pub mod steps;
 pub mod synthetic;
 
