@@ -19,7 +19,8 @@
 //! `ORDO_BENCH_FIRST_APPLY_NODES` and `ORDO_BENCH_APPLY_NODES` the applies', `ORDO_BENCH_RUNS`
 //! the runs of each figure. `ORDO_BENCH_GENERATE=DIR` writes the synthetic repository of
 //! `ORDO_BENCH_NODES` nodes and `ORDO_BENCH_INSTANCES` instances (default: as many as nodes)
-//! to DIR, creating it, and stops.
+//! to DIR, creating it, records it as applied in `DIR/.ordo` (so `ordo plan` there plans
+//! against a previous apply), and stops.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -43,7 +44,10 @@ fn main() {
         let nodes = env_usize("ORDO_BENCH_NODES", 10_000);
         let instances = env_usize("ORDO_BENCH_INSTANCES", nodes);
         let n_components = generate(Path::new(&dir), nodes, instances);
-        println!("wrote {dir}: {nodes} nodes, {instances} instances, {n_components} components");
+        record_state(Path::new(&dir));
+        println!(
+            "wrote {dir}: {nodes} nodes, {instances} instances, {n_components} components, applied in {dir}/.ordo"
+        );
         return;
     }
     let sizes: Vec<usize> = std::env::var("ORDO_BENCH_SIZES")

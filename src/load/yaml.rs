@@ -12,7 +12,7 @@
 //! Every mistake becomes a [`Diagnostic`] with the file and place; loading goes on after a
 //! mistake so one run reports as many as it can.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -961,13 +961,23 @@ fn resolve_components(
         return;
     };
     let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
+    // Each node's facts are made a value once and shared by the scopes of its components.
+    let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
     for index in order {
         let component = &declared[index];
         let Some(node_name) = &component.node else {
             continue;
         };
         let values = consumed_values(loader, model, component);
-        let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
+        let facts = match facts_of_node.get(node_name) {
+            Some(facts) => facts.clone(),
+            None => {
+                let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
+                let facts = Arc::new(Value::Object(facts));
+                facts_of_node.insert(node_name.clone(), facts.clone());
+                facts
+            }
+        };
         let (parameters, scope) = resolve_parameters(loader, component, node_name, facts, values);
         produce_capabilities(loader, model, component, &scope, capability_types);
         let Some(scripts) = component.component_type.scripts.clone() else {
@@ -1112,7 +1122,7 @@ fn resolve_parameters(
     loader: &mut Loader,
     component: &Declared,
     node_name: &str,
-    facts: serde_json::Map<String, Value>,
+    facts: Arc<Value>,
     mut values: BTreeMap<String, (Value, bool)>,
 ) -> (Params, Scope) {
     let raw_type = component.component_type.raw;
@@ -1122,7 +1132,7 @@ fn resolve_parameters(
     scope.set("title", Value::String(component.title.clone()), false);
     scope.set("name", Value::String(component.title.clone()), false);
     scope.set("node", Value::String(node_name.to_string()), false);
-    scope.set("facts", Value::Object(facts), false);
+    scope.set_shared("facts", facts, false);
     for (name, (value, secret)) in &values {
         scope.set(name, value.clone(), *secret);
     }
