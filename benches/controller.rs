@@ -4,18 +4,24 @@
 //! - a burst of 1,000 signed push webhooks for one environment: time until all are answered,
 //!   and how many jobs they became;
 //! - the idle controller's memory and CPU;
-//! - `GET /api/v1/jobs/ID` with 10,000 jobs in the store.
+//! - `GET /api/v1/jobs/ID` with 10,000 jobs in the store;
+//! - the page of a job of 1,000 nodes (`GET /jobs/ID`), and the SVG picture of a 1,000-node
+//!   graph.
 //!
 //! Run with `cargo bench --bench controller`; it prints each figure.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use ordo::state_dir::StateDir;
+use ordo::plan::EdgeRef;
+use ordo::plan::picture;
 use ordo::store::{
-    self, JobFinish, JobKind, JobState, JobWrite, NewJob, NodePhase, NodeResultRecord, NodeState, Trigger,
+    self, ComponentRecord, ComponentState, JobFinish, JobKind, JobState, JobWrite, NewJob, NodePhase, NodeResultRecord,
+    NodeState, Trigger,
 };
 use serde_json::Value;
 use sha2::Sha256;
@@ -31,7 +37,9 @@ fn main() {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "site"]);
     let state = work.path().join("state");
-    seed_jobs(&state, 10_000);
+    seed_jobs(&state, 9_999);
+    let (nodes, edges) = big_graph(1_000);
+    seed_big_job(&state, &nodes, &edges);
 
     let mut controller = Controller::start(work.path(), &repo, &state);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -45,7 +53,102 @@ fn main() {
     webhook_burst(&agent, &controller.url, &repo);
     idle(&controller);
     job_reads(&agent, &controller.url);
+    job_page(&agent, &controller.url, 10_000);
+    picture(&nodes, &edges);
     controller.stop();
+}
+
+/// A three-tier graph of `n` nodes, three components each: a tenth databases, a tenth load
+/// balancers, the rest web servers, each web server consuming one database and consumed by
+/// one load balancer.
+fn big_graph(n: usize) -> (BTreeMap<String, Vec<String>>, Vec<EdgeRef>) {
+    let tier = n / 10;
+    let name = |kind: &str, index: usize| format!("{kind}{index:04}.example.net");
+    let mut nodes = BTreeMap::new();
+    let mut edges = Vec::new();
+    for index in 0..n {
+        let (kind, node) = match index {
+            index if index < tier => ("Db", name("db", index)),
+            index if index < 2 * tier => ("Lb", name("lb", index - tier)),
+            index => ("Web", name("web", index - 2 * tier)),
+        };
+        let components: Vec<String> = (0..3).map(|slot| format!("Shop::{kind}[{node}-{slot}]")).collect();
+        if kind == "Web" {
+            let web = index - 2 * tier;
+            for (slot, component) in components.iter().enumerate() {
+                let db = format!("Shop::Db[{}-{slot}]", name("db", web % tier));
+                let lb = format!("Shop::Lb[{}-{slot}]", name("lb", web % tier));
+                edges.push(EdgeRef { from: db.clone(), to: component.clone(), capability: Some(format!("Sql[{db}]")) });
+                edges.push(EdgeRef { from: component.clone(), to: lb, capability: Some(format!("Http[{component}]")) });
+            }
+        }
+        nodes.insert(node, components);
+    }
+    (nodes, edges)
+}
+
+/// A finished job over the whole graph, with each node's result and output.
+fn seed_big_job(state: &Path, nodes: &BTreeMap<String, Vec<String>>, edges: &[EdgeRef]) {
+    let mut store = store::open(&StateDir::new(state).unwrap()).unwrap();
+    let groups: Vec<Vec<&String>> = ["db", "web", "lb"]
+        .iter()
+        .map(|prefix| nodes.keys().filter(|node| node.starts_with(prefix)).collect())
+        .collect();
+    let plan = serde_json::json!({"groups": groups, "nodes": nodes, "edges": edges, "changes": [], "teardown_groups": []});
+    let id = store
+        .queue_job(&NewJob { environment: "history".into(), revision: "main@sha1:big".into(), kind: JobKind::Apply, trigger: Trigger::Push })
+        .unwrap();
+    store.start_job(id, "main@sha1:big", Some(&plan.to_string())).unwrap();
+    let writes: Vec<JobWrite> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(group, members)| members.iter().map(move |node| (group, node)))
+        .map(|(group, node)| {
+            JobWrite::NodeResult(NodeResultRecord {
+                node: node.to_string(),
+                phase: NodePhase::Apply,
+                group_index: group as i64,
+                state: NodeState::Success,
+                started_at: store::now(),
+                finished_at: Some(store::now()),
+                duration_ms: 20,
+                components: nodes[node.as_str()]
+                    .iter()
+                    .map(|component| ComponentRecord { component: component.clone(), result: ComponentState::Applied, message: None })
+                    .collect(),
+                output: format!("==> {node} apply\nwrote the configuration\n"),
+            })
+        })
+        .collect();
+    store.record(id, "history", &writes).unwrap();
+    let finish = JobFinish { state: JobState::Success, summary: "Success".into(), applied_revision: None, diagnostics: None };
+    store.finish_job(id, &finish).unwrap();
+}
+
+/// `GET /jobs/ID` of the 1,000-node job: the whole page, rendered by the server.
+fn job_page(agent: &ureq::Agent, url: &str, id: i64) {
+    let mut latencies = Vec::new();
+    let mut size = 0;
+    for _ in 0..30 {
+        let start = Instant::now();
+        let mut response = agent.get(format!("{url}/jobs/{id}")).call().unwrap();
+        size = response.body_mut().read_to_string().unwrap().len();
+        latencies.push(start.elapsed());
+    }
+    report(&format!("GET /jobs/ID of a 1,000-node job ({} KB of HTML)", size / 1024), &mut latencies);
+}
+
+/// The SVG picture of the 1,000-node graph, laid out and written in this process.
+fn picture(nodes: &BTreeMap<String, Vec<String>>, edges: &[EdgeRef]) {
+    let mut latencies = Vec::new();
+    let mut size = 0;
+    for _ in 0..20 {
+        let start = Instant::now();
+        let svg = picture::svg(&picture::of_graph(nodes, edges), &picture::SvgOptions::default());
+        latencies.push(start.elapsed());
+        size = svg.len();
+    }
+    report(&format!("SVG of a 1,000-node graph ({} KB)", size / 1024), &mut latencies);
 }
 
 /// Records `n` finished jobs with four node results each, as a long-lived store holds.
@@ -282,24 +385,10 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>())
 }
 
-/// An RFC 3339 UTC timestamp with microseconds, as the store writes node times.
+/// A node time from the store, as a clock time.
 fn parse_timestamp(text: &str) -> SystemTime {
-    let (date, time) = text.trim_end_matches('Z').split_once('T').unwrap();
-    let mut parts = date.split('-').map(|part| part.parse::<i64>().unwrap());
-    let (year, month, day) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
-    let mut hms = hms.split(':').map(|part| part.parse::<i64>().unwrap());
-    let (hour, minute, second) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
-    // Days since the epoch (Howard Hinnant's algorithm).
-    let year_adjusted = if month <= 2 { year - 1 } else { year };
-    let era = year_adjusted.div_euclid(400);
-    let yoe = year_adjusted - era * 400;
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    let micros: u64 = format!("{fraction:0<6}")[..6].parse().unwrap();
-    UNIX_EPOCH + Duration::from_secs(seconds as u64) + Duration::from_micros(micros)
+    let millis = store::timestamp_millis(text).expect("the store writes RFC 3339 times");
+    UNIX_EPOCH + Duration::from_millis(millis as u64)
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -132,7 +132,9 @@ pub enum Implementation {
 /// A component implemented in Puppet code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PuppetComponent {
-    /// The Puppet name of its type, as declared in code (`lamp::db`).
+    /// The Puppet name of its type, as declared in code (`lamp::db`); empty for a node's own
+    /// catalog (`Node[NAME]`: the main manifest's node definitions and top-scope code), which
+    /// declares nothing more.
     pub puppet_type: String,
     /// Declared as a class (`class { 'x': }`) rather than as a defined type.
     pub is_class: bool,
@@ -150,6 +152,18 @@ pub struct PuppetCode {
     pub modulepath: Vec<String>,
     /// Files relative to the repository (`modules/lamp/manifests/db.pp`).
     pub files: Vec<PackageFile>,
+    /// The main manifest, orchestration blanked out: its node definitions and top-scope code
+    /// are part of every node's run, as they were of a node's catalog under PE.
+    pub main_manifest: MainManifest,
+}
+
+/// The main manifest's files as one manifest, with the application-orchestration statements
+/// blanked out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MainManifest {
+    pub text: String,
+    /// A digest of `text`.
+    pub digest: String,
 }
 
 /// The scripts of a package component, read from the revision being planned, with the
@@ -293,13 +307,25 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (!type_name.is_empty() && !title.is_empty()).then_some((type_name, title))
 }
 
-/// Puppet's capitalisation of a type name: each `::` segment starts upper case.
+/// A reference in Puppet's normal form: `pasture_app::db[x]` is `Pasture_app::Db[x]`; text
+/// that is not a reference is returned as it is.
+pub fn normalize_reference(reference: &str) -> String {
+    match split_reference(reference) {
+        Some((type_name, _)) => format!("{}{}", capitalize_type(type_name), &reference[type_name.len()..]),
+        None => reference.to_string(),
+    }
+}
+
+/// Puppet's normal form of a type name, which makes names case-insensitive: each `::`
+/// segment capitalised as Ruby's `String#capitalize` does (first letter upper case, the rest
+/// lower case), a leading `::` dropped. `pasture_APP::db` is `Pasture_app::Db`.
 pub fn capitalize_type(name: &str) -> String {
-    name.split("::")
+    name.trim_start_matches("::")
+        .split("::")
         .map(|segment| {
             let mut chars = segment.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
+                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
                 None => String::new(),
             }
         })
@@ -375,5 +401,7 @@ pub(crate) mod tests {
         assert_eq!(split_reference("Sql['x']"), Some(("Sql", "x")));
         assert_eq!(split_reference("Sql"), None);
         assert_eq!(capitalize_type("lamp::db"), "Lamp::Db");
+        assert_eq!(capitalize_type("::Pasture_App::dB"), "Pasture_app::Db");
+        assert_eq!(normalize_reference("pasture_APP::db['x']"), "Pasture_app::Db['x']");
     }
 }

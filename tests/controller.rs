@@ -335,3 +335,20 @@ fn a_read_token_protects_the_api_and_sigterm_stops_cleanly() {
     assert!(log.contains("shutting down"), "{log}");
     let _: Value = Value::Null;
 }
+
+#[test]
+fn an_unreachable_forge_keeps_statuses_waiting_in_the_outbox() {
+    let (repo, _) = lamp_repository();
+    // Nothing listens on port 1 of the loopback address.
+    let served = Served::start(
+        repo.path(),
+        "[forge]\nkind = \"github\"\napi_url = \"http://127.0.0.1:1\"\nrepository = \"acme/site\"\ntoken_env = \"TEST_FORGE_TOKEN\"\n",
+    );
+    assert_eq!(served.wait_for_job(1)["state"], "success", "a forge that cannot be reached does not stop a job");
+    served.wait_until("deliveries fail and wait", Duration::from_secs(20), |served| {
+        let metrics = served.get("/metrics").1;
+        let metrics = metrics.as_str().unwrap_or_default();
+        metrics.contains("ordo_outbox_deliveries_total{forge=\"github\",result=\"failed\"}")
+            && metrics.lines().any(|line| line.starts_with("ordo_outbox_backlog ") && !line.ends_with(" 0"))
+    });
+}

@@ -128,3 +128,84 @@ fn the_lowered_module_path_is_valid_puppet_7() {
         .unwrap();
     assert!(status.success());
 }
+
+/// Node definitions in the main manifest: the LAMP site with a node definition for the
+/// database node and one for a fifth node that has no components.
+fn lamp_with_node_definitions() -> Repo {
+    let repo = Repo::example("lamp-puppet");
+    repo.write(
+        "manifests/nodes.pp",
+        "# Node definitions, applied with the components of each node's run.\n\
+         node 'dev1.example.net' {\n  file { \"${facts['ordo_node_dir']}/motd\": content => \"database node\\n\" }\n}\n\
+         node /^dev5\\./ {\n  file { \"${facts['ordo_node_dir']}/motd\": content => \"spare node ${trusted['certname']}\\n\" }\n}\n",
+    );
+    let inventory = repo.read("inventory.yaml");
+    repo.write(
+        "inventory.yaml",
+        &format!(
+            "{inventory}  - name: dev5.example.net\n    facts: {{fqdn: dev5.example.net, ipaddress: 10.0.0.15}}\n"
+        ),
+    );
+    repo.git_init();
+    repo.commit("lamp with node definitions");
+    repo
+}
+
+#[test]
+fn a_node_definition_and_its_components_are_applied_in_one_run() {
+    let repo = lamp_with_node_definitions();
+    let run = repo.ordo(&["apply", "--yes", "--nodes", "dev1.example.net"]).success();
+    assert!(run.stdout.contains("Success: 1 node in 1 group"), "{}", run.stdout);
+    assert_eq!(repo.read(".ordo/nodes/dev1.example.net/motd"), "database node\n");
+    assert!(repo.read(".ordo/nodes/dev1.example.net/mysql-app1.conf").starts_with("[mysqld]\n"));
+    let job = repo.ordo(&["job", "show", "1"]).success().stdout;
+    assert_eq!(job.matches("==> puppet apply:").count(), 1, "one run applies both: {job}");
+    assert!(job.contains("/Stage[main]/Main/Node[dev1.example.net]/File["), "{job}");
+    assert!(job.contains("/Stage[main]/Main/Lamp::Mysql[app1]/File["), "{job}");
+}
+
+#[test]
+fn a_node_with_only_a_node_definition_is_part_of_a_job() {
+    let repo = lamp_with_node_definitions();
+    let plan = repo.plan_json();
+    assert!(change_lines(&plan).contains(&"add Node[dev5.example.net]@dev5.example.net".to_string()), "{plan}");
+    let show = repo.ordo(&["show", "--format", "json"]).success().json();
+    assert_eq!(show["nodes"]["dev5.example.net"], serde_json::json!(["Node[dev5.example.net]"]));
+    repo.ordo(&["apply", "--yes", "--nodes", "dev5.example.net"]).success();
+    assert_eq!(repo.read(".ordo/nodes/dev5.example.net/motd"), "spare node dev5.example.net\n");
+    // Nothing else ran, and the node's catalog is now applied.
+    assert!(!repo.path().join(".ordo/nodes/dev1.example.net").exists());
+    assert!(!change_lines(&repo.plan_json()).iter().any(|line| line.contains("dev5")));
+}
+
+#[test]
+fn a_site_value_taken_from_hiera_flows_into_a_consumer() {
+    let repo = Repo::example("lamp-puppet");
+    repo.write(
+        "hiera.yaml",
+        "version: 5\ndefaults:\n  datadir: data\n  data_hash: yaml_data\nhierarchy:\n  - name: Per application\n    path: \"apps/%{app}.yaml\"\n  - name: Common\n    path: common.yaml\n",
+    );
+    repo.write("data/common.yaml", "lamp::db_user: common_user\nlamp::web_port: 8080\n");
+    repo.write("data/apps/app2.yaml", "lamp::db_user: app2_owner\n");
+    repo.edit(
+        "manifests/site.pp",
+        "site {\n  lamp { 'app1':\n    db_user       => 'user',",
+        "$app = 'app2'\nsite {\n  lamp { 'app1':\n    db_user       => 'user',",
+    );
+    repo.edit(
+        "manifests/site.pp",
+        "  lamp { 'app2':\n    db_user       => 'user',",
+        "  lamp { 'app2':\n    db_user       => lookup('lamp::db_user'),\n    web_port      => lookup('lamp::web_port', Integer),",
+    );
+    repo.git_init();
+    repo.commit("app2's user from Hiera");
+    let show = repo.ordo(&["show", "--format", "json"]).success().json();
+    assert_eq!(show["capabilities"]["Sql[app2]"]["attributes"]["user"], "app2_owner");
+    assert_eq!(show["components"]["Lamp::Webapp[app2-1]"]["parameters"]["db_user"], "app2_owner");
+    assert_eq!(show["components"]["Lamp::Webapp[app2-1]"]["parameters"]["db_password"], "(sensitive)");
+    repo.ordo(&["apply", "--yes"]).success();
+    assert_eq!(
+        repo.read(".ordo/nodes/dev3.example.net/webapp-app2-2.conf"),
+        "listen = 8080\ndatabase_url = mysql://app2_owner@dev1.example.net:3306/app2\n"
+    );
+}

@@ -12,23 +12,8 @@ use support::serve::sign;
 use tower::ServiceExt;
 
 async fn controller(repo: &Repo, dir: &std::path::Path) -> Controller {
-    let file = dir.join("ordo.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "state_dir = \"state\"\n[repository]\nurl = \"{}\"\n[environments]\nproduction = \"main\"\n\
-             [server]\nwebhook_secret_env = \"SECRET\"\napi_token_env = \"TOKEN\"\nmax_body_bytes = 4096\n",
-            repo.path().display()
-        ),
-    )
-    .unwrap();
-    let getenv = |name: &str| match name {
-        "SECRET" => Some("s".to_string()),
-        "TOKEN" => Some("t".to_string()),
-        _ => None,
-    };
-    let config = config::load(&file, &getenv).unwrap().unwrap();
-    Controller::start(config, None).await.unwrap()
+    let server = "webhook_secret_env = \"SECRET\"\napi_token_env = \"TOKEN\"\nmax_body_bytes = 4096\n";
+    support::serve::in_process(repo.path(), dir, server, &[("SECRET", "s"), ("TOKEN", "t")]).await
 }
 
 async fn send(controller: &Controller, request: Request<Body>) -> (StatusCode, Value) {

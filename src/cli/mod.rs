@@ -464,7 +464,7 @@ fn show(source: &SourceArgs, environment: &str, app: Option<String>, format: Sho
     }
     let text = match format {
         ShowFormat::Text => render::show_text(&plan, stdout_style()),
-        ShowFormat::Json => render::show_json(&plan),
+        ShowFormat::Json => render::show_json(&plan, &loaded.model),
         ShowFormat::EnvGraph => {
             let mut model = loaded.model.clone();
             if let Some(app) = &app {

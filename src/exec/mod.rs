@@ -64,7 +64,8 @@ pub enum WorkKind {
     /// `check` or no `remove` script).
     Script { code: Code, script: Option<String> },
     /// A Puppet declaration, applied in one `puppet apply` with the node's other Puppet
-    /// components against the module path `code`.
+    /// components and the main manifest of `code` (node definitions, top-scope code), against
+    /// the module path `code`.
     Puppet { declaration: String, code: Arc<PuppetCode> },
 }
 

@@ -1,5 +1,6 @@
 //! Puppet components on a node: one `puppet apply` of every Puppet component the node runs,
-//! declared with all their parameters resolved, against the lowered module path.
+//! declared with all their parameters resolved after the main manifest (its node definitions
+//! and top-scope code, as a node's catalog had them under PE), against the lowered module path.
 //!
 //! The generated manifest goes to Puppet on stdin, so secret values (declared `Sensitive`)
 //! never touch the disk, and the catalog Puppet caches is deleted after the run. Puppet's
@@ -23,6 +24,10 @@ use crate::model::{Params, PuppetComponent};
 /// The Puppet code that declares one component with its resolved parameters.
 pub fn declaration(puppet: &PuppetComponent, title: &str, parameters: &Params) -> String {
     let mut out = String::new();
+    // A node's own catalog (node definitions, top-scope code) declares nothing more.
+    if puppet.puppet_type.is_empty() {
+        return out;
+    }
     if puppet.is_class {
         let _ = writeln!(out, "class {{ {}:", quote(&puppet.puppet_type));
     } else {
@@ -87,10 +92,15 @@ pub async fn run(step: &Step<'_>, components: &[&ComponentWork]) -> Vec<Componen
         step.write("==> Puppet components are forgotten, not torn down (use ensure => absent in code)\n");
         return all(ComponentResult::Removed);
     }
+    // The main manifest first, so Puppet's line numbers in it are the user's; then the
+    // components, as a node's catalog under PE had its node definition and its components.
     let mut manifest = String::new();
     let mut code = None;
     for component in components {
         if let WorkKind::Puppet { declaration, code: component_code } = &component.kind {
+            if manifest.is_empty() {
+                manifest.push_str(&component_code.main_manifest.text);
+            }
             manifest.push_str(declaration);
             code = Some(Arc::clone(component_code));
         }
@@ -208,7 +218,12 @@ mod tests {
         let puppet = PuppetComponent {
             puppet_type: "lamp::db".into(),
             is_class: false,
-            code: Arc::new(PuppetCode { code_id: String::new(), modulepath: Vec::new(), files: Vec::new() }),
+            code: Arc::new(PuppetCode {
+                code_id: String::new(),
+                modulepath: Vec::new(),
+                files: Vec::new(),
+                main_manifest: Default::default(),
+            }),
         };
         let parameters: Params = [
             ("user".to_string(), Param { value: json!("o'brien"), secret: false }),

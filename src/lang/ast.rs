@@ -198,7 +198,8 @@ pub struct SiteDef {
 /// The body is optional in Puppet (`mysql::db produces Sql`); then `attributes` is empty.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CapabilityMapping {
-    /// The producing or consuming resource type, as written (`Lamp::Db` or `lamp::db`).
+    /// The producing or consuming resource type, as written (`Lamp::Db` or `lamp::db`), or a
+    /// class reference (`Class[prod]`).
     pub component: Name,
     pub kind: MappingKind,
     pub capability: Name,

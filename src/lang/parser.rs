@@ -360,6 +360,12 @@ impl Parser<'_> {
                 self.plan_def()
             }
             (Name | TypeRef, KwProduces | KwConsumes, _) => self.capability_mapping(),
+            // `Class[prod] produces Cap {}`: a class as the component.
+            (TypeRef, LBrack, Name | TypeRef | SqString)
+                if self.nth(3) == RBrack && matches!(self.nth(4), KwProduces | KwConsumes) =>
+            {
+                self.capability_mapping()
+            }
             _ => {
                 let expr = self.expr();
                 let expr = self.statement_call(expr);
@@ -545,7 +551,15 @@ impl Parser<'_> {
 
     fn capability_mapping(&mut self) -> Statement {
         let token = self.bump();
-        let component = self.name_of(token);
+        let mut component = self.name_of(token);
+        if self.at(LBrack) {
+            // `Class[prod]`: the component is the whole reference, as written.
+            self.bump();
+            self.bump();
+            let close = self.bump();
+            let span = Span::new(token.span.start, close.span.end);
+            component = ast::Name { text: self.src[span.range()].to_string(), span };
+        }
         let kind = if self.bump().kind == KwProduces { MappingKind::Produces } else { MappingKind::Consumes };
         let capability = if matches!(self.kind(), TypeRef | Name) {
             let token = self.bump();

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostic, Location};
-use crate::model::{Application, Capability, Component, Implementation, Model, Node, split_reference};
+use crate::model::{
+    Application, Capability, Component, Implementation, Model, Node, normalize_reference, split_reference,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Graph {
@@ -72,12 +74,15 @@ pub fn import(
     let whole_file = Some(Location { file: file.to_string(), range: 0..0 });
     let mut components = Vec::new();
     for (application, members) in &graph.applications {
+        // Names are case-insensitive in Puppet: each reference in its normal form.
+        let application = &normalize_reference(application);
         model.applications.push(Application {
             reference: application.clone(),
-            components: members.keys().cloned().collect(),
+            components: members.keys().map(|reference| normalize_reference(reference)).collect(),
             origin: whole_file.clone(),
         });
         for (reference, member) in members {
+            let reference = &normalize_reference(reference);
             let Some((type_name, title)) = split_reference(reference) else {
                 diagnostics.push(
                     Diagnostic::error(format!("{application}: `{reference}` is not a component reference"))
@@ -91,7 +96,8 @@ pub fn import(
             if !model.nodes.contains_key(&member.node) {
                 model.nodes.insert(member.node.clone(), default_node(&member.node));
             }
-            let (consumes, requires) = (member.consumes.clone(), Vec::new());
+            let consumes = member.consumes.iter().map(|reference| normalize_reference(reference)).collect();
+            let requires = Vec::new();
             components.push(Component {
                 reference: reference.clone(),
                 type_name: type_name.to_string(),
@@ -101,7 +107,7 @@ pub fn import(
                 parameters: BTreeMap::new(),
                 implementation: Implementation::Graph,
                 code_id: String::new(),
-                produces: member.produces.clone(),
+                produces: member.produces.iter().map(|reference| normalize_reference(reference)).collect(),
                 consumes,
                 requires,
                 origin: whole_file.clone(),
@@ -159,4 +165,31 @@ pub fn import(
     model.components = components;
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
     (model, diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_read_in_puppets_normal_form() {
+        let graph = r#"{"environment": "production", "code_id": null, "applications": {
+            "pasture_APP[p]": {
+                "pasture_app::DB[p]": {"produces": ["sql[p]"], "consumes": [], "node": "a"},
+                "Pasture_App::Web[p]": {"produces": [], "consumes": ["SQL[p]"], "node": "b"}
+            }}}"#;
+        let node = |name: &str| Node {
+            name: name.to_string(),
+            transport: crate::model::Transport::Unknown,
+            labels: BTreeMap::new(),
+            facts: serde_json::Map::new(),
+            timeout_secs: 1,
+        };
+        let (model, diagnostics) = import("graph.json", graph, BTreeMap::new(), node);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(model.applications[0].reference, "Pasture_app[p]");
+        let references: Vec<&str> = model.components.iter().map(|component| component.reference.as_str()).collect();
+        assert_eq!(references, ["Pasture_app::Db[p]", "Pasture_app::Web[p]"]);
+        assert_eq!(model.edges.len(), 1, "Sql[p] links them");
+    }
 }

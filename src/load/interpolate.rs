@@ -109,27 +109,12 @@ fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), Interpola
     {
         return scope.lookup(path);
     }
-    let mut out = String::with_capacity(text.len());
     let mut secret = false;
-    let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        let after = &rest[dollar..];
-        if let Some(escaped) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = escaped;
-        } else if let Some(inner) = after.strip_prefix("${") {
-            let close = inner.find('}').ok_or(InterpolationError::Unclosed)?;
-            let (value, value_secret) = scope.lookup(&inner[..close])?;
-            secret |= value_secret;
-            out.push_str(&crate::model::display_value(&value));
-            rest = &inner[close + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
+    let out = substitute(text, |path| {
+        let (value, value_secret) = scope.lookup(path)?;
+        secret |= value_secret;
+        Ok(crate::model::display_value(&value))
+    })?;
     Ok((Value::String(out), secret))
 }
 
@@ -137,8 +122,23 @@ fn interpolate_str(text: &str, scope: &Scope) -> Result<(Value, bool), Interpola
 /// becomes `"$ORDO_VALUE_N"`, a quoted reference to an environment variable, and the values
 /// are returned as those variables. A value holding `; rm -rf /` is then only ever data.
 pub fn interpolate_shell(text: &str, scope: &Scope) -> Result<(String, Vec<(String, String)>), InterpolationError> {
-    let mut out = String::with_capacity(text.len());
     let mut env = Vec::new();
+    let out = substitute(text, |path| {
+        let (value, _) = scope.lookup(path)?;
+        let name = format!("ORDO_VALUE_{}", env.len() + 1);
+        env.push((name.clone(), crate::model::display_value(&value)));
+        Ok(format!("\"${name}\""))
+    })?;
+    Ok((out, env))
+}
+
+/// Replaces each `${path}` of a text by what `replace` makes of the path; `$${` writes a
+/// literal `${`, and any other `$` stays as it is.
+fn substitute(
+    text: &str,
+    mut replace: impl FnMut(&str) -> Result<String, InterpolationError>,
+) -> Result<String, InterpolationError> {
+    let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
         out.push_str(&rest[..dollar]);
@@ -148,10 +148,7 @@ pub fn interpolate_shell(text: &str, scope: &Scope) -> Result<(String, Vec<(Stri
             rest = escaped;
         } else if let Some(inner) = after.strip_prefix("${") {
             let close = inner.find('}').ok_or(InterpolationError::Unclosed)?;
-            let (value, _) = scope.lookup(&inner[..close])?;
-            let name = format!("ORDO_VALUE_{}", env.len() + 1);
-            out.push_str(&format!("\"${name}\""));
-            env.push((name, crate::model::display_value(&value)));
+            out.push_str(&replace(&inner[..close])?);
             rest = &inner[close + 1..];
         } else {
             out.push('$');
@@ -159,7 +156,7 @@ pub fn interpolate_shell(text: &str, scope: &Scope) -> Result<(String, Vec<(Stri
         }
     }
     out.push_str(rest);
-    Ok((out, env))
+    Ok(out)
 }
 
 #[cfg(test)]

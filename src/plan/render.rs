@@ -15,6 +15,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::{Action, Change, Plan};
+use crate::model::{Model, Params};
 use crate::text::{escape_controls, plural};
 
 /// Terminal styling; plain when output is not a terminal or `NO_COLOR` is set.
@@ -310,12 +311,50 @@ fn graph_json(plan: &Plan) -> serde_json::Map<String, Value> {
     map
 }
 
-/// `show --format json`: the desired state's graph, with all groups.
-pub fn show_json(plan: &Plan) -> String {
+/// `show --format json`: the desired state's graph, with all groups, and the resolved model:
+/// what each shown component gets (`components`, secrets as `(sensitive)`) and what each
+/// capability its producers export carries (`capabilities`).
+pub fn show_json(plan: &Plan, model: &Model) -> String {
     let mut map = graph_json(plan);
     map.insert("revision".into(), json!(plan.revision));
     map.insert("groups".into(), json!(plan.all_groups));
+    let shown: std::collections::BTreeSet<&str> = plan.nodes.values().flatten().map(String::as_str).collect();
+    let mut components = serde_json::Map::new();
+    for component in model.components.iter().filter(|component| shown.contains(component.reference.as_str())) {
+        components.insert(
+            component.reference.clone(),
+            json!({
+                "node": component.node,
+                "application": component.application,
+                "parameters": shown_params(&component.parameters),
+            }),
+        );
+    }
+    let mut capabilities = serde_json::Map::new();
+    for (reference, capability) in &model.capabilities {
+        if shown.contains(capability.producer.as_str()) {
+            capabilities.insert(
+                reference.clone(),
+                json!({"producer": capability.producer, "attributes": shown_params(&capability.attributes)}),
+            );
+        }
+    }
+    map.insert("components".into(), Value::Object(components));
+    map.insert("capabilities".into(), Value::Object(capabilities));
     pretty(Value::Object(map))
+}
+
+/// Parameters as JSON, secrets as `(sensitive)`.
+fn shown_params(params: &Params) -> Value {
+    Value::Object(
+        params
+            .iter()
+            .map(|(name, param)| {
+                let value = if param.secret { json!("(sensitive)") } else { param.value.clone() };
+                (name.clone(), value)
+            })
+            .collect(),
+    )
 }
 
 /// `plan --format json`: the stable keys of DESIGN.md plus the summary.

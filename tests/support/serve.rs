@@ -261,3 +261,22 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A controller in this process, for tests of its router: it watches `repo` (branch `main`
+/// is environment `production`), keeps its state under `dir`, has `server` added to its
+/// `[server]` table, and reads its secrets from `env` instead of the environment.
+pub async fn in_process(repo: &Path, dir: &Path, server: &str, env: &[(&str, &str)]) -> ordo::controller::Controller {
+    let file = dir.join("ordo.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "state_dir = \"state\"\n[repository]\nurl = \"{}\"\n[environments]\nproduction = \"main\"\n[server]\n{server}",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let env: Vec<(String, String)> = env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+    let getenv = move |name: &str| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+    let config = ordo::controller::config::load(&file, &getenv).unwrap().unwrap();
+    ordo::controller::Controller::start(config, None).await.unwrap()
+}

@@ -2,7 +2,8 @@
 //! `modulepath` and `manifest` settings, defaulting as Puppet does), the main manifest
 //! (`manifests/`, every `.pp` file in it in Puppet's order), the module directories, and a
 //! `Puppetfile` whose modules must be present. Also the capability types modules define in
-//! `lib/puppet/type/*.rb` with `:is_capability => true`, read without running Ruby.
+//! `lib/puppet/type/*.rb` with `:is_capability => true`, read without running Ruby, and the
+//! settings of `ordo.yaml` the Puppet front end reads (capability types, `strict_variables`).
 
 use std::collections::BTreeMap;
 
@@ -132,17 +133,37 @@ fn check_puppetfile(loader: &mut Loader, layout: &Layout) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A capability type: its name and attribute names.
+/// A capability type: its name, parameters and properties, as Puppet's `newparam` and
+/// `newproperty` (and `ensurable`, the `ensure` property) define them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapabilityType {
     pub name: String,
-    pub attributes: Vec<String>,
+    /// Parameters but the namevar `name`, which every type has; sorted.
+    pub parameters: Vec<String>,
+    /// Properties, `ensure` among them for an ensurable type; sorted.
+    pub properties: Vec<String>,
     pub file: String,
 }
 
-/// Capability types defined in modules' `lib/puppet/type/*.rb` with `:is_capability => true`.
-pub fn capability_types(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Vec<CapabilityType>> {
-    let mut types = declared_capability_types(loader)?;
+impl CapabilityType {
+    /// Every attribute: `name`, the parameters and the properties, sorted.
+    pub fn attributes(&self) -> Vec<&str> {
+        let mut attributes: Vec<&str> =
+            std::iter::once("name").chain(self.parameters.iter().chain(&self.properties).map(String::as_str)).collect();
+        attributes.sort_unstable();
+        attributes.dedup();
+        attributes
+    }
+}
+
+/// Capability types defined in modules' `lib/puppet/type/*.rb` with `:is_capability => true`,
+/// and in `ordo.yaml`.
+pub fn capability_types(
+    loader: &mut Loader,
+    layout: &Layout,
+    settings: &Settings,
+) -> anyhow::Result<Vec<CapabilityType>> {
+    let mut types = settings.capability_types.clone();
     for dir in layout.modules.values() {
         let type_dir = format!("{dir}/lib/puppet/type");
         for entry in loader.snapshot.list_dir(&type_dir)? {
@@ -165,6 +186,16 @@ struct RawSettings {
     /// Capability types declared without Ruby: `Sql: {attributes: [host, port]}`.
     #[serde(default)]
     capabilities: BTreeMap<String, RawCapabilitySetting>,
+    /// Puppet's `strict_variables`: an unknown variable is an error.
+    #[serde(default)]
+    strict_variables: bool,
+}
+
+/// What `ordo.yaml` sets for the Puppet front end.
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub capability_types: Vec<CapabilityType>,
+    pub strict_variables: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -173,22 +204,31 @@ struct RawCapabilitySetting {
     attributes: Vec<String>,
 }
 
-/// Capability types declared in `ordo.yaml`, for modules that do not ship a Ruby type.
-fn declared_capability_types(loader: &mut Loader) -> anyhow::Result<Vec<CapabilityType>> {
+/// `ordo.yaml`: capability types declared there, for modules that do not ship a Ruby type, and
+/// `strict_variables`.
+pub fn settings(loader: &mut Loader) -> anyhow::Result<Settings> {
     const SETTINGS: &str = "ordo.yaml";
     let Some(settings) = crate::load::yaml::read_yaml::<RawSettings>(loader, SETTINGS)? else {
-        return Ok(Vec::new());
+        return Ok(Settings::default());
     };
-    Ok(settings
+    let strict_variables = settings.strict_variables;
+    let capability_types = settings
         .capabilities
         .into_iter()
         .map(|(name, setting)| {
             let mut attributes = setting.attributes;
             attributes.sort();
             attributes.dedup();
-            CapabilityType { name: crate::model::capitalize_type(&name), attributes, file: SETTINGS.to_string() }
+            attributes.retain(|attribute| attribute != "name");
+            CapabilityType {
+                name: crate::model::capitalize_type(&name),
+                parameters: attributes,
+                properties: Vec::new(),
+                file: SETTINGS.to_string(),
+            }
         })
-        .collect())
+        .collect();
+    Ok(Settings { capability_types, strict_variables })
 }
 
 /// `Puppet::Type.newtype :sql, :is_capability => true do ... newparam :host ... end`.
@@ -200,21 +240,28 @@ fn parse_capability_type(text: &str, file: &str) -> Option<CapabilityType> {
         return None;
     }
     let name = symbol_after(declaration, "newtype")?;
-    let mut attributes = Vec::new();
-    for keyword in ["newparam", "newproperty"] {
+    let mut found = [Vec::new(), Vec::new()];
+    for (slot, keyword) in ["newparam", "newproperty"].into_iter().enumerate() {
         let mut rest = text;
         while let Some(at) = rest.find(keyword) {
             if let Some(attribute) = symbol_after(&rest[at..], keyword)
                 && attribute != "name"
-                && !attributes.contains(&attribute)
             {
-                attributes.push(attribute);
+                found[slot].push(attribute);
             }
             rest = &rest[at + keyword.len()..];
         }
     }
-    attributes.sort();
-    Some(CapabilityType { name: crate::model::capitalize_type(&name), attributes, file: file.to_string() })
+    let [mut parameters, mut properties] = found;
+    // `ensurable` (alone on its line, or with a block) defines the `ensure` property.
+    if text.lines().any(|line| line.trim() == "ensurable" || line.trim().starts_with("ensurable do")) {
+        properties.push("ensure".to_string());
+    }
+    for list in [&mut parameters, &mut properties] {
+        list.sort();
+        list.dedup();
+    }
+    Some(CapabilityType { name: crate::model::capitalize_type(&name), parameters, properties, file: file.to_string() })
 }
 
 /// The Ruby symbol after a keyword: `newparam(:host)` or `newparam :host` -> `host`.
@@ -231,10 +278,12 @@ mod tests {
 
     #[test]
     fn capability_types_are_read_from_ruby_without_running_it() {
-        let ruby = "Puppet::Type.newtype :sql, :is_capability => true do\n  newparam :name, :namevar => true\n  newparam :user\n  newproperty(:host)\n  newparam :port\nend\n";
+        let ruby = "Puppet::Type.newtype :sql, :is_capability => true do\n  ensurable\n  newparam :name, :namevar => true\n  newparam :user\n  newproperty(:host)\n  newparam :port\nend\n";
         let capability = parse_capability_type(ruby, "x.rb").unwrap();
         assert_eq!(capability.name, "Sql");
-        assert_eq!(capability.attributes, ["host", "port", "user"]);
+        assert_eq!(capability.parameters, ["port", "user"]);
+        assert_eq!(capability.properties, ["ensure", "host"]);
+        assert_eq!(capability.attributes(), ["ensure", "host", "name", "port", "user"]);
         assert_eq!(parse_capability_type("Puppet::Type.newtype(:file) do\nend\n", "y.rb"), None);
     }
 

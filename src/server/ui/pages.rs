@@ -226,15 +226,16 @@ pub fn job_live(_controller: &Controller, detail: &JobDetail) -> Markup {
                 }
             }
             @for (index, group) in groups.iter().enumerate() {
-                (group_section(&format!("Group {index}"), group, apply_phase, &results, &node_state, start, end))
+                (group_section(&format!("Group {index}"), group, apply_phase, &results, &node_state, start, end, job))
             }
             @for (index, group) in teardown_groups.iter().enumerate() {
-                (group_section(&format!("Teardown {index}"), group, NodePhase::Teardown, &results, &node_state, start, end))
+                (group_section(&format!("Teardown {index}"), group, NodePhase::Teardown, &results, &node_state, start, end, job))
             }
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn group_section(
     title: &str,
     group: &[String],
@@ -243,6 +244,7 @@ fn group_section(
     node_state: &dyn Fn(NodePhase, &str) -> String,
     start: Option<i64>,
     end: Option<i64>,
+    job: &JobRecord,
 ) -> Markup {
     html! {
         section.group {
@@ -273,8 +275,11 @@ fn group_section(
                                     @if !result.output.is_empty() {
                                         details { summary { "Output (tail)" } pre { (result.output) } }
                                     }
+                                } @else if job.state.is_final() {
+                                    // Why it never started: the run stopped first.
+                                    span.muted { "did not run: " (job.summary) }
                                 } @else {
-                                    span.muted { "did not run" }
+                                    span.muted { "waiting for its group" }
                                 }
                             }
                         }
@@ -290,7 +295,7 @@ fn timing_bar(result: Option<&NodeResultRecord>, start: Option<i64>, end: Option
     let Some(node_start) = timestamp_millis(&result.started_at) else { return html! {} };
     let node_end = result.finished_at.as_deref().and_then(timestamp_millis).unwrap_or(end.max(node_start));
     let span = (end - start).max(1) as f64;
-    let left = ((node_start - start) as f64 / span * 100.0).clamp(0.0, 100.0);
+    let left = ((node_start - start) as f64 / span * 100.0).clamp(0.0, 99.5);
     let width = ((node_end - node_start) as f64 / span * 100.0).clamp(0.5, 100.0 - left);
     let class = match result.state {
         NodeState::Success => "success",
@@ -376,4 +381,38 @@ pub fn login(next: &str, open: bool, failed: bool) -> Markup {
 
 pub fn not_found(message: &str) -> Markup {
     layout("Not found", html! { h1 { "Not found" } p { (message) } p { a href="/" { "All environments" } } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NodePhase;
+
+    fn result(started: &str, finished: Option<&str>) -> NodeResultRecord {
+        NodeResultRecord {
+            node: "n".into(),
+            phase: NodePhase::Apply,
+            group_index: 0,
+            state: NodeState::Running,
+            started_at: started.into(),
+            finished_at: finished.map(str::to_string),
+            duration_ms: 0,
+            components: Vec::new(),
+            output: String::new(),
+        }
+    }
+
+    #[test]
+    fn timing_bars_stay_inside_the_job_whatever_the_times() {
+        let start = timestamp_millis("2026-11-30T10:00:00.000Z");
+        for (node_start, node_end, job_end) in [
+            ("2026-11-30T10:00:01.000000Z", None, "2026-11-30T10:00:01.000Z"),
+            ("2026-11-30T10:00:05.000000Z", Some("2026-11-30T10:00:04.000000Z"), "2026-11-30T10:00:02.000Z"),
+            ("2026-11-30T09:00:00.000000Z", Some("2026-11-30T11:00:00.000000Z"), "2026-11-30T10:00:00.000Z"),
+            ("not a time", None, "2026-11-30T10:00:00.000Z"),
+        ] {
+            let bar = timing_bar(Some(&result(node_start, node_end)), start, timestamp_millis(job_end)).into_string();
+            assert!(!bar.contains("NaN") && !bar.contains("inf"), "{bar}");
+        }
+    }
 }

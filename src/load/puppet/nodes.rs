@@ -1,0 +1,134 @@
+//! Node definitions of the main manifest (`node 'name' {}`, `node /regex/ {}`, `node default
+//! {}`): which nodes they match, by Puppet's rules, and a component for each known node that
+//! has node-definition code but no components, so its catalog can run too.
+//!
+//! Every node's `puppet apply` gets the main manifest before its components (see `lower`),
+//! as a node's catalog under PE had its node definition and its components; a node without
+//! components gets a `Node[NAME]` component of the application `Site[site]`, which declares
+//! nothing of its own and stands for the node's own catalog.
+
+use std::sync::Arc;
+
+use super::Parsed;
+use super::eval::Evaluator;
+use crate::lang::ast::{NodeMatchKind, StatementKind};
+use crate::model::{Application, Component, Implementation, Model, PuppetCode, PuppetComponent};
+
+/// The application that holds node-only components.
+pub const SITE: &str = "Site[site]";
+
+/// Whether a node definition of the main manifest applies to `name`: a name equal to it (case
+/// aside) or to one of its shorter forms (`web1.example.net`, `web1.example`, `web1`), a
+/// regular expression that matches it, or `default`.
+pub fn has_definition(evaluator: &mut Evaluator, main_manifest: &[Parsed], name: &str) -> bool {
+    let name = name.to_lowercase();
+    let mut shorter = vec![name.as_str()];
+    let mut rest = name.as_str();
+    while let Some((head, _)) = rest.rsplit_once('.') {
+        shorter.push(head);
+        rest = head;
+    }
+    for file in main_manifest {
+        for statement in &file.file.statements {
+            let StatementKind::Node(node) = &statement.kind else { continue };
+            for matcher in &node.matches {
+                let matched = match &matcher.kind {
+                    NodeMatchKind::Default => true,
+                    NodeMatchKind::Name(written) => shorter.contains(&written.to_lowercase().as_str()),
+                    NodeMatchKind::Regex(pattern) => {
+                        evaluator.regex(pattern, matcher.span).is_ok_and(|regex| regex.is_match(&name))
+                    }
+                };
+                if matched {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Adds `Node[NAME]` components for the known nodes that have node-definition code and no
+/// components, with the `Site[site]` application that holds them.
+pub fn add_node_only_components(
+    model: &mut Model,
+    main_manifest: &[Parsed],
+    puppet_code: &Arc<PuppetCode>,
+    evaluator: &mut Evaluator,
+) {
+    let busy: std::collections::BTreeSet<&str> =
+        model.components.iter().map(|component| component.node.as_str()).collect();
+    let idle: Vec<String> = model.nodes.keys().filter(|name| !busy.contains(name.as_str())).cloned().collect();
+    let mut components = Vec::new();
+    for name in idle {
+        if !has_definition(evaluator, main_manifest, &name) {
+            continue;
+        }
+        components.push(Component {
+            reference: format!("Node[{name}]"),
+            type_name: "Node".into(),
+            title: name.clone(),
+            application: SITE.into(),
+            node: name,
+            parameters: Default::default(),
+            implementation: Implementation::Puppet(PuppetComponent {
+                puppet_type: String::new(),
+                is_class: false,
+                code: Arc::clone(puppet_code),
+            }),
+            code_id: puppet_code.main_manifest.digest.clone(),
+            produces: Vec::new(),
+            consumes: Vec::new(),
+            requires: Vec::new(),
+            origin: None,
+        });
+    }
+    if !components.is_empty() {
+        model.applications.push(Application {
+            reference: SITE.into(),
+            components: components.iter().map(|component| component.reference.clone()).collect(),
+            origin: None,
+        });
+        model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
+    }
+    // Components stay sorted by reference, and edges follow their components' new indices.
+    let before: Vec<String> = model.components.iter().map(|component| component.reference.clone()).collect();
+    model.components.extend(components);
+    model.components.sort_by(|a, b| a.reference.cmp(&b.reference));
+    let index_of = |reference: &str| {
+        model.components.binary_search_by(|component| component.reference.as_str().cmp(reference)).unwrap_or_default()
+    };
+    let moved: Vec<usize> = before.iter().map(|reference| index_of(reference)).collect();
+    for edge in &mut model.edges {
+        edge.from = moved[edge.from];
+        edge.to = moved[edge.to];
+    }
+    model.edges.sort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(src: &str) -> Vec<Parsed> {
+        let parse = crate::lang::parse(src);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        vec![Parsed { path: Arc::from("manifests/site.pp"), text: src.to_string(), file: parse.file }]
+    }
+
+    #[test]
+    fn node_definitions_match_as_puppets_do() {
+        let mut evaluator = Evaluator::new();
+        let main = parsed("node 'web1.example', /^db\\d+\\./ { }\nnode 'Mail' { }\n");
+        let matches = |evaluator: &mut Evaluator, name: &str| has_definition(evaluator, &main, name);
+        assert!(matches(&mut evaluator, "web1.example"));
+        assert!(matches(&mut evaluator, "web1.example.net"), "a shorter form of the name matches");
+        assert!(matches(&mut evaluator, "db12.example.net"));
+        assert!(matches(&mut evaluator, "mail.example.net"), "names are case-insensitive");
+        assert!(!matches(&mut evaluator, "web2.example.net"));
+        assert!(!matches(&mut evaluator, "example.net"));
+        let with_default = parsed("node default { }\n");
+        assert!(has_definition(&mut evaluator, &with_default, "anything"));
+        assert!(!has_definition(&mut evaluator, &parsed("$x = 1\n"), "anything"));
+    }
+}
