@@ -16,9 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use ordo::state_dir::StateDir;
 use ordo::plan::EdgeRef;
 use ordo::plan::picture;
+use ordo::state_dir::StateDir;
 use ordo::store::{
     self, ComponentRecord, ComponentState, JobFinish, JobKind, JobState, JobWrite, NewJob, NodePhase, NodeResultRecord,
     NodeState, Trigger,
@@ -94,9 +94,15 @@ fn seed_big_job(state: &Path, nodes: &BTreeMap<String, Vec<String>>, edges: &[Ed
         .iter()
         .map(|prefix| nodes.keys().filter(|node| node.starts_with(prefix)).collect())
         .collect();
-    let plan = serde_json::json!({"groups": groups, "nodes": nodes, "edges": edges, "changes": [], "teardown_groups": []});
+    let plan =
+        serde_json::json!({"groups": groups, "nodes": nodes, "edges": edges, "changes": [], "teardown_groups": []});
     let id = store
-        .queue_job(&NewJob { environment: "history".into(), revision: "main@sha1:big".into(), kind: JobKind::Apply, trigger: Trigger::Push })
+        .queue_job(&NewJob {
+            environment: "history".into(),
+            revision: "main@sha1:big".into(),
+            kind: JobKind::Apply,
+            trigger: Trigger::Push,
+        })
         .unwrap();
     store.start_job(id, "main@sha1:big", Some(&plan.to_string())).unwrap();
     let writes: Vec<JobWrite> = groups
@@ -114,14 +120,19 @@ fn seed_big_job(state: &Path, nodes: &BTreeMap<String, Vec<String>>, edges: &[Ed
                 duration_ms: 20,
                 components: nodes[node.as_str()]
                     .iter()
-                    .map(|component| ComponentRecord { component: component.clone(), result: ComponentState::Applied, message: None })
+                    .map(|component| ComponentRecord {
+                        component: component.clone(),
+                        result: ComponentState::Applied,
+                        message: None,
+                    })
                     .collect(),
                 output: format!("==> {node} apply\nwrote the configuration\n"),
             })
         })
         .collect();
     store.record(id, "history", &writes).unwrap();
-    let finish = JobFinish { state: JobState::Success, summary: "Success".into(), applied_revision: None, diagnostics: None };
+    let finish =
+        JobFinish { state: JobState::Success, summary: "Success".into(), applied_revision: None, diagnostics: None };
     store.finish_job(id, &finish).unwrap();
 }
 

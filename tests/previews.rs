@@ -143,6 +143,13 @@ impl Site {
         self.board.bodies(number)
     }
 
+    /// The preview's page, `/previews/N`.
+    fn page(&self, number: u64) -> String {
+        let (status, page) = self.served.get(&format!("/previews/{number}"));
+        assert_eq!(status, 200, "{page}");
+        page.as_str().expect("the page is HTML").to_string()
+    }
+
     fn preview_json(&self, number: u64) -> Value {
         let (status, answer) = self.served.get(&format!("/api/v1/previews/{number}"));
         assert_eq!(status, 200, "{answer}");
@@ -212,6 +219,23 @@ fn previewed_updated_in_place_and_outdated_when_closed(flavor: Flavor) {
     );
     assert_eq!(format!("{MARKER}1\" -->\n{}", recorded["markdown"].as_str().unwrap()), *body);
     assert!(!preview.to_string().contains("pr-hunter2"));
+    // The page shows the plan the comment shows.
+    let page = site.page(7);
+    assert!(page.contains("<strong>0 to add, 4 to change, 0 to remove on 4 nodes in 2 groups</strong>"), "{page}");
+    let (group0, group1) = (page.find("<h3>Group 0</h3>").unwrap(), page.find("<h3>Group 1</h3>").unwrap());
+    assert!(group0 < group1);
+    assert!(
+        page[group0..group1].contains("<code>dev1.example.net</code><ul><li><span class=\"badge s-change\">change</span> <code>Lamp::Mysql[app1]</code>"),
+        "{page}"
+    );
+    assert!(page[group1..].contains("<code>Lamp::Webapp[app1-3]</code>"), "{page}");
+    assert!(page.contains("-user = &quot;user&quot;\n+user = &quot;admin&quot;"), "{page}");
+    assert!(page.contains("+password = (sensitive, changed)"), "{page}");
+    assert!(
+        page.contains(&format!("against the commit it branched from (<code>main@sha1:{}</code>)", site.main)),
+        "{page}"
+    );
+    assert!(!page.contains("pr-hunter2"), "{page}");
 
     // A second push to the pull request edits the same comment.
     let second = site.push(7, "admins", |repo| repo.edit("site.yaml", "db_user: user", "db_user: ops"));
@@ -234,6 +258,7 @@ fn previewed_updated_in_place_and_outdated_when_closed(flavor: Flavor) {
     site.served.wait_until("the preview is recorded as outdated", Duration::from_secs(10), |_| {
         site.preview_json(7)["previews"][0]["state"] == "outdated"
     });
+    assert!(site.page(7).contains("The pull request is closed"));
     let late = site.push(7, "admins", |repo| repo.edit("site.yaml", "db_user: ops", "db_user: late"));
     let requests = site.forge.received().len();
     site.send(7, "synchronize", &late, "main", "Admins for app1");
@@ -329,6 +354,8 @@ fn an_invalid_pull_request_gets_its_diagnostics_and_a_failure(flavor: Flavor) {
     assert_eq!(recorded["state"], "invalid");
     assert!(recorded["diagnostics"].as_str().unwrap().contains("dev9.example.net"));
     assert!(recorded["plan"].is_null());
+    let page = site.page(9);
+    assert!(page.contains("Why the pull request does not validate") && page.contains("dev9.example.net"), "{page}");
     site.forge.assert_valid();
 }
 
@@ -385,6 +412,9 @@ fn a_hostile_pull_request_reads_nothing_outside_runs_nothing_and_is_escaped(flav
     // Nothing outside the repository was read, and nothing ran.
     assert!(!body.contains("TOP-SECRET-OUTSIDE"));
     assert!(!site.preview_json(10).to_string().contains("TOP-SECRET-OUTSIDE"));
+    let page = site.page(10);
+    assert!(page.contains("<p><code># Pwned\n@admin [click](https://evil.example/) &lt;!-- ordo-sticky"), "{page}");
+    assert!(!page.contains("<b>") && !page.contains("<!-- ordo") && !page.contains("TOP-SECRET-OUTSIDE"), "{page}");
     support::assert_no_file_holds(&site.served.state(), "TOP-SECRET-OUTSIDE");
     std::thread::sleep(Duration::from_millis(500));
     assert!(!ran.exists(), "a script of the pull request ran");
@@ -473,6 +503,7 @@ fn a_pull_request_to_a_branch_no_environment_follows_gets_nothing() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(site.forge.received().len(), requests, "nothing is posted");
     assert_eq!(site.served.get("/api/v1/previews/11").0, 404);
+    assert_eq!(site.served.get("/previews/11").0, 404);
     // A pull request of another forge than the configured one is not previewed either.
     let pull =
         Pull { number: 11, action: "opened", head_sha: &head, head_branch: "x", base_branch: "main", title: "t" };

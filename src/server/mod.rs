@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}", get(ui::job))
         .route("/jobs/{id}/events", get(ui::job_events))
         .route("/environments/{environment}", get(ui::environment))
+        .route("/previews/{number}", get(ui::preview))
         .route("/login", get(ui::login_page).post(ui::login))
         .route("/ui/style.css", get(ui::style))
         .route("/ui/ui.js", get(ui::script))

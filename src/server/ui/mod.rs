@@ -3,7 +3,8 @@
 //! scripts or build step.
 //!
 //! `/` (environments and the newest jobs), `/jobs/ID` (a job's groups, nodes, output and
-//! graph, live while it runs), `/environments/ENV` (history and the current graph). Reading
+//! graph, live while it runs), `/environments/ENV` (history and the current graph),
+//! `/previews/N` (a pull request's previews: the plans its comments show). Reading
 //! follows the API's setting: open, or the API token as a bearer or a login cookie.
 
 mod pages;
@@ -182,6 +183,25 @@ pub async fn environment(State(state): State<AppState>, headers: HeaderMap, Path
         Ok(None) => {
             (StatusCode::NOT_FOUND, page(pages::not_found(&format!("There is no environment {name}.")))).into_response()
         }
+        Err(response) => response,
+    }
+}
+
+/// `/previews/N`: pull request N's previews, one per environment.
+pub async fn preview(State(state): State<AppState>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+    let Ok(number) = number.parse::<u64>() else {
+        return (StatusCode::NOT_FOUND, page(pages::not_found("No such pull request"))).into_response();
+    };
+    if !allowed(&state, &headers) {
+        return login_redirect(&format!("/previews/{number}"));
+    }
+    let shared = state.controller.store().clone();
+    match blocking(move || store::lock(&shared).previews(number)).await {
+        Ok(previews) if previews.is_empty() => {
+            (StatusCode::NOT_FOUND, page(pages::not_found(&format!("There is no preview of pull request {number}."))))
+                .into_response()
+        }
+        Ok(previews) => page(pages::preview(&state.controller, number, &previews)),
         Err(response) => response,
     }
 }
