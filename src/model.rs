@@ -35,6 +35,82 @@ pub struct Model {
     pub capabilities: BTreeMap<String, Capability>,
     /// Component dependencies, ordered by (from, to).
     pub edges: Vec<Edge>,
+    /// How the repository asks jobs to handle failed nodes (`ordo.yaml`'s `jobs`).
+    pub policy: FailurePolicy,
+}
+
+/// What a job does after a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Finish the group, start nothing after it.
+    #[default]
+    Stop,
+    /// Keep running every node that does not depend on a failed one.
+    Continue,
+}
+
+impl OnFailure {
+    pub fn parse(text: &str) -> Option<OnFailure> {
+        match text {
+            "stop" => Some(OnFailure::Stop),
+            "continue" => Some(OnFailure::Continue),
+            _ => None,
+        }
+    }
+}
+
+/// How many failed nodes a group tolerates before it starts no more of its nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxFailures {
+    Count(usize),
+    /// A percentage of the group's nodes.
+    Percent(u32),
+}
+
+impl MaxFailures {
+    /// `3` or `10%`.
+    pub fn parse(text: &str) -> Option<MaxFailures> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(percent) => percent.trim().parse().ok().filter(|percent| *percent <= 100).map(MaxFailures::Percent),
+            None => text.parse().ok().map(MaxFailures::Count),
+        }
+    }
+
+    /// Whether `failures` among a group of `n_nodes` is more than this allows.
+    pub fn exceeded(self, failures: usize, n_nodes: usize) -> bool {
+        match self {
+            MaxFailures::Count(limit) => failures > limit,
+            MaxFailures::Percent(percent) => failures * 100 > percent as usize * n_nodes,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxFailures::Count(limit) => write!(f, "{limit}"),
+            MaxFailures::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
+}
+
+/// A failure policy; what is left unset falls back to the next source (command line, then
+/// `ordo.yaml` or the controller's configuration, then the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailurePolicy {
+    pub on_failure: Option<OnFailure>,
+    pub max_failures: Option<MaxFailures>,
+}
+
+impl FailurePolicy {
+    /// This policy, with what it leaves unset taken from `fallback`.
+    pub fn or(self, fallback: FailurePolicy) -> FailurePolicy {
+        FailurePolicy {
+            on_failure: self.on_failure.or(fallback.on_failure),
+            max_failures: self.max_failures.or(fallback.max_failures),
+        }
+    }
 }
 
 impl Model {
@@ -60,8 +136,8 @@ impl Model {
 pub enum Transport {
     /// A working directory on this machine, under the state directory.
     Local,
-    /// A machine reached with the system `ssh`.
-    Ssh { address: String, port: u16, user: Option<String> },
+    /// A machine reached with the system `ssh` client.
+    Ssh(Box<SshTarget>),
     /// Named by the code but absent from the inventory (which sets no default transport):
     /// shown and planned, never run.
     Unknown,
@@ -71,10 +147,34 @@ impl Transport {
     pub fn name(&self) -> &'static str {
         match self {
             Transport::Local => "local",
-            Transport::Ssh { .. } => "ssh",
+            Transport::Ssh(_) => "ssh",
             Transport::Unknown => "unknown",
         }
     }
+}
+
+/// How to reach a node over SSH: the inventory's keys, as written (what is left out is
+/// left to the user's OpenSSH configuration, as for `ssh` itself).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SshTarget {
+    /// A host name, an address, or a `Host` alias of `~/.ssh/config`.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<String>,
+    /// The known-hosts file host keys are checked against; the user's own when `None`.
+    pub known_hosts: Option<String>,
+    /// A bastion to jump through (`ssh -J`).
+    pub jump: Option<String>,
+    /// Where components run on the node; `None` for the default (`/var/lib/ordo` for root,
+    /// `~/.ordo` otherwise).
+    pub work_dir: Option<String>,
+    /// Several node names share this host and the default working directory: each node
+    /// then works in a subdirectory named after it.
+    pub shared_host: bool,
+    /// Trust a host key seen for the first time (it is then recorded); a changed key is
+    /// refused whatever this says.
+    pub accept_new_host_keys: bool,
 }
 
 /// A machine that components are applied to.
@@ -213,18 +313,22 @@ pub struct Capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvailabilityCheck {
     pub kind: CheckKind,
+    /// How long to keep trying before giving up.
     pub timeout_secs: u64,
+    /// How long to wait between two attempts.
+    pub ping_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckKind {
     /// Connect to `host:port`.
     Tcp { address: String },
-    /// GET a URL and expect a status below 400.
-    Http { url: String },
-    /// Run a command with `sh -c` on this machine; exit 0 means available. Values are never
-    /// in `command`'s text: it refers to them as environment variables, given in `env`.
-    Command { command: String, env: Vec<(String, String)> },
+    /// GET a URL and expect one of `status_codes` (any status below 400 when empty),
+    /// following redirects.
+    Http { url: String, status_codes: Vec<u16> },
+    /// Run a command (`sh -c`) on `node`, or on this machine; exit 0 means available. Values
+    /// are never in `command`'s text: it refers to them as environment variables, in `env`.
+    Command { command: String, env: Vec<(String, String)>, node: Option<String> },
 }
 
 /// A dependency between two components, by index into [`Model::components`].

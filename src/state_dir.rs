@@ -7,8 +7,8 @@
 //! packages/NAME-TREEID/   each package as run, named by its Git tree id
 //! puppet/DIGEST/          each lowered Puppet module path as run
 //! scripts/SHA256          teardown scripts as recorded, named by their content
+//! ssh/                    control sockets of the SSH master connections of running jobs
 //! locks/env-ENV.lock      held by the job running in environment ENV
-//! locks/nodes/NODE.lock   held while a job runs NODE
 //! ```
 //!
 //! Names that come from a repository (nodes, environments) are encoded before they become
@@ -82,14 +82,14 @@ impl StateDir {
         self.root.join("scripts")
     }
 
+    /// Where the control sockets of SSH master connections live while a job runs.
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.root.join("ssh")
+    }
+
     /// The lock file of an environment's jobs.
     pub fn environment_lock(&self, environment: &str) -> PathBuf {
         self.root.join("locks").join(format!("env-{}.lock", path_segment(environment)))
-    }
-
-    /// The lock file held while a job runs a node.
-    pub fn node_lock(&self, node: &str) -> PathBuf {
-        self.root.join("locks").join("nodes").join(format!("{}.lock", path_segment(node)))
     }
 }
 
@@ -131,7 +131,7 @@ mod tests {
     fn every_path_stays_inside_the_directory() {
         let state = StateDir::new(Path::new("/var/lib/ordo")).unwrap();
         for name in ["..", "../x", "/etc", "a/../../b", ".hidden", "\u{1b}[31m"] {
-            for path in [state.node_dir(name), state.node_lock(name), state.environment_lock(name)] {
+            for path in [state.node_dir(name), state.environment_lock(name)] {
                 assert!(path.starts_with(state.root()), "{}", path.display());
                 let segment = path.file_name().unwrap().to_str().unwrap();
                 assert!(!segment.contains('/') && !segment.starts_with('.'), "{segment}");

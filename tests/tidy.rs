@@ -39,6 +39,9 @@ const OWNED_CRATES: &[(&str, &[&str])] = &[
     ("codespan_reporting", &["diag"]),
     ("toml", &["controller"]),
     ("notify", &["source"]),
+    ("reqwest", &["exec"]),
+    ("rustls", &["exec"]),
+    ("tar", &["exec"]),
 ];
 
 fn source_files() -> Vec<PathBuf> {

@@ -105,10 +105,25 @@ pub enum Command {
         /// Tear down removed components after the apply groups, consumers first.
         #[arg(long)]
         prune: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Ask every component whether it is still as applied, correcting nothing; exit 2 when
+    /// something drifted.
+    Drift {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// How many nodes of a group run at the same time.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Remove package copies, module paths and teardown scripts nothing refers to any longer.
+    Gc,
     /// Jobs recorded in the store.
     #[command(subcommand)]
     Job(JobCommand),
@@ -145,6 +160,35 @@ pub enum JobCommand {
         #[arg(long, value_enum, default_value_t = RecordFormat::Text)]
         format: RecordFormat,
     },
+    /// Cancel a queued or running job, whichever process runs it, and wait for it to stop.
+    Cancel {
+        id: i64,
+        /// How long to wait for the job to stop, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// After a node fails: `stop` (finish the group, start nothing after it) or `continue`
+    /// (run every node that does not depend on a failed one); default from `ordo.yaml`,
+    /// else `stop`.
+    #[arg(long, value_parser = parse_on_failure)]
+    pub on_failure: Option<crate::model::OnFailure>,
+    /// How many failed nodes a group tolerates (`N`, or `P%` of the group) before it starts
+    /// no more of its nodes and the job stops.
+    #[arg(long, value_parser = parse_max_failures)]
+    pub max_failures: Option<crate::model::MaxFailures>,
+}
+
+fn parse_on_failure(text: &str) -> Result<crate::model::OnFailure, String> {
+    crate::model::OnFailure::parse(text).ok_or_else(|| "expected `stop` or `continue`".to_string())
+}
+
+fn parse_max_failures(text: &str) -> Result<crate::model::MaxFailures, String> {
+    crate::model::MaxFailures::parse(text)
+        .ok_or_else(|| "expected a number of nodes or a percentage such as 10%".into())
 }
 
 #[derive(Debug, Args)]
@@ -296,11 +340,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { source, target, base, format, detailed_exitcode } => {
             plan_command(&state, &source, &target, base.as_deref(), format, detailed_exitcode)
         }
-        Command::Apply { source, target, noop, concurrency, prune, yes } => {
-            apply(&state, &source, &target, noop, concurrency, prune, yes)
+        Command::Apply { source, target, noop, concurrency, prune, policy, yes } => {
+            let kind = if noop { JobKind::Noop } else { JobKind::Apply };
+            let policy =
+                crate::model::FailurePolicy { on_failure: policy.on_failure, max_failures: policy.max_failures };
+            apply(&state, &source, &target, kind, concurrency, prune, policy, yes)
         }
+        Command::Drift { source, target, concurrency } => {
+            apply(&state, &source, &target, JobKind::Drift, concurrency, false, Default::default(), true)
+        }
+        Command::Gc => gc(&state),
         Command::Job(JobCommand::List { limit, format }) => job_list(&state, limit, format),
         Command::Job(JobCommand::Show { id, format }) => job_show(&state, id, format),
+        Command::Job(JobCommand::Cancel { id, wait }) => job_cancel(&state, id, wait),
         Command::Serve { config, .. } => serve(&config),
     }
 }
@@ -587,13 +639,15 @@ fn plan_command(
     Ok(code)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply(
     state: &StateDir,
     source: &SourceArgs,
     target: &TargetArgs,
-    noop: bool,
+    kind: JobKind,
     concurrency: usize,
     prune: bool,
+    policy: crate::model::FailurePolicy,
     yes: bool,
 ) -> anyhow::Result<ExitCode> {
     let engine = Engine {
@@ -603,11 +657,13 @@ fn apply(
     };
     let request = JobRequest {
         environment: target.env.clone(),
-        kind: if noop { JobKind::Noop } else { JobKind::Apply },
+        kind,
         trigger: Trigger::Cli,
         filter: filter(target),
         prune,
         concurrency,
+        policy,
+        reapply: Default::default(),
         queued: None,
     };
     let input = Input::open(&source.path, source.rev.as_deref())?;
@@ -619,7 +675,16 @@ fn apply(
         Prepared::Ready(ready) => ready,
     };
     report_diagnostics(&ready.diagnostics, &ready.sources, &source.path);
-    write_stdout(&render::text(&ready.plan, stdout_style()))?;
+    if kind == JobKind::Drift {
+        let n_components: usize = ready.plan.runs.values().map(Vec::len).sum();
+        write_stdout(&format!(
+            "Checking {} on {} for drift\n",
+            plural(n_components, "component"),
+            plural(ready.plan.runs.len(), "node")
+        ))?;
+    } else {
+        write_stdout(&render::text(&ready.plan, stdout_style()))?;
+    }
     if ready.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -646,6 +711,9 @@ fn apply(
     // Leave stray stdin writers behind rather than wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     let mut out = String::new();
+    if kind == JobKind::Drift {
+        out.push_str(&drift_report(&outcome.report));
+    }
     for node in outcome.report.failed_nodes() {
         out.push_str(&format!("\n{} failed; output (tail):\n", node.node));
         for line in node.output.lines() {
@@ -657,7 +725,14 @@ fn apply(
     }
     out.push_str(&format!("\nJob {}: {}\n", outcome.id, outcome.summary));
     write_stdout(&out)?;
+    let drifted = outcome
+        .report
+        .outcomes
+        .iter()
+        .flat_map(|node| &node.components)
+        .any(|component| component.result == crate::exec::ComponentResult::WouldChange);
     Ok(match (outcome.state, signal) {
+        (JobState::Success, _) if kind == JobKind::Drift && drifted => ExitCode::from(2),
         (JobState::Success, _) => ExitCode::SUCCESS,
         (JobState::Cancelled, Some(signal)) => ExitCode::from(128 + signal as u8),
         _ => ExitCode::from(1),
@@ -668,6 +743,86 @@ fn apply(
 /// script prints cannot move the cursor, recolour or clear the reader's terminal.
 fn output_line(line: &str) -> String {
     line.split('\t').map(escape_controls).collect::<Vec<_>>().join("\t")
+}
+
+/// Per node and component, whether it is in sync; drifted ones first.
+fn drift_report(report: &crate::exec::RunReport) -> String {
+    let mut outcomes: Vec<&crate::exec::NodeOutcome> = report.outcomes.iter().collect();
+    outcomes.sort_by(|a, b| a.node.cmp(&b.node));
+    let mut out = String::from("\n");
+    for outcome in outcomes {
+        out.push_str(&format!("{}\n", outcome.node));
+        for component in &outcome.components {
+            let status = match &component.result {
+                crate::exec::ComponentResult::InSync => "in sync".to_string(),
+                crate::exec::ComponentResult::WouldChange => "drifted".to_string(),
+                crate::exec::ComponentResult::Failed { message } => format!("check failed: {message}"),
+                other => format!("{other:?}").to_lowercase(),
+            };
+            out.push_str(&format!("  {} {status}\n", component.component));
+        }
+    }
+    out
+}
+
+/// `ordo gc`: removes what the store no longer refers to.
+fn gc(state: &StateDir) -> anyhow::Result<ExitCode> {
+    let Some(store) = store::open_read_only(state)? else {
+        write_stdout(&format!("Nothing to collect: no state store in {}\n", state.root().display()))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match engine::gc::collect(state, store.as_ref(), None)? {
+        Ok(collected) => {
+            let mut out = String::new();
+            for path in &collected.removed {
+                out.push_str(&format!("removed {path}\n"));
+            }
+            out.push_str(&format!(
+                "Removed {} ({} KiB); kept {} the last-applied state needs\n",
+                plural(collected.removed.len(), "item"),
+                collected.bytes.div_ceil(1024),
+                plural(collected.kept, "item")
+            ));
+            write_stdout(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(busy) => anyhow::bail!("job {} is running; collect when it has ended", busy.job),
+    }
+}
+
+/// `ordo job cancel`: asks whichever process runs the job to cancel it, through the store,
+/// and waits for the job to end.
+fn job_cancel(state: &StateDir, id: i64, wait: u64) -> anyhow::Result<ExitCode> {
+    open_store_for_reading(state)?;
+    let request = store::open(state)?.request_cancel(id)?;
+    match request {
+        store::CancelRequest::NotFound => anyhow::bail!("no job {id} in {}", state.root().display()),
+        store::CancelRequest::Finished(finished) => {
+            write_stdout(&format!("Job {id} has already ended: {}\n", finished.as_str()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        store::CancelRequest::Requested { owner } => {
+            if let Some(owner) = owner.as_deref().filter(|owner| engine::owner_is_gone(owner)) {
+                write_stdout(&format!(
+                    "Job {id}'s process ({owner}) is gone; the next job in its environment marks it interrupted\n"
+                ))?;
+                return Ok(ExitCode::from(1));
+            }
+            eprintln!("Cancel requested for job {id}; waiting for it to stop");
+        }
+    }
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let job = open_store_for_reading(state)?.job(id)?.map(|detail| detail.job);
+        if let Some(job) = job.filter(|job| job.state.is_final()) {
+            write_stdout(&format!("Job {id}: {} ({})\n", job.state.as_str(), job.summary))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if std::time::Instant::now() >= give_up {
+            anyhow::bail!("job {id} has not stopped within {wait}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// `ordo serve`: the controller and its HTTP server, until SIGINT or SIGTERM.

@@ -42,6 +42,28 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
             Event::Waiting { capability } => {
                 lines.push(format!("Waiting for {} to be available", crate::text::escape_controls(&capability)))
             }
+            Event::CheckAttempt { capability, attempt, error: Some(error) } => lines.push(format!(
+                "  {} not available yet (attempt {attempt}): {error}",
+                crate::text::escape_controls(&capability)
+            )),
+            Event::CheckAttempt { error: None, .. } => return,
+            Event::CheckFinished { capability, outcome, .. } => {
+                let status =
+                    if outcome.passed { paint("available", "32", color) } else { paint("unavailable", "31", color) };
+                lines.push(format!(
+                    "  {} {status} after {}",
+                    crate::text::escape_controls(&capability),
+                    crate::text::plural(outcome.attempts as usize, "attempt")
+                ));
+            }
+            Event::NodeSkipped { outcome, blocked_by } => {
+                state.finished += 1;
+                lines.push(format!(
+                    "  {} {}: it depends on node {blocked_by}, which failed",
+                    paint("skipped", "33", color),
+                    outcome.node
+                ));
+            }
             Event::NodeStarted { .. } => state.started += 1,
             Event::ComponentFinished { .. } => return,
             Event::NodeFinished { outcome } => {
@@ -64,6 +86,9 @@ pub fn sink(live: bool, color: bool) -> JobEventSink {
                             format!("{} failed: {message}", component.component)
                         }
                         ComponentResult::Skipped => format!("{} skipped", component.component),
+                        ComponentResult::Blocked { node } => {
+                            format!("{} skipped (node {node} failed)", component.component)
+                        }
                         ComponentResult::Cancelled => format!("{} cancelled", component.component),
                     })
                     .collect();

@@ -169,6 +169,16 @@ pub struct JobsConfig {
     pub prune: bool,
     /// On shutdown, how long a running job may go on before it is cancelled.
     pub shutdown_grace: Duration,
+    /// `on_failure` and `max_failures`: win over the repository's `ordo.yaml`.
+    pub policy: crate::model::FailurePolicy,
+    /// How often each environment is checked for drift at its last-applied revision.
+    pub drift_interval: Option<Duration>,
+    /// `drift = "correct"`: re-apply what a drift check found out of sync.
+    ///
+    /// # Warning
+    ///
+    /// A change made by hand on a node, for a good reason, is undone at the next check.
+    pub drift_correct: bool,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +235,10 @@ struct RawJobs {
     concurrency: Option<Spanned<i64>>,
     prune: Option<bool>,
     shutdown_grace: Option<Spanned<String>>,
+    on_failure: Option<Spanned<String>>,
+    max_failures: Option<Spanned<String>>,
+    drift_interval: Option<Spanned<String>>,
+    drift: Option<Spanned<String>>,
 }
 
 /// A configuration that could not be read: the problems, and the text they point into.
@@ -581,7 +595,40 @@ impl Checker<'_> {
         };
         let shutdown_grace =
             self.duration(raw.shutdown_grace.as_ref(), "[jobs] shutdown_grace", Duration::from_secs(30));
-        JobsConfig { concurrency, prune: raw.prune.unwrap_or(false), shutdown_grace }
+        let mut policy = crate::model::FailurePolicy::default();
+        if let Some(value) = &raw.on_failure {
+            policy.on_failure = crate::model::OnFailure::parse(value.get_ref());
+            if policy.on_failure.is_none() {
+                self.error_at(value, "[jobs] on_failure must be \"stop\" or \"continue\"".into());
+            }
+        }
+        if let Some(value) = &raw.max_failures {
+            policy.max_failures = crate::model::MaxFailures::parse(value.get_ref());
+            if policy.max_failures.is_none() {
+                self.error_at(value, "[jobs] max_failures must be a number of nodes or a percentage (\"10%\")".into());
+            }
+        }
+        let drift_interval = raw
+            .drift_interval
+            .as_ref()
+            .map(|value| self.duration(Some(value), "[jobs] drift_interval", Duration::from_secs(3600)));
+        let drift_correct = match raw.drift.as_ref().map(|value| value.get_ref().as_str()) {
+            None | Some("report") => false,
+            Some("correct") => true,
+            Some(_) => {
+                let value = raw.drift.as_ref().expect("a drift setting was written");
+                self.error_at(value, "[jobs] drift must be \"report\" or \"correct\"".into());
+                false
+            }
+        };
+        JobsConfig {
+            concurrency,
+            prune: raw.prune.unwrap_or(false),
+            shutdown_grace,
+            policy,
+            drift_interval,
+            drift_correct,
+        }
     }
 }
 

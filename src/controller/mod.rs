@@ -17,6 +17,7 @@
 //! and the plan is posted on the pull request as a status and a sticky comment.
 
 pub mod config;
+mod drift;
 mod preview;
 mod queue;
 
@@ -163,6 +164,10 @@ impl Controller {
         controller.watch_local_repository();
         let reconciler = controller.clone();
         controller.0.tracker.spawn(async move { reconciler.reconcile_loop().await });
+        if let Some(interval) = controller.0.config.jobs.drift_interval {
+            let drifter = controller.clone();
+            controller.0.tracker.spawn(async move { drifter.drift_loop(interval).await });
+        }
         Ok(controller)
     }
 
@@ -259,7 +264,11 @@ impl Controller {
                 return true;
             }
         }
-        false
+        // A job another process runs (`ordo apply`) hears of it through the store.
+        matches!(
+            store::lock(&self.0.engine.store).request_cancel(job),
+            Ok(crate::store::CancelRequest::Requested { .. })
+        )
     }
 
     /// Every environment, by name: the configured ones and those found by patterns.
@@ -508,6 +517,8 @@ impl Controller {
             filter: Filter::default(),
             prune: self.0.config.jobs.prune,
             concurrency: self.0.config.jobs.concurrency,
+            policy: self.0.config.jobs.policy,
+            reapply: Default::default(),
             queued: request.job,
         };
         let engine = self.0.engine.clone();

@@ -10,8 +10,11 @@
 //! lock -> load -> plan -> (caller) -> record start -> write code -> run groups -> record end
 //! ```
 
+pub mod gc;
+mod locks;
 mod record;
 mod stages;
+mod teardown;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,12 +25,13 @@ use tokio_util::sync::CancellationToken;
 use crate::diag::{Diagnostic, SourceMap, has_errors};
 use crate::exec::{self, Phase, RunOptions, RunReport, Stop};
 use crate::load::{self, Input, LoadOptions};
-use crate::model::Model;
+use crate::model::{FailurePolicy, Model};
 use crate::plan::{self, Action, Filter, Inventory, Plan, PlanOptions};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobFinish, JobId, JobKind, JobState, NewJob, SharedStore, Trigger};
 use crate::text::plural;
 
+pub use locks::owner_is_gone;
 pub use record::{component_record, node_phase};
 
 /// What every job needs: where state lives, the store, and how to load.
@@ -50,6 +54,10 @@ pub struct JobRequest {
     pub prune: bool,
     /// How many nodes of a group run at the same time.
     pub concurrency: usize,
+    /// How to go on after a node fails; what it leaves unset comes from `ordo.yaml`.
+    pub policy: FailurePolicy,
+    /// Components to run even though they did not change (to correct drift).
+    pub reapply: BTreeSet<String>,
     /// A job already recorded as queued, to run under its id.
     pub queued: Option<JobId>,
 }
@@ -79,6 +87,8 @@ pub struct ReadyJob {
     pub plan: Plan,
     inventory: Inventory,
     secret_key: Vec<u8>,
+    /// Full parameters of components to tear down, resolved from their applied revision.
+    teardown_parameters: HashMap<(String, String), crate::model::Params>,
 }
 
 impl ReadyJob {
@@ -118,7 +128,13 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
     if let Some(problem) = crate::model::environment_name_problem(&request.environment) {
         anyhow::bail!("invalid environment name \"{}\": {problem}", crate::text::excerpt(&request.environment));
     }
-    let lock = lock_environment(&engine.state, &request.environment)?;
+    // On the command line a second job fails at once; the controller's jobs wait their turn
+    // (behind a drift check, or an `ordo apply` run by hand).
+    let lock = if request.trigger == Trigger::Cli {
+        lock_environment(&engine.state, &request.environment)?
+    } else {
+        lock_environment_waiting(&engine.state, &request.environment, LOCK_WAIT)?
+    };
     let loaded = load::load_input(input, engine.load_options)?;
     if has_errors(&loaded.diagnostics) {
         return Ok(Prepared::Invalid(Box::new(Invalid {
@@ -143,17 +159,30 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
         filter: request.filter.clone(),
     };
     match plan::plan(&loaded.model, &inventory, &options) {
-        Ok(plan) => Ok(Prepared::Ready(Box::new(ReadyJob {
-            _lock: lock,
-            request,
-            model: Arc::new(loaded.model),
-            revision: loaded.revision,
-            diagnostics: loaded.diagnostics,
-            sources: loaded.sources,
-            plan,
-            inventory,
-            secret_key,
-        }))),
+        Ok(mut plan) => {
+            if request.kind == JobKind::Drift {
+                check_everything(&mut plan, &request.filter, &loaded.model);
+            } else if !request.reapply.is_empty() {
+                run_also(&mut plan, &request.reapply);
+            }
+            let teardown_parameters = if request.prune && !plan.teardowns.is_empty() {
+                teardown::resolve(&input.snapshot, &inventory, &plan, engine.load_options, &secret_key)
+            } else {
+                HashMap::new()
+            };
+            Ok(Prepared::Ready(Box::new(ReadyJob {
+                _lock: lock,
+                request,
+                model: Arc::new(loaded.model),
+                revision: loaded.revision,
+                diagnostics: loaded.diagnostics,
+                sources: loaded.sources,
+                plan,
+                inventory,
+                secret_key,
+                teardown_parameters,
+            })))
+        }
         Err(mut diagnostics) => {
             let mut all = loaded.diagnostics;
             all.append(&mut diagnostics);
@@ -166,6 +195,53 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
             })))
         }
     }
+}
+
+/// Turns a plan into a drift check: every component of every (selected) node is asked, in
+/// the order of the whole graph, whatever changed; nothing is torn down.
+fn check_everything(plan: &mut Plan, filter: &Filter, model: &Model) {
+    let selected = |component: &str| {
+        let Some(component) = model.component(component) else { return false };
+        filter.nodes.as_ref().is_none_or(|nodes| nodes.contains(&component.node))
+            && filter.application.as_ref().is_none_or(|application| &component.application == application)
+    };
+    plan.runs = plan
+        .nodes
+        .iter()
+        .map(|(node, components)| {
+            (node.clone(), components.iter().filter(|component| selected(component)).cloned().collect::<Vec<_>>())
+        })
+        .filter(|(_, components)| !components.is_empty())
+        .collect();
+    plan.groups = plan
+        .all_groups
+        .iter()
+        .map(|group| group.iter().filter(|node| plan.runs.contains_key(*node)).cloned().collect::<Vec<_>>())
+        .filter(|group| !group.is_empty())
+        .collect();
+    plan.teardown_groups.clear();
+    plan.teardowns.clear();
+}
+
+/// Adds components to a plan's runs although they did not change, keeping the run order.
+fn run_also(plan: &mut Plan, components: &BTreeSet<String>) {
+    for (node, on_node) in &plan.nodes {
+        let planned = plan.runs.get(node).cloned().unwrap_or_default();
+        let runs: Vec<String> = on_node
+            .iter()
+            .filter(|component| components.contains(*component) || planned.contains(component))
+            .cloned()
+            .collect();
+        if !runs.is_empty() {
+            plan.runs.insert(node.clone(), runs);
+        }
+    }
+    plan.groups = plan
+        .all_groups
+        .iter()
+        .map(|group| group.iter().filter(|node| plan.runs.contains_key(*node)).cloned().collect::<Vec<_>>())
+        .filter(|group| !group.is_empty())
+        .collect();
 }
 
 /// Records a revision that cannot be run as a failed job, with its diagnostics rendered.
@@ -198,8 +274,9 @@ pub async fn execute(
 ) -> anyhow::Result<JobOutcome> {
     let request = &ready.request;
     let plan = &ready.plan;
-    let phase = if request.kind == JobKind::Noop { Phase::Noop } else { Phase::Apply };
-    let stages = stages::stages(&ready.model, plan, &ready.inventory, phase, request.prune)?;
+    let phase = if request.kind.changes_nodes() { Phase::Apply } else { Phase::Noop };
+    let stages =
+        stages::stages(&ready.model, plan, &ready.inventory, &ready.teardown_parameters, phase, request.prune)?;
     // Refuse what cannot run before anything runs; teardowns of nodes gone from the
     // inventory still run locally.
     for stage in stages.iter().filter(|stage| stage.phase != Phase::Teardown) {
@@ -214,22 +291,60 @@ pub async fn execute(
             None => store.queue_job(&new_job(request, &plan.revision))?,
         };
         store.start_job(id, &plan.revision, Some(&plan::render::json(plan)))?;
+        store.set_job_owner(id, &locks::owner())?;
         id
     };
     tracing::info!(job = id, environment = %request.environment, revision = %plan.revision, kind = request.kind.as_str(), "job started");
     events(JobEvent::Started { job: id, revision: plan.revision.clone() });
 
+    // `ordo job cancel` from anywhere reaches the job through the store; the watch also
+    // keeps the job's node leases alive.
+    let cancel = cancel.child_token();
+    let watch = locks::Watch::start(Arc::clone(&engine.store), id, cancel.clone());
     let empty = ready.is_empty();
-    let report =
-        if empty { RunReport::default() } else { run_and_record(engine, &ready, id, stages, &events, cancel).await? };
+    let run = async {
+        if empty {
+            return Ok(RunReport::default());
+        }
+        let nodes: BTreeSet<String> =
+            stages.iter().flat_map(|stage| stage.groups.iter().flatten()).map(|work| work.node.name.clone()).collect();
+        let wait = stages
+            .iter()
+            .flat_map(|stage| stage.groups.iter().flatten())
+            .map(|work| work.node.timeout_secs)
+            .max()
+            .unwrap_or(0);
+        if let Err(message) =
+            locks::lock_nodes(&engine.store, id, &nodes.into_iter().collect::<Vec<_>>(), wait, &cancel).await
+        {
+            return Ok(RunReport { stopped: Some(message), ..RunReport::default() });
+        }
+        run_and_record(engine, &ready, id, stages, &events, cancel.clone()).await
+    };
+    let report = run.await;
+    watch.stop().await;
+    let report = report?;
     let (state, summary) = conclude(&ready, &report);
     let pending_teardown = !request.prune && (plan.count(Action::Remove) > 0 || plan.count(Action::Move) > 0);
     let whole_environment = request.filter.nodes.is_none() && request.filter.application.is_none();
     let applied_revision =
         (state == JobState::Success && request.kind == JobKind::Apply && whole_environment && !pending_teardown)
             .then(|| plan.revision.clone());
-    store::lock(&engine.store)
-        .finish_job(id, &JobFinish { state, summary: summary.clone(), applied_revision, diagnostics: None })?;
+    {
+        let mut store = store::lock(&engine.store);
+        store.release_node_locks(id)?;
+        store.finish_job(id, &JobFinish { state, summary: summary.clone(), applied_revision, diagnostics: None })?;
+        // After a successful job, copies nothing refers to any longer go.
+        if state == JobState::Success && request.kind.changes_nodes() && !empty {
+            match gc::collect(&engine.state, store.as_ref(), Some(id)) {
+                Ok(Ok(collected)) => {
+                    tracing::debug!(job = id, removed = collected.removed.len(), bytes = collected.bytes, "collected")
+                }
+                Ok(Err(busy)) => tracing::debug!(job = id, running = busy.job, "not collecting while a job runs"),
+                Err(err) => tracing::warn!(job = id, error = %format!("{err:#}"), "collecting the state directory"),
+            }
+        }
+    }
     tracing::info!(job = id, state = state.as_str(), summary = %summary, "job finished");
     events(JobEvent::Finished { job: id, state, summary: summary.clone() });
     Ok(JobOutcome { id, state, summary, report })
@@ -276,6 +391,7 @@ async fn run_and_record(
         model,
         dependencies,
         secret_key: ready.secret_key.clone(),
+        revision: ready.revision.clone(),
         records_applied: ready.request.kind == JobKind::Apply,
         run_started: std::time::SystemTime::now(),
     };
@@ -289,7 +405,13 @@ async fn run_and_record(
             events(JobEvent::Run(event));
         })
     };
-    let options = RunOptions { concurrency: ready.request.concurrency, state: engine.state.clone() };
+    let policy = ready.request.policy.or(ready.model.policy);
+    let options = RunOptions {
+        concurrency: ready.request.concurrency,
+        state: engine.state.clone(),
+        on_failure: policy.on_failure.unwrap_or_default(),
+        max_failures: policy.max_failures,
+    };
     // The run drops every copy of the sink when it returns, which ends the recorder.
     let report = exec::run(stages, &options, sink, cancel).await;
     recording.await.context("the recorder stopped")??;
@@ -305,11 +427,12 @@ fn conclude(ready: &ReadyJob, report: &RunReport) -> (JobState, String) {
     let failed = report.failed_nodes();
     let seconds = report.duration.as_secs_f64();
     if report.succeeded() {
-        let verb = if ready.request.kind == JobKind::Noop { "Noop" } else { "Success" };
-        return (
-            JobState::Success,
-            format!("{verb}: {} in {} in {seconds:.2}s", plural(n_nodes, "node"), plural(report.groups_run, "group")),
-        );
+        let what = format!("{} in {} in {seconds:.2}s", plural(n_nodes, "node"), plural(report.groups_run, "group"));
+        return match ready.request.kind {
+            JobKind::Apply => (JobState::Success, format!("Success: {what}")),
+            JobKind::Noop => (JobState::Success, format!("Noop: {what}")),
+            JobKind::Drift => (JobState::Success, drift_summary(report, &what)),
+        };
     }
     if report.stopped == Some(Stop::Cancelled) {
         return (
@@ -323,13 +446,35 @@ fn conclude(ready: &ReadyJob, report: &RunReport) -> (JobState, String) {
     }
     if !failed.is_empty() {
         let names: Vec<&str> = failed.iter().map(|outcome| outcome.node.as_str()).collect();
+        let skipped = if report.skipped.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = report.skipped.iter().map(|(node, _)| node.as_str()).collect();
+            format!("; {} skipped ({})", plural(names.len(), "dependent node"), names.join(", "))
+        };
         return (
             JobState::Failed,
-            format!("Failed: {} of {n_nodes} nodes failed ({}) in {seconds:.2}s", failed.len(), names.join(", ")),
+            format!(
+                "Failed: {} of {n_nodes} nodes failed ({}){skipped} in {seconds:.2}s",
+                failed.len(),
+                names.join(", ")
+            ),
         );
     }
     let why = report.stopped.as_ref().map_or_else(|| "stopped".to_string(), Stop::to_string);
     (JobState::Failed, format!("Failed: {why}"))
+}
+
+/// A drift job's summary: which components are no longer as applied.
+fn drift_summary(report: &RunReport, what: &str) -> String {
+    let components: Vec<&exec::ComponentOutcome> =
+        report.outcomes.iter().flat_map(|outcome| outcome.components.iter()).collect();
+    let drifted = components.iter().filter(|outcome| outcome.result == exec::ComponentResult::WouldChange).count();
+    if drifted == 0 {
+        format!("In sync: {} checked on {what}", plural(components.len(), "component"))
+    } else {
+        format!("Drifted: {drifted} of {} out of sync on {what}", plural(components.len(), "component"))
+    }
 }
 
 fn new_job(request: &JobRequest, revision: &str) -> NewJob {
@@ -343,6 +488,25 @@ fn new_job(request: &JobRequest, revision: &str) -> NewJob {
 
 /// Holds an environment's lock file for a job's lifetime.
 pub struct EnvironmentLock(#[allow(dead_code)] std::fs::File);
+
+/// How long a controller's job waits for its environment's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Takes the environment's lock, waiting up to `wait` for the job holding it to end.
+fn lock_environment_waiting(
+    state: &StateDir,
+    environment: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<EnvironmentLock> {
+    let give_up = std::time::Instant::now() + wait;
+    loop {
+        match lock_environment(state, environment) {
+            Ok(lock) => return Ok(lock),
+            Err(_) if std::time::Instant::now() < give_up => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(err) => return Err(err),
+        }
+    }
+}
 
 /// Takes the environment's lock, or says who holds it.
 pub fn lock_environment(state: &StateDir, environment: &str) -> anyhow::Result<EnvironmentLock> {

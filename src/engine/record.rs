@@ -16,7 +16,8 @@ use crate::exec::{ComponentOutcome, ComponentResult, Event, NodeOutcome, Phase};
 use crate::model::Model;
 use crate::plan::inventory;
 use crate::store::{
-    self, ComponentRecord, ComponentState, JobId, JobWrite, NodePhase, NodeResultRecord, NodeState, SharedStore,
+    self, CheckRecord, ComponentRecord, ComponentState, JobId, JobWrite, NodePhase, NodeResultRecord, NodeState,
+    SharedStore,
 };
 
 /// What the recorder needs to turn events into writes.
@@ -28,6 +29,8 @@ pub struct Recorder {
     /// For each component (by reference), the components it depends on.
     pub dependencies: HashMap<String, Vec<String>>,
     pub secret_key: Vec<u8>,
+    /// The revision being applied, recorded with each applied component.
+    pub revision: String,
     /// Whether converged components become applied (not for noop jobs).
     pub records_applied: bool,
     /// The clock time of the run's start: event times are offsets from it.
@@ -69,7 +72,20 @@ impl Recorder {
                 writes.push(JobWrite::NodeResult(self.node_result(node, *phase, *group_index, at, None, outcomes, "")));
             }
             Event::NodeFinished { outcome } => writes.push(JobWrite::NodeResult(self.finished(outcome))),
-            Event::GroupStarted { .. } | Event::Waiting { .. } => {}
+            Event::NodeSkipped { outcome, .. } => writes.push(JobWrite::NodeResult(self.finished(outcome))),
+            Event::CheckFinished { capability, phase, group_index, outcome, started, finished } => {
+                writes.push(JobWrite::Check(CheckRecord {
+                    capability: capability.clone(),
+                    phase: node_phase(*phase),
+                    group_index: *group_index as i64,
+                    passed: outcome.passed,
+                    attempts: i64::from(outcome.attempts),
+                    message: outcome.message.clone(),
+                    started_at: store::precise_timestamp(self.run_started + *started),
+                    finished_at: store::precise_timestamp(self.run_started + *finished),
+                }));
+            }
+            Event::GroupStarted { .. } | Event::Waiting { .. } | Event::CheckAttempt { .. } => {}
         }
         Ok(())
     }
@@ -91,7 +107,9 @@ impl Recorder {
                 let depends_on = self.dependencies.get(&outcome.component).cloned().unwrap_or_default();
                 // Without --prune, a moved component stays recorded on the node it left
                 // too, so the next plan still shows its teardown there.
-                Some(JobWrite::Applied(Box::new(inventory::applied_component(desired, depends_on, &self.secret_key))))
+                let mut applied = inventory::applied_component(desired, depends_on, &self.secret_key);
+                applied.revision = Some(self.revision.clone());
+                Some(JobWrite::Applied(Box::new(applied)))
             }
             (ComponentResult::Removed, Phase::Teardown) => {
                 Some(JobWrite::Removed { component: outcome.component.clone(), node: node.to_string() })
@@ -126,6 +144,9 @@ impl Recorder {
         let state = match finished {
             None => NodeState::Running,
             Some(_) if outcomes.iter().any(|outcome| outcome.result.is_failure()) => NodeState::Failed,
+            Some(_) if outcomes.iter().any(|outcome| matches!(outcome.result, ComponentResult::Blocked { .. })) => {
+                NodeState::Skipped
+            }
             Some(_) if outcomes.iter().any(|outcome| outcome.result == ComponentResult::Cancelled) => {
                 NodeState::Cancelled
             }
@@ -161,6 +182,9 @@ pub fn component_record(outcome: &ComponentOutcome) -> ComponentRecord {
         ComponentResult::Removed => (ComponentState::Removed, None),
         ComponentResult::Failed { message } => (ComponentState::Failed, Some(message.clone())),
         ComponentResult::Skipped => (ComponentState::Skipped, None),
+        ComponentResult::Blocked { node } => {
+            (ComponentState::Skipped, Some(format!("not run: it depends on node {node}, which failed")))
+        }
         ComponentResult::Cancelled => (ComponentState::Cancelled, None),
     };
     ComponentRecord { component: outcome.component.clone(), result, message }

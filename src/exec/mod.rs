@@ -20,7 +20,7 @@ pub mod puppet;
 mod script;
 pub mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,10 +28,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use check::wait_available;
+pub use check::{CheckOutcome, wait_available};
 pub use transport::Code;
 
-use crate::model::{AvailabilityCheck, Node, Params, PuppetCode, Transport};
+use crate::model::{AvailabilityCheck, MaxFailures, Node, OnFailure, Params, PuppetCode, Transport};
 use crate::state_dir::StateDir;
 
 /// What a stage does to its components.
@@ -74,6 +74,9 @@ pub enum WorkKind {
 pub struct NodeWork {
     pub node: Node,
     pub components: Vec<ComponentWork>,
+    /// Every node this one depends on, directly or through others: when one of them fails
+    /// under the `continue` policy, this node is skipped.
+    pub depends_on: Vec<String>,
 }
 
 /// A sequence of groups run with one phase.
@@ -91,6 +94,8 @@ pub struct Check {
     pub capability: String,
     pub check: AvailabilityCheck,
     pub secrets: output::Masker,
+    /// The node a command check runs on; this machine when `None`.
+    pub node: Option<Node>,
 }
 
 /// How one component went.
@@ -109,6 +114,10 @@ pub enum ComponentResult {
     },
     /// Not run because an earlier component on the node failed.
     Skipped,
+    /// Not run because `node`, which this node depends on, failed.
+    Blocked {
+        node: String,
+    },
     /// Not run, or stopped, because the run was cancelled.
     Cancelled,
 }
@@ -161,6 +170,21 @@ pub enum Event {
     Waiting {
         capability: String,
     },
+    /// One attempt of an availability check; `error` is what it saw when it failed.
+    CheckAttempt {
+        capability: String,
+        attempt: u32,
+        error: Option<String>,
+    },
+    /// An availability check ended, passed or not.
+    CheckFinished {
+        capability: String,
+        phase: Phase,
+        group_index: usize,
+        outcome: CheckOutcome,
+        started: Duration,
+        finished: Duration,
+    },
     NodeStarted {
         node: String,
         phase: Phase,
@@ -177,6 +201,11 @@ pub enum Event {
     NodeFinished {
         outcome: NodeOutcome,
     },
+    /// A node was not run because a node it depends on failed (the `continue` policy).
+    NodeSkipped {
+        outcome: NodeOutcome,
+        blocked_by: String,
+    },
 }
 
 /// Receives events; called from worker tasks, so it must be thread-safe.
@@ -187,6 +216,10 @@ pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 pub struct RunOptions {
     pub concurrency: usize,
     pub state: StateDir,
+    /// After a node fails: stop after its group, or go on with what does not depend on it.
+    pub on_failure: OnFailure,
+    /// How many failed nodes a group tolerates before it starts no more of its nodes.
+    pub max_failures: Option<MaxFailures>,
 }
 
 /// Why a run stopped before its end.
@@ -194,6 +227,9 @@ pub struct RunOptions {
 pub enum Stop {
     /// A node failed in a group; `remaining` later groups were not started.
     NodeFailed { group: usize, remaining: usize },
+    /// More nodes failed in a group than `--max-failures` allows; the rest of the group and
+    /// every later group were not started.
+    TooManyFailures { group: usize, failures: usize, limit: MaxFailures },
     /// A capability's availability check never passed.
     Unavailable { capability: String, message: String },
     /// The run was cancelled.
@@ -211,6 +247,11 @@ impl std::fmt::Display for Stop {
                 "a node failed in group {group}; {} not started",
                 crate::text::plural(*remaining, "later group")
             ),
+            Stop::TooManyFailures { group, failures, limit } => write!(
+                f,
+                "{} failed in group {group}, more than --max-failures {limit} allows",
+                crate::text::plural(*failures, "node")
+            ),
             Stop::Unavailable { capability, message } => write!(f, "{capability} is not available: {message}"),
             Stop::Cancelled => write!(f, "cancelled"),
             Stop::Setup { message } => write!(f, "{message}"),
@@ -226,6 +267,8 @@ pub struct RunReport {
     pub stopped: Option<Stop>,
     /// Nodes planned to run that never started, because the run stopped first.
     pub not_started: Vec<String>,
+    /// Nodes not run because a node they depend on failed, with that node.
+    pub skipped: Vec<(String, String)>,
     pub duration: Duration,
     /// Groups that started, over all stages.
     pub groups_run: usize,
@@ -240,7 +283,7 @@ impl RunReport {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.stopped.is_none() && self.failed_nodes().is_empty()
+        self.stopped.is_none() && self.failed_nodes().is_empty() && self.skipped.is_empty()
     }
 }
 
@@ -263,15 +306,31 @@ pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, ca
     }
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut last_group_end: Option<Duration> = None;
+    // Nodes that failed, or were skipped because of one, by the failed node to blame.
+    let mut failed: HashMap<String, String> = HashMap::new();
     let mut stages = stages.into_iter();
     'stages: while let Some(stage) = stages.next() {
+        // Teardowns only follow a run in which nothing failed.
+        let stop = if cancel.is_cancelled() {
+            Some(Stop::Cancelled)
+        } else if stage.phase == Phase::Teardown && !failed.is_empty() {
+            Some(Stop::NodeFailed { group: report.groups_run.saturating_sub(1), remaining: 0 })
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            report.stopped = Some(stop);
+            report.not_started.extend(stage.groups.into_iter().flatten().map(|work| work.node.name));
+            report.not_started.extend(stages.flat_map(|stage| stage.groups).flatten().map(|work| work.node.name));
+            break;
+        }
         let n_groups = stage.groups.len();
         let mut groups = stage.groups.into_iter().zip(stage.checks).enumerate();
         while let Some((index, (group, checks))) = groups.next() {
             let stop = if cancel.is_cancelled() {
                 Some(Stop::Cancelled)
             } else {
-                wait_for_checks(&checks, &events, &cancel).await
+                wait_for_checks(&checks, stage.phase, index, start, options, &events, &cancel).await
             };
             if let Some(stop) = stop {
                 report.stopped = Some(stop);
@@ -280,14 +339,54 @@ pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, ca
                 report.not_started.extend(stages.flat_map(|stage| stage.groups).flatten().map(|work| work.node.name));
                 break 'stages;
             }
+            // Under `continue`, nodes that depend on a failed node are skipped, not run.
+            let (group, blocked): (Vec<NodeWork>, Vec<(NodeWork, String)>) = {
+                let mut runnable = Vec::new();
+                let mut blocked = Vec::new();
+                for work in group {
+                    match work.depends_on.iter().find_map(|node| failed.get(node)) {
+                        Some(cause) => {
+                            let cause = cause.clone();
+                            blocked.push((work, cause));
+                        }
+                        None => runnable.push(work),
+                    }
+                }
+                (runnable, blocked)
+            };
             tracing::debug!(phase = ?stage.phase, group = index, nodes = group.len(), "group started");
-            events(Event::GroupStarted { phase: stage.phase, index, n_groups, n_nodes: group.len() });
-            let (outcomes, not_started) =
+            events(Event::GroupStarted { phase: stage.phase, index, n_groups, n_nodes: group.len() + blocked.len() });
+            for (work, cause) in blocked {
+                let outcome = NodeOutcome {
+                    node: work.node.name.clone(),
+                    phase: stage.phase,
+                    group_index: index,
+                    components: work
+                        .components
+                        .iter()
+                        .map(|component| ComponentOutcome {
+                            component: component.reference.clone(),
+                            result: ComponentResult::Blocked { node: cause.clone() },
+                        })
+                        .collect(),
+                    output: format!("skipped: it depends on node {cause}, which failed\n"),
+                    started: start.elapsed(),
+                    finished: start.elapsed(),
+                };
+                events(Event::NodeSkipped { outcome, blocked_by: cause.clone() });
+                report.skipped.push((work.node.name.clone(), cause.clone()));
+                failed.insert(work.node.name, cause);
+            }
+            let group_size = group.len();
+            let (outcomes, not_started, too_many) =
                 run_group(group, stage.phase, index, start, &semaphore, options, &events, &cancel).await;
             report.not_started.extend(not_started);
             let first_start = outcomes.iter().map(|outcome| outcome.started).min();
             let group_end = outcomes.iter().map(|outcome| outcome.finished).max().unwrap_or_default();
-            let group_failed = outcomes.iter().any(NodeOutcome::failed);
+            let group_failures = outcomes.iter().filter(|outcome| outcome.failed()).count();
+            for outcome in outcomes.iter().filter(|outcome| outcome.failed()) {
+                failed.insert(outcome.node.clone(), outcome.node.clone());
+            }
             if let (Some(previous_end), Some(first_start)) = (last_group_end, first_start) {
                 report.group_gaps.push(first_start.saturating_sub(previous_end));
             }
@@ -296,11 +395,14 @@ pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, ca
             report.outcomes.extend(outcomes);
             let stop = if cancel.is_cancelled() {
                 Some(Stop::Cancelled)
-            } else if group_failed {
+            } else if let Some(limit) = too_many {
+                Some(Stop::TooManyFailures { group: index, failures: group_failures, limit })
+            } else if group_failures > 0 && options.on_failure == OnFailure::Stop {
                 Some(Stop::NodeFailed { group: index, remaining: n_groups - index - 1 })
             } else {
                 None
             };
+            tracing::debug!(group = index, nodes = group_size, failures = group_failures, "group finished");
             if let Some(stop) = stop {
                 report.stopped = Some(stop);
                 report.not_started.extend(groups.flat_map(|(_, (group, _))| group).map(|work| work.node.name));
@@ -313,26 +415,68 @@ pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, ca
     report
 }
 
-/// Waits for a group's availability checks; the reason to stop when one never passes.
-async fn wait_for_checks(checks: &[Check], events: &EventSink, cancel: &CancellationToken) -> Option<Stop> {
+/// Waits for a group's availability checks, reporting every attempt; the reason to stop
+/// when one never passes.
+async fn wait_for_checks(
+    checks: &[Check],
+    phase: Phase,
+    group_index: usize,
+    start: Instant,
+    options: &RunOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Option<Stop> {
     for check in checks {
         events(Event::Waiting { capability: check.capability.clone() });
-        let result = tokio::select! {
-            result = wait_available(&check.check) => result,
+        let started = start.elapsed();
+        let waited = async {
+            // A command check on a node runs over that node's transport, opened once.
+            let transport = match &check.node {
+                Some(node) => match transport::connect(node, &options.state) {
+                    Ok(transport) => match transport.open().await {
+                        Ok(()) => Some(transport),
+                        Err(message) => return CheckOutcome { passed: false, attempts: 1, message },
+                    },
+                    Err(message) => return CheckOutcome { passed: false, attempts: 1, message },
+                },
+                None => None,
+            };
+            let outcome = wait_available(&check.check, transport.as_deref(), |attempt, error| {
+                events(Event::CheckAttempt {
+                    capability: check.capability.clone(),
+                    attempt,
+                    error: error.map(|error| check.secrets.mask(error)),
+                });
+            })
+            .await;
+            if let Some(transport) = transport {
+                transport.close().await;
+            }
+            outcome
+        };
+        let mut outcome = tokio::select! {
+            outcome = waited => outcome,
             () = cancel.cancelled() => return Some(Stop::Cancelled),
         };
-        if let Err(message) = result {
-            return Some(Stop::Unavailable {
-                capability: check.capability.clone(),
-                message: check.secrets.mask(&message),
-            });
+        outcome.message = check.secrets.mask(&outcome.message);
+        events(Event::CheckFinished {
+            capability: check.capability.clone(),
+            phase,
+            group_index,
+            outcome: outcome.clone(),
+            started,
+            finished: start.elapsed(),
+        });
+        if !outcome.passed {
+            return Some(Stop::Unavailable { capability: check.capability.clone(), message: outcome.message });
         }
     }
     None
 }
 
-/// Runs one group's nodes concurrently; returns their outcomes in the order they ended, and
-/// the nodes that never started because the run was cancelled first.
+/// Runs one group's nodes concurrently; returns their outcomes in the order they ended, the
+/// nodes that never started because the run was cancelled or the group halted first, and
+/// the limit when more nodes failed than `--max-failures` allows.
 #[allow(clippy::too_many_arguments)]
 async fn run_group(
     group: Vec<NodeWork>,
@@ -343,7 +487,12 @@ async fn run_group(
     options: &RunOptions,
     events: &EventSink,
     cancel: &CancellationToken,
-) -> (Vec<NodeOutcome>, Vec<String>) {
+) -> (Vec<NodeOutcome>, Vec<String>, Option<MaxFailures>) {
+    let n_nodes = group.len();
+    // Stops nodes of this group that have not started yet, when too many failed. A node
+    // counts its failure before it gives up its turn, so the next one to start sees it.
+    let halt = CancellationToken::new();
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = JoinSet::new();
     let mut node_of_task = BTreeMap::new();
     for work in group {
@@ -353,15 +502,28 @@ async fn run_group(
         let events = Arc::clone(events);
         let state = options.state.clone();
         let cancel = cancel.clone();
+        let halt = halt.clone();
+        let failures = Arc::clone(&failures);
+        let max_failures = options.max_failures;
         let handle = tasks.spawn(async move {
             let permit = tokio::select! {
                 permit = semaphore.acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = cancel.cancelled() => return None,
+                () = halt.cancelled() => return None,
             };
+            if halt.is_cancelled() {
+                return None;
+            }
             let started = start.elapsed();
             events(Event::NodeStarted { node: work.node.name.clone(), phase, group_index: index, started });
             let context = node::Context { phase, group_index: index, state: &state, events: &events, cancel: &cancel };
             let (components, output) = node::run(&work, &context).await;
+            if components.iter().any(|outcome| outcome.result.is_failure()) {
+                let failed = failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if max_failures.is_some_and(|limit| limit.exceeded(failed, n_nodes)) {
+                    halt.cancel();
+                }
+            }
             drop(permit);
             Some(NodeOutcome {
                 node: work.node.name.clone(),
@@ -377,10 +539,11 @@ async fn run_group(
     }
     let mut outcomes = Vec::new();
     let mut not_started = Vec::new();
+    let mut too_many = None;
     while let Some(joined) = tasks.join_next_with_id().await {
         let outcome = match joined {
             Ok((_, Some(outcome))) => outcome,
-            // Cancelled while waiting for its turn: it never started.
+            // Cancelled or halted while waiting for its turn: it never started.
             Ok((id, None)) => {
                 not_started.extend(node_of_task.remove(&id).map(|(node, _)| node));
                 continue;
@@ -409,9 +572,16 @@ async fn run_group(
         tracing::debug!(node = %outcome.node, group = index, failed = outcome.failed(), "node finished");
         events(Event::NodeFinished { outcome: outcome.clone() });
         outcomes.push(outcome);
+        let failures = outcomes.iter().filter(|outcome| outcome.failed()).count();
+        if let Some(limit) = options.max_failures
+            && limit.exceeded(failures, n_nodes)
+        {
+            too_many = Some(limit);
+            halt.cancel();
+        }
     }
     not_started.sort();
-    (outcomes, not_started)
+    (outcomes, not_started, too_many)
 }
 
 /// The instant `duration` from now; a duration too long for the clock gives a deadline

@@ -1,8 +1,9 @@
-//! One node's run: its lock, its transport, its components in order.
+//! One node's run: its transport, its components in order.
 //!
 //! The node's timeout covers all its components; after a failure the node's remaining
 //! components are skipped, and after a cancellation they are not started. Every component's
-//! result is reported the moment it is known.
+//! result is reported the moment it is known. That no two jobs run a node at once is the
+//! caller's to ensure (the engine's node locks).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,19 +55,24 @@ pub async fn run(work: &NodeWork, context: &Context<'_>) -> (Vec<ComponentOutcom
         finish(all(work, ComponentResult::Failed { message }))
     };
     let timeout = Duration::from_secs(work.node.timeout_secs);
-    let _lock = match lock_node(context.state, &work.node.name, timeout, context.cancel).await {
-        Ok(Some(lock)) => lock,
-        Ok(None) => return finish(all(work, ComponentResult::Cancelled)),
-        Err(message) => return fail_all(message),
-    };
+    let deadline = super::deadline_after(timeout);
     let transport = match transport::connect(&work.node, context.state) {
         Ok(transport) => transport,
         Err(message) => return fail_all(message),
     };
-    if let Err(message) = transport.open().await {
+    let opened = tokio::select! {
+        opened = tokio::time::timeout_at(deadline, transport.open()) => {
+            opened.unwrap_or_else(|_| Err(format!("node {} did not open within its timeout", work.node.name)))
+        }
+        () = context.cancel.cancelled() => {
+            transport.close().await;
+            return finish(all(work, ComponentResult::Cancelled));
+        }
+    };
+    if let Err(message) = opened {
+        transport.close().await;
         return fail_all(message);
     }
-    let deadline = super::deadline_after(timeout);
     let step = Step {
         work,
         phase: context.phase,
@@ -120,42 +126,4 @@ fn all(work: &NodeWork, result: ComponentResult) -> Vec<ComponentOutcome> {
         .iter()
         .map(|component| ComponentOutcome { component: component.reference.clone(), result: result.clone() })
         .collect()
-}
-
-/// Holds the node's lock file, so two jobs never run the same node at once.
-struct NodeLock(#[allow(dead_code)] std::fs::File);
-
-/// Takes the node's lock, waiting up to `wait` for another job to release it; `None` when
-/// the run was cancelled first.
-async fn lock_node(
-    state: &StateDir,
-    node: &str,
-    wait: Duration,
-    cancel: &CancellationToken,
-) -> Result<Option<NodeLock>, String> {
-    let path = state.node_lock(node);
-    let dir = path.parent().expect("a lock file is inside the locks directory");
-    std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
-    let give_up = super::deadline_after(wait);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(NodeLock(file))),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < give_up => {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    () = cancel.cancelled() => return Ok(None),
-                }
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(format!("node {node} is being run by another job"));
-            }
-            Err(std::fs::TryLockError::Error(err)) => return Err(format!("cannot lock {}: {err}", path.display())),
-        }
-    }
 }

@@ -38,16 +38,25 @@ pub struct Finished {
     pub group: Option<u32>,
 }
 
-/// Runs a command in its own process group with `stdin` fed to it, appending its output
-/// (stdout and stderr interleaved) to `output`. At the deadline the whole group is killed;
-/// on cancellation it gets SIGTERM, then SIGKILL after [`CANCEL_GRACE`].
-pub async fn run(
-    mut command: std::process::Command,
-    stdin: Vec<u8>,
-    deadline: Instant,
-    cancel: &CancellationToken,
-    output: &Arc<Mutex<Output>>,
-) -> Result<Finished, ProcessError> {
+/// A child process whose output is being read into an [`Output`].
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    /// Fires when the output pipe reached its end (the process and anything it started
+    /// are done with it).
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Spawned {
+    /// Waits a moment for the last of the output after the process exited: output left
+    /// open by a background process must not hold the node up.
+    pub async fn drain(self) {
+        let _ = tokio::time::timeout(DRAIN, self.done).await;
+    }
+}
+
+/// Starts a command in its own process group, stdin piped, appending its output (stdout
+/// and stderr interleaved) to `output` as it is written.
+pub fn spawn(mut command: std::process::Command, output: &Arc<Mutex<Output>>) -> Result<Spawned, ProcessError> {
     let (reader, writer) =
         std::io::pipe().map_err(|err| ProcessError::Spawn(format!("cannot create a pipe: {err}")))?;
     let stderr_writer =
@@ -56,7 +65,7 @@ pub async fn run(
     let program = command.get_program().to_string_lossy().into_owned();
     let mut command = tokio::process::Command::from(command);
     command.kill_on_drop(true);
-    let mut child = command.spawn().map_err(|err| ProcessError::Spawn(format!("cannot run {program}: {err}")))?;
+    let child = command.spawn().map_err(|err| ProcessError::Spawn(format!("cannot run {program}: {err}")))?;
     // The parent's copies of the pipe's write ends live in `command`; dropping it lets the
     // reader see end-of-file when the process (and anything it started) is done.
     drop(command);
@@ -75,6 +84,22 @@ pub async fn run(
         }
         let _ = done_sender.send(());
     });
+    Ok(Spawned { child, done })
+}
+
+/// Runs a command in its own process group with `stdin` fed to it, appending its output
+/// (stdout and stderr interleaved) to `output`. At the deadline the whole group is killed;
+/// on cancellation it gets SIGTERM, then SIGKILL after [`CANCEL_GRACE`].
+pub async fn run(
+    command: std::process::Command,
+    stdin: Vec<u8>,
+    deadline: Instant,
+    cancel: &CancellationToken,
+    output: &Arc<Mutex<Output>>,
+) -> Result<Finished, ProcessError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut spawned = spawn(command, output)?;
+    let child = &mut spawned.child;
     if let Some(mut pipe) = child.stdin.take() {
         // A process that ignores stdin may exit before reading it; that is fine. The writer
         // ends with the process, since its pipe then breaks.
@@ -109,8 +134,7 @@ pub async fn run(
             Err(ProcessError::Cancelled)
         }
     };
-    // Output left open by a background process must not hold the node up.
-    let _ = tokio::time::timeout(DRAIN, done).await;
+    spawned.drain().await;
     ended.map(|code| Finished { code, group })
 }
 

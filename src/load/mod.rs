@@ -93,7 +93,7 @@ pub fn load_input(input: &Input, options: LoadOptions) -> anyhow::Result<Loaded>
 pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded> {
     let started = std::time::Instant::now();
     let mut loader = Loader::new(snapshot, options);
-    let model = if snapshot.read("site.yaml")?.is_some() {
+    let mut model = if snapshot.read("site.yaml")?.is_some() {
         let loaded = yaml::load(&mut loader);
         not_utf8_as_diagnostic(&mut loader, loaded)?
     } else if puppet::is_control_repository(&loader)? {
@@ -106,6 +106,7 @@ pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded>
         )));
         Model::default()
     };
+    model.policy = yaml::job_settings(&mut loader)?;
     tracing::debug!(
         revision = %snapshot.revision,
         components = model.components.len(),

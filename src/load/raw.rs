@@ -30,6 +30,11 @@ pub struct RawNodeDefaults {
     pub port: Option<u16>,
     /// Seconds one node's run may take.
     pub timeout: Option<Spanned<u64>>,
+    pub identity_file: Option<String>,
+    pub known_hosts: Option<String>,
+    pub jump: Option<String>,
+    pub work_dir: Option<String>,
+    pub accept_new_host_keys: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +51,11 @@ pub struct RawNode {
     pub facts: serde_json::Map<String, Value>,
     pub gather_facts: Option<bool>,
     pub timeout: Option<Spanned<u64>>,
+    pub identity_file: Option<String>,
+    pub known_hosts: Option<String>,
+    pub jump: Option<String>,
+    pub work_dir: Option<String>,
+    pub accept_new_host_keys: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -196,8 +206,30 @@ pub struct RawCheck {
     pub tcp: Option<Spanned<String>>,
     pub http: Option<Spanned<String>>,
     pub command: Option<Spanned<String>>,
+    /// HTTP statuses that pass (any below 400 when absent).
+    pub status_codes: Option<Vec<u16>>,
+    /// The node a `command` runs on (this machine when absent).
+    pub node: Option<Spanned<String>>,
     /// Seconds to keep retrying before the job stops.
     pub timeout: Option<Spanned<u64>>,
+    /// Seconds between two attempts.
+    pub ping_interval: Option<u64>,
+}
+
+/// The repository's settings file, `ordo.yaml`, as far as jobs read it; the Puppet front
+/// end reads its own keys from the same file.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawRepositorySettings {
+    pub jobs: Option<RawJobSettings>,
+}
+
+/// How jobs of this repository handle failed nodes.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobSettings {
+    pub on_failure: Option<Spanned<String>>,
+    /// `N` nodes or `P%` of a group; a number or a string.
+    pub max_failures: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@
 //! mistake so one run reports as many as it can.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -24,8 +25,9 @@ use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, 
 use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, Node, PackageFile,
-    PackageFiles, Param, Params, Script, Scripts, Transport, capitalize_type, split_reference,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, FailurePolicy, Implementation, MaxFailures,
+    Model, Node, OnFailure, PackageFile, PackageFiles, Param, Params, Script, Scripts, SshTarget, Transport,
+    capitalize_type, split_reference,
 };
 use crate::text::join_some;
 
@@ -272,9 +274,16 @@ impl NodeInventory {
     /// A node the code names but the inventory does not list: it gets the default transport,
     /// or none (it can then be shown and planned, not run).
     pub fn default_node(&self, name: &str) -> Node {
+        let transport = match self.default_transport.clone() {
+            Some(Transport::Ssh(mut target)) => {
+                target.address = name.to_string();
+                Transport::Ssh(target)
+            }
+            other => other.unwrap_or(Transport::Unknown),
+        };
         Node {
             name: name.to_string(),
-            transport: self.default_transport.clone().unwrap_or(Transport::Unknown),
+            transport,
             labels: BTreeMap::new(),
             facts: serde_json::Map::new(),
             timeout_secs: self.default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
@@ -288,12 +297,11 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         return Ok(NodeInventory::default());
     };
     let defaults = &inventory.defaults;
+    // A node the inventory does not list, under `defaults.transport: ssh`, is reached at
+    // its own name.
     let default_transport = defaults.transport.map(|transport| match transport {
         RawTransport::Local => Transport::Local,
-        // A default ssh node is reached at its own name.
-        RawTransport::Ssh => {
-            Transport::Ssh { address: String::new(), port: defaults.port.unwrap_or(22), user: defaults.user.clone() }
-        }
+        RawTransport::Ssh => Transport::Ssh(Box::new(ssh_target(defaults, None, String::new()))),
     });
     let default_timeout = defaults.timeout.as_ref().and_then(|timeout| checked_timeout(loader, INVENTORY, timeout, 1));
     for raw in inventory.nodes {
@@ -304,11 +312,10 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         }
         let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
             RawTransport::Local => Transport::Local,
-            RawTransport::Ssh => Transport::Ssh {
-                address: raw.address.unwrap_or_else(|| name.clone()),
-                port: raw.port.or(defaults.port).unwrap_or(22),
-                user: raw.user.or_else(|| defaults.user.clone()),
-            },
+            RawTransport::Ssh => {
+                let address = raw.address.clone().unwrap_or_else(|| name.clone());
+                Transport::Ssh(Box::new(ssh_target(defaults, Some(&raw), address)))
+            }
         };
         let facts = if raw.gather_facts.or(defaults.gather_facts).unwrap_or(false) {
             gathered_facts(loader, &name, &transport, raw.facts, location.clone())
@@ -329,6 +336,7 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
             loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
         }
     }
+    mark_shared_hosts(&mut nodes);
     Ok(NodeInventory { nodes, default_transport, default_timeout })
 }
 
@@ -346,6 +354,80 @@ fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, mini
         .at(spanned_location(file, timeout)),
     );
     None
+}
+
+/// A node's SSH settings: its own, else the inventory's defaults.
+fn ssh_target(defaults: &raw::RawNodeDefaults, node: Option<&raw::RawNode>, address: String) -> SshTarget {
+    let pick = |own: Option<&String>, default: &Option<String>| own.or(default.as_ref()).cloned();
+    SshTarget {
+        address,
+        port: node.and_then(|node| node.port).or(defaults.port),
+        user: pick(node.and_then(|node| node.user.as_ref()), &defaults.user),
+        identity_file: pick(node.and_then(|node| node.identity_file.as_ref()), &defaults.identity_file),
+        known_hosts: pick(node.and_then(|node| node.known_hosts.as_ref()), &defaults.known_hosts),
+        jump: pick(node.and_then(|node| node.jump.as_ref()), &defaults.jump),
+        work_dir: pick(node.and_then(|node| node.work_dir.as_ref()), &defaults.work_dir),
+        shared_host: false,
+        accept_new_host_keys: node
+            .and_then(|node| node.accept_new_host_keys)
+            .or(defaults.accept_new_host_keys)
+            .unwrap_or(false),
+    }
+}
+
+/// Nodes that reach the same host as the same user, in the default working directory,
+/// each work in a subdirectory named after the node, so they never share files.
+fn mark_shared_hosts(nodes: &mut BTreeMap<String, Node>) {
+    let mut per_host: HashMap<(String, Option<u16>, Option<String>), usize> = HashMap::new();
+    let key = |target: &SshTarget| (target.address.clone(), target.port, target.user.clone());
+    for node in nodes.values() {
+        if let Transport::Ssh(target) = &node.transport
+            && target.work_dir.is_none()
+        {
+            *per_host.entry(key(target)).or_default() += 1;
+        }
+    }
+    for node in nodes.values_mut() {
+        if let Transport::Ssh(target) = &mut node.transport
+            && target.work_dir.is_none()
+        {
+            target.shared_host = per_host.get(&key(target)).is_some_and(|count| *count > 1);
+        }
+    }
+}
+
+/// The job settings of `ordo.yaml` (`jobs: {on_failure, max_failures}`), for both front ends.
+pub(super) fn job_settings(loader: &mut Loader) -> anyhow::Result<FailurePolicy> {
+    const SETTINGS: &str = "ordo.yaml";
+    let Some(settings) = read_yaml::<raw::RawRepositorySettings>(loader, SETTINGS)? else {
+        return Ok(FailurePolicy::default());
+    };
+    let Some(jobs) = settings.jobs else {
+        return Ok(FailurePolicy::default());
+    };
+    let mut policy = FailurePolicy::default();
+    if let Some(on_failure) = &jobs.on_failure {
+        policy.on_failure = OnFailure::parse(&on_failure.value);
+        if policy.on_failure.is_none() {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("jobs.on_failure must be `stop` or `continue`, not `{}`", on_failure.value))
+                    .at(spanned_location(SETTINGS, on_failure)),
+            );
+        }
+    }
+    if let Some(max_failures) = &jobs.max_failures {
+        policy.max_failures = MaxFailures::parse(&crate::model::display_value(&max_failures.value));
+        if policy.max_failures.is_none() {
+            loader.diagnostics.push(
+                Diagnostic::error(format!(
+                    "jobs.max_failures must be a number of nodes or a percentage such as `10%`, not `{}`",
+                    crate::model::display_value(&max_failures.value)
+                ))
+                .at(spanned_location(SETTINGS, max_failures)),
+            );
+        }
+    }
+    Ok(policy)
 }
 
 /// A node's facts as Facter reports them, overlaid with the inventory's own.
@@ -1196,17 +1278,8 @@ fn availability_check(
         Some(timeout) => checked_timeout(loader, file, timeout, 0)?,
         None => 60,
     };
-    let (field, kind) = match (&check.tcp, &check.http, &check.command) {
-        (Some(address), None, None) => {
-            (address, interpolate_text(&address.value, scope).map(|address| CheckKind::Tcp { address }))
-        }
-        (None, Some(url), None) => (url, interpolate_text(&url.value, scope).map(|url| CheckKind::Http { url })),
-        // A command goes to a shell: its values travel as environment variables, never
-        // as part of the text the shell parses.
-        (None, None, Some(command)) => (
-            command,
-            interpolate_shell(&command.value, scope).map(|(command, env)| CheckKind::Command { command, env }),
-        ),
+    let field = match (&check.tcp, &check.http, &check.command) {
+        (Some(value), None, None) | (None, Some(value), None) | (None, None, Some(value)) => value,
         _ => {
             loader.diagnostics.push(
                 Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
@@ -1215,13 +1288,38 @@ fn availability_check(
             return None;
         }
     };
-    match kind {
-        Ok(kind) => Some(AvailabilityCheck { kind, timeout_secs }),
-        Err(err) => {
-            loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, field)));
-            None
-        }
+    if check.status_codes.is_some() && check.http.is_none() {
+        loader.diagnostics.push(
+            Diagnostic::error("`status_codes` applies only to an `http` check")
+                .at(Some(Location { file: file.clone(), range: 0..0 })),
+        );
     }
+    if check.node.is_some() && check.command.is_none() {
+        loader.diagnostics.push(
+            Diagnostic::error("`node` applies only to a `command` check")
+                .at(Some(Location { file: file.clone(), range: 0..0 })),
+        );
+    }
+    let report = |loader: &mut Loader, err: InterpolationError, at: &Spanned<String>| {
+        loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, at)));
+    };
+    let kind = if check.tcp.is_some() {
+        let address = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        CheckKind::Tcp { address }
+    } else if check.http.is_some() {
+        let url = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        CheckKind::Http { url, status_codes: check.status_codes.clone().unwrap_or_default() }
+    } else {
+        // A command goes to a shell: its values travel as environment variables, never as
+        // part of the text the shell parses.
+        let (command, env) = interpolate_shell(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        let node = match &check.node {
+            Some(node) => Some(interpolate_text(&node.value, scope).map_err(|err| report(loader, err, node)).ok()?),
+            None => None,
+        };
+        CheckKind::Command { command, env, node }
+    };
+    Some(AvailabilityCheck { kind, timeout_secs, ping_interval_secs: check.ping_interval.unwrap_or(1).max(1) })
 }
 
 /// A string interpolated as text (any value shown as a script would see it).

@@ -37,6 +37,16 @@ pub struct AppliedComponent {
     pub depends_on: Vec<String>,
     /// The remove script as applied, so a component can be torn down after its package is gone.
     pub remove_script: Option<Vec<u8>>,
+    /// The package whose copy (named by `code_id`) ran it, for a script component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The digest of the lowered module path that applied it, for a Puppet component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub puppet_code: Option<String>,
+    /// The revision it was applied at, to read its full parameters (secrets too) from Git
+    /// when it is torn down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// Everything applied in one environment, keyed by (component, node).
@@ -70,6 +80,11 @@ pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &
         Implementation::Scripts(scripts) => scripts.remove.as_ref().map(|script| script.content.to_vec()),
         Implementation::Puppet(_) | Implementation::Graph => None,
     };
+    let (package, puppet_code) = match &component.implementation {
+        Implementation::Scripts(scripts) => (Some(scripts.package.name.clone()), None),
+        Implementation::Puppet(puppet) => (None, Some(puppet.code.code_id.clone())),
+        Implementation::Graph => (None, None),
+    };
     AppliedComponent {
         reference: component.reference.clone(),
         node: component.node.clone(),
@@ -80,6 +95,9 @@ pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &
         code_id: component.code_id.clone(),
         depends_on,
         remove_script,
+        package,
+        puppet_code,
+        revision: None,
     }
 }
 
@@ -176,7 +194,7 @@ impl Serialize for SingleEntry<'_> {
     }
 }
 
-fn secret_digest(salt: &[u8], value: &Value) -> String {
+pub fn secret_digest(salt: &[u8], value: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(salt);
     hasher.update(value.to_string().as_bytes());

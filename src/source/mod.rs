@@ -73,6 +73,36 @@ impl Snapshot {
         }
     }
 
+    /// The same directory at another commit of its repository (what was applied then).
+    pub fn at_commit(&self, commit: &str) -> anyhow::Result<Snapshot> {
+        if self.root.is_dir() {
+            return Snapshot::open(&self.root, Some(commit));
+        }
+        // A snapshot of a bare mirror: its root is the directory's path inside the repository.
+        let Backing::Git { repo, .. } = &self.backing else {
+            bail!("{} is not a directory", self.root.display());
+        };
+        let repo = Repository::open(repo.path())?;
+        let oid = Oid::from_str(commit).with_context(|| format!("{commit} is not a commit id"))?;
+        let tree = {
+            let root = repo.find_commit(oid).with_context(|| format!("no commit {commit}"))?.tree()?;
+            let relative = self.root.to_string_lossy().trim_matches('/').to_string();
+            if relative.is_empty() || relative == "." {
+                root.id()
+            } else {
+                root.get_path(Path::new(&relative))
+                    .with_context(|| format!("{relative} does not exist at {commit}"))?
+                    .id()
+            }
+        };
+        Ok(Snapshot {
+            backing: Backing::Git { repo, tree },
+            revision: format!("sha1:{commit}"),
+            commit: Some(commit.to_string()),
+            root: self.root.clone(),
+        })
+    }
+
     /// The file's bytes, or `None` when it does not exist.
     pub fn read(&self, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match &self.backing {

@@ -30,6 +30,8 @@ pub enum JobWrite {
     /// A node's result so far: written when it starts, again as components finish, and
     /// a last time when it ends.
     NodeResult(NodeResultRecord),
+    /// An availability check's attempts and result.
+    Check(CheckRecord),
 }
 
 /// A state store backend.
@@ -63,8 +65,39 @@ pub trait Store: Send {
     fn finish_job(&mut self, id: JobId, finish: &JobFinish) -> anyhow::Result<()>;
 
     /// Marks the jobs of an environment that a process left running as interrupted, with
-    /// their running nodes; called with the environment's lock held.
+    /// their running nodes, and releases their node locks; called with the environment's
+    /// lock held.
     fn interrupt_jobs(&mut self, environment: &str) -> anyhow::Result<usize>;
+
+    /// Records which process runs a job (`HOST:PID`), so others can tell it is alive.
+    fn set_job_owner(&mut self, id: JobId, owner: &str) -> anyhow::Result<()>;
+
+    /// Asks the process running a job to cancel it; it polls [`Store::cancel_requested`].
+    fn request_cancel(&mut self, id: JobId) -> anyhow::Result<CancelRequest>;
+
+    /// Whether someone asked to cancel a job.
+    fn cancel_requested(&self, id: JobId) -> anyhow::Result<bool>;
+
+    /// Takes the locks of `nodes` for a job until `expires_at` (milliseconds since the
+    /// epoch), all or none: locks of other jobs still valid at `now` are returned and
+    /// nothing is taken; expired ones are taken over.
+    fn lock_nodes(
+        &mut self,
+        job: JobId,
+        owner: &str,
+        nodes: &[String],
+        now: i64,
+        expires_at: i64,
+    ) -> anyhow::Result<Vec<NodeLockRecord>>;
+
+    /// Extends the lease of a job's node locks.
+    fn renew_node_locks(&mut self, job: JobId, expires_at: i64) -> anyhow::Result<()>;
+
+    /// Releases every node lock of a job.
+    fn release_node_locks(&mut self, job: JobId) -> anyhow::Result<()>;
+
+    /// Every node lock, by node.
+    fn node_locks(&self) -> anyhow::Result<Vec<NodeLockRecord>>;
 
     /// Marks every queued job as interrupted; called by a controller as it starts, before
     /// it queues anything itself.
@@ -129,6 +162,11 @@ pub fn open(state: &StateDir) -> anyhow::Result<Box<dyn Store>> {
 /// Opens the state directory's store without changing it; `None` when there is none yet.
 pub fn open_read_only(state: &StateDir) -> anyhow::Result<Option<Box<dyn Store>>> {
     Ok(SqliteStore::open_read_only(state)?.map(|store| Box::new(store) as Box<dyn Store>))
+}
+
+/// The current time in milliseconds since the epoch, as leases count it.
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
 }
 
 /// The current time as RFC 3339 UTC with milliseconds.

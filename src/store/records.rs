@@ -65,6 +65,8 @@ pub enum JobKind {
     Apply,
     /// Ask the changed components whether they would change, without changing them.
     Noop,
+    /// Ask every component whether it is still as applied, without changing anything.
+    Drift,
 }
 
 impl JobKind {
@@ -72,11 +74,17 @@ impl JobKind {
         match self {
             JobKind::Apply => "apply",
             JobKind::Noop => "noop",
+            JobKind::Drift => "drift",
         }
     }
 
     pub fn parse(text: &str) -> Option<JobKind> {
-        [JobKind::Apply, JobKind::Noop].into_iter().find(|kind| kind.as_str() == text)
+        [JobKind::Apply, JobKind::Noop, JobKind::Drift].into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// Whether the job changes nodes (and so what the store records as applied).
+    pub fn changes_nodes(self) -> bool {
+        self == JobKind::Apply
     }
 }
 
@@ -94,6 +102,8 @@ pub enum Trigger {
     Poll,
     /// A change of a watched local repository's refs.
     Watch,
+    /// The controller's drift timer (`drift_interval`).
+    Schedule,
 }
 
 impl Trigger {
@@ -104,11 +114,12 @@ impl Trigger {
             Trigger::Ci => "ci",
             Trigger::Poll => "poll",
             Trigger::Watch => "watch",
+            Trigger::Schedule => "schedule",
         }
     }
 
     pub fn parse(text: &str) -> Option<Trigger> {
-        [Trigger::Cli, Trigger::Push, Trigger::Ci, Trigger::Poll, Trigger::Watch]
+        [Trigger::Cli, Trigger::Push, Trigger::Ci, Trigger::Poll, Trigger::Watch, Trigger::Schedule]
             .into_iter()
             .find(|trigger| trigger.as_str() == text)
     }
@@ -192,6 +203,8 @@ pub enum NodeState {
     Cancelled,
     /// Its job's process stopped while it ran.
     Interrupted,
+    /// Not run, because a node it depends on failed (the `continue` failure policy).
+    Skipped,
 }
 
 impl NodeState {
@@ -202,13 +215,21 @@ impl NodeState {
             NodeState::Failed => "failed",
             NodeState::Cancelled => "cancelled",
             NodeState::Interrupted => "interrupted",
+            NodeState::Skipped => "skipped",
         }
     }
 
     pub fn parse(text: &str) -> Option<NodeState> {
-        [NodeState::Running, NodeState::Success, NodeState::Failed, NodeState::Cancelled, NodeState::Interrupted]
-            .into_iter()
-            .find(|state| state.as_str() == text)
+        [
+            NodeState::Running,
+            NodeState::Success,
+            NodeState::Failed,
+            NodeState::Cancelled,
+            NodeState::Interrupted,
+            NodeState::Skipped,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
     }
 }
 
@@ -250,11 +271,53 @@ pub struct NodeResultRecord {
     pub output: String,
 }
 
+/// How an availability check went before a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// The capability checked (`Sql[app1]`).
+    pub capability: String,
+    pub phase: NodePhase,
+    /// The group that waited for it.
+    pub group_index: i64,
+    pub passed: bool,
+    pub attempts: i64,
+    /// What the last attempt saw, when the check did not pass; secrets masked.
+    pub message: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// A node held by a running job: whose it is, and until when, unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLockRecord {
+    pub node: String,
+    pub job: JobId,
+    /// The process holding it, as `HOST:PID`.
+    pub owner: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// What a request to cancel a job found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// The job is queued or running; its process (`HOST:PID`, when known) will stop it.
+    Requested {
+        owner: Option<String>,
+    },
+    /// The job has already ended in this state.
+    Finished(JobState),
+    NotFound,
+}
+
 /// A job with everything recorded about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobDetail {
     pub job: JobRecord,
     pub nodes: Vec<NodeResultRecord>,
+    /// The availability checks waited for, in the order they ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRecord>,
     /// The plan that was run, as `plan --format json` prints it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,

@@ -116,7 +116,29 @@ const MIGRATIONS: &[&str] = &[
          done_at TEXT
      );
      CREATE INDEX outbox_pending ON outbox (state, target, context, id);",
-    // 5: the newest preview of each pull request and environment.
+    // 5: the process running each job and cancel requests from others; node locks with
+    // owners and leases; availability checks' results.
+    "ALTER TABLE jobs ADD COLUMN owner TEXT;
+     ALTER TABLE jobs ADD COLUMN cancel_requested_at TEXT;
+     CREATE TABLE node_locks (
+         node TEXT PRIMARY KEY,
+         job_id INTEGER NOT NULL,
+         owner TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
+     );
+     CREATE TABLE check_results (
+         job_id INTEGER NOT NULL REFERENCES jobs (id),
+         capability TEXT NOT NULL,
+         phase TEXT NOT NULL,
+         group_index INTEGER NOT NULL,
+         passed INTEGER NOT NULL,
+         attempts INTEGER NOT NULL,
+         message TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         finished_at TEXT NOT NULL,
+         PRIMARY KEY (job_id, capability, phase, group_index)
+     );",
+    // 6: the newest preview of each pull request and environment.
     "CREATE TABLE previews (
          number INTEGER NOT NULL,
          environment TEXT NOT NULL,
@@ -292,6 +314,24 @@ impl SqliteStore {
                         ],
                     )?;
                 }
+                JobWrite::Check(check) => {
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO check_results
+                             (job_id, capability, phase, group_index, passed, attempts, message, started_at, finished_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            id,
+                            check.capability,
+                            check.phase.as_str(),
+                            check.group_index,
+                            check.passed,
+                            check.attempts,
+                            check.message,
+                            check.started_at,
+                            check.finished_at
+                        ],
+                    )?;
+                }
             }
         }
         Ok(())
@@ -366,7 +406,7 @@ impl Store for SqliteStore {
             tx.query_row("SELECT environment, kind FROM jobs WHERE id = ?1", params![id], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })?;
-        if kind != JobKind::Noop.as_str() {
+        if JobKind::parse(&kind).is_some_and(JobKind::changes_nodes) {
             tx.execute(
                 "INSERT INTO environments (name, last_attempted_revision, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET last_attempted_revision = ?2, updated_at = ?3",
@@ -420,6 +460,11 @@ impl Store for SqliteStore {
         let now = now();
         let tx = self.conn.transaction()?;
         tx.execute(
+            "DELETE FROM node_locks
+             WHERE job_id IN (SELECT id FROM jobs WHERE environment = ?1 AND state = 'running')",
+            params![environment],
+        )?;
+        tx.execute(
             "UPDATE node_results SET state = 'interrupted', finished_at = ?2
              WHERE state = 'running' AND job_id IN (SELECT id FROM jobs WHERE environment = ?1 AND state = 'running')",
             params![environment, now],
@@ -432,6 +477,94 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(n)
+    }
+
+    fn set_job_owner(&mut self, id: JobId, owner: &str) -> anyhow::Result<()> {
+        self.conn.execute("UPDATE jobs SET owner = ?2 WHERE id = ?1", params![id, owner])?;
+        Ok(())
+    }
+
+    fn request_cancel(&mut self, id: JobId) -> anyhow::Result<CancelRequest> {
+        let tx = self.conn.transaction()?;
+        let found: Option<(String, Option<String>)> = tx
+            .query_row("SELECT state, owner FROM jobs WHERE id = ?1", params![id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let Some((state, owner)) = found else {
+            return Ok(CancelRequest::NotFound);
+        };
+        let state = JobState::parse(&state).with_context(|| format!("job {id} has an unknown state {state}"))?;
+        if state.is_final() {
+            return Ok(CancelRequest::Finished(state));
+        }
+        tx.execute(
+            "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?2) WHERE id = ?1",
+            params![id, now()],
+        )?;
+        tx.commit()?;
+        Ok(CancelRequest::Requested { owner })
+    }
+
+    fn cancel_requested(&self, id: JobId) -> anyhow::Result<bool> {
+        let requested: Option<Option<String>> = self
+            .conn
+            .prepare_cached("SELECT cancel_requested_at FROM jobs WHERE id = ?1")?
+            .query_row(params![id], |row| row.get(0))
+            .optional()?;
+        Ok(requested.flatten().is_some())
+    }
+
+    fn lock_nodes(
+        &mut self,
+        job: JobId,
+        owner: &str,
+        nodes: &[String],
+        now: i64,
+        expires_at: i64,
+    ) -> anyhow::Result<Vec<NodeLockRecord>> {
+        let tx = self.conn.transaction()?;
+        let mut held = Vec::new();
+        {
+            let mut select =
+                tx.prepare_cached("SELECT node, job_id, owner, expires_at FROM node_locks WHERE node = ?1")?;
+            for node in nodes {
+                if let Some(lock) = select.query_row(params![node], lock_from_row).optional()?
+                    && lock.job != job
+                    && lock.expires_at > now
+                {
+                    held.push(lock);
+                }
+            }
+        }
+        if !held.is_empty() {
+            return Ok(held);
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO node_locks (node, job_id, owner, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for node in nodes {
+                insert.execute(params![node, job, owner, expires_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(Vec::new())
+    }
+
+    fn renew_node_locks(&mut self, job: JobId, expires_at: i64) -> anyhow::Result<()> {
+        self.conn.execute("UPDATE node_locks SET expires_at = ?2 WHERE job_id = ?1", params![job, expires_at])?;
+        Ok(())
+    }
+
+    fn release_node_locks(&mut self, job: JobId) -> anyhow::Result<()> {
+        self.conn.execute("DELETE FROM node_locks WHERE job_id = ?1", params![job])?;
+        Ok(())
+    }
+
+    fn node_locks(&self) -> anyhow::Result<Vec<NodeLockRecord>> {
+        let mut statement =
+            self.conn.prepare_cached("SELECT node, job_id, owner, expires_at FROM node_locks ORDER BY node")?;
+        let rows = statement.query_map([], lock_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn interrupt_queued(&mut self) -> anyhow::Result<usize> {
@@ -483,8 +616,25 @@ impl Store for SqliteStore {
             })
         })?;
         let nodes = rows.collect::<Result<_, _>>()?;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT capability, phase, group_index, passed, attempts, message, started_at, finished_at
+             FROM check_results WHERE job_id = ?1 ORDER BY started_at, capability",
+        )?;
+        let rows = statement.query_map(params![id], |row| {
+            Ok(CheckRecord {
+                capability: row.get(0)?,
+                phase: parse_column(row, 1, NodePhase::parse)?,
+                group_index: row.get(2)?,
+                passed: row.get(3)?,
+                attempts: row.get(4)?,
+                message: row.get(5)?,
+                started_at: row.get(6)?,
+                finished_at: row.get(7)?,
+            })
+        })?;
+        let checks = rows.collect::<Result<_, _>>()?;
         let plan = plan.and_then(|text| serde_json::from_str(&text).ok());
-        Ok(Some(JobDetail { job, nodes, plan, diagnostics }))
+        Ok(Some(JobDetail { job, nodes, checks, plan, diagnostics }))
     }
 
     fn save_preview(&mut self, detail: &PreviewDetail) -> anyhow::Result<()> {
@@ -658,6 +808,10 @@ fn check_header(path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn lock_from_row(row: &rusqlite::Row) -> rusqlite::Result<NodeLockRecord> {
+    Ok(NodeLockRecord { node: row.get(0)?, job: row.get(1)?, owner: row.get(2)?, expires_at: row.get(3)? })
 }
 
 fn environment_from_row(row: &rusqlite::Row) -> rusqlite::Result<EnvironmentRecord> {
@@ -891,14 +1045,13 @@ mod tests {
     #[test]
     fn the_key_leaves_an_old_store_unchanged_for_the_key_file() {
         let (_dir, state) = state();
-        drop(SqliteStore::open(&state).unwrap());
-        // A version 2 store kept its key as the `salt` setting.
+        // A version 2 store, as ordo wrote it then, kept its key as the `salt` setting.
         let conn = Connection::open(state.store_file()).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
         conn.execute("INSERT INTO settings (key, value) VALUES ('salt', 'old-salt-0123')", []).unwrap();
-        conn.execute_batch("DROP TABLE outbox; DROP TABLE previews").unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
         drop(conn);
-        std::fs::remove_file(state.key_file()).unwrap();
         let store = SqliteStore::open(&state).unwrap();
         // The same key, so every recorded digest still matches; and no longer in the store.
         assert_eq!(store.secret_key().unwrap(), b"old-salt-0123");
@@ -950,5 +1103,46 @@ mod tests {
         let page = store.jobs(&JobQuery { environment: Some("production".into()), before: None, limit: 10 }).unwrap();
         assert_eq!(page.iter().map(|job| job.id).collect::<Vec<_>>(), vec![id]);
         assert!(store.jobs(&JobQuery { before: Some(id), limit: 10, ..JobQuery::default() }).unwrap().is_empty());
+    }
+
+    #[test]
+    fn node_locks_have_owners_and_leases_and_go_with_interrupted_jobs() {
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let new = |environment: &str| NewJob {
+            environment: environment.into(),
+            revision: "main".into(),
+            kind: JobKind::Apply,
+            trigger: Trigger::Cli,
+        };
+        let (first, second) = (store.queue_job(&new("production")).unwrap(), store.queue_job(&new("staging")).unwrap());
+        store.start_job(first, "main@sha1:abc", None).unwrap();
+        let nodes = ["db1".to_string(), "web1".to_string()];
+        assert_eq!(store.lock_nodes(first, "host:1", &nodes, 1_000, 61_000).unwrap(), Vec::new());
+        // Another job must wait, all or nothing, while the lease holds.
+        let held = store.lock_nodes(second, "host:2", &["web1".into(), "web2".into()], 2_000, 62_000).unwrap();
+        assert_eq!(
+            held,
+            vec![NodeLockRecord { node: "web1".into(), job: first, owner: "host:1".into(), expires_at: 61_000 }]
+        );
+        assert_eq!(store.node_locks().unwrap().len(), 2);
+        // Once the lease has run out, the locks can be taken over.
+        assert_eq!(store.lock_nodes(second, "host:2", &["web1".into()], 61_001, 121_001).unwrap(), Vec::new());
+        store.renew_node_locks(first, 200_000).unwrap();
+        assert_eq!(
+            store.node_locks().unwrap()[0],
+            NodeLockRecord { node: "db1".into(), job: first, owner: "host:1".into(), expires_at: 200_000 }
+        );
+        // A job its process left running loses its locks when it is marked interrupted.
+        store.interrupt_jobs("production").unwrap();
+        assert_eq!(store.node_locks().unwrap().iter().map(|lock| lock.job).collect::<Vec<_>>(), vec![second]);
+        // Cancel requests reach running jobs only.
+        assert_eq!(store.request_cancel(first).unwrap(), CancelRequest::Finished(JobState::Interrupted));
+        store.start_job(second, "main@sha1:abc", None).unwrap();
+        store.set_job_owner(second, "host:2").unwrap();
+        assert!(!store.cancel_requested(second).unwrap());
+        assert_eq!(store.request_cancel(second).unwrap(), CancelRequest::Requested { owner: Some("host:2".into()) });
+        assert!(store.cancel_requested(second).unwrap());
+        assert_eq!(store.request_cancel(999).unwrap(), CancelRequest::NotFound);
     }
 }

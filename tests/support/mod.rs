@@ -11,6 +11,7 @@ pub mod forge;
 pub mod payloads;
 pub mod pp_corpus;
 pub mod serve;
+pub mod sshd;
 pub mod steps;
 
 use std::os::unix::fs::PermissionsExt;

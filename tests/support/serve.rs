@@ -49,7 +49,9 @@ impl Served {
             ),
         )
         .unwrap();
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        // No pooled connections: a server that closes one after refusing a large body must
+        // not fail the next request that would have reused it.
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
         let mut served = Served { dir, url: format!("http://127.0.0.1:{port}"), config, child: None, agent };
         served.spawn();
         served

@@ -5,6 +5,7 @@
 //! transport is one new file here and one arm in [`connect`].
 
 mod local;
+pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,22 +83,18 @@ pub fn connect(node: &Node, state: &StateDir) -> Result<Box<dyn Transport>, Stri
     runnable(node)?;
     match &node.transport {
         NodeTransport::Local => Ok(Box::new(local::Local::new(state, &node.name))),
-        NodeTransport::Unknown | NodeTransport::Ssh { .. } => Err(format!("node {} cannot be reached", node.name)),
+        NodeTransport::Ssh(target) => Ok(Box::new(ssh::Ssh::new(node, target, state))),
+        NodeTransport::Unknown => Err(format!("node {} cannot be reached", node.name)),
     }
 }
 
 /// Whether this ordo can reach `node`; why not, when it cannot.
 pub fn runnable(node: &Node) -> Result<(), String> {
     match &node.transport {
-        NodeTransport::Local => Ok(()),
+        NodeTransport::Local | NodeTransport::Ssh(_) => Ok(()),
         NodeTransport::Unknown => Err(format!(
             "node {} is not in inventory.yaml; add it there (or set defaults.transport) to run it",
             node.name
-        )),
-        other => Err(format!(
-            "node {} uses transport {}, which this ordo cannot run yet; only `transport: local` nodes can be applied",
-            node.name,
-            other.name()
         )),
     }
 }
