@@ -236,6 +236,8 @@ fn previewed_updated_in_place_and_outdated_when_closed(flavor: Flavor) {
         "{page}"
     );
     assert!(!page.contains("pr-hunter2"), "{page}");
+    let (_, home) = site.served.get("/");
+    assert!(home.as_str().unwrap().contains("<a href=\"/previews/7\">#7</a>"), "{home}");
 
     // A second push to the pull request edits the same comment.
     let second = site.push(7, "admins", |repo| repo.edit("site.yaml", "db_user: user", "db_user: ops"));

@@ -2,7 +2,7 @@
 //! updates (server-sent events), CSS and script embedded in the binary; no external fonts,
 //! scripts or build step.
 //!
-//! `/` (environments and the newest jobs), `/jobs/ID` (a job's groups, nodes, output and
+//! `/` (environments, the newest jobs and pull-request previews), `/jobs/ID` (a job's groups, nodes, output and
 //! graph, live while it runs), `/environments/ENV` (history and the current graph),
 //! `/previews/N` (a pull request's previews: the plans its comments show). Reading
 //! follows the API's setting: open, or the API token as a bearer or a login cookie.
@@ -96,12 +96,14 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     let controller = state.controller.clone();
     let data = blocking(move || {
         let environments = controller.environments()?;
-        let jobs = store::lock(controller.store()).jobs(&JobQuery { limit: 25, ..JobQuery::default() })?;
-        Ok((environments, jobs))
+        let store = store::lock(controller.store());
+        let jobs = store.jobs(&JobQuery { limit: 25, ..JobQuery::default() })?;
+        let previews = store.recent_previews(10)?;
+        Ok((environments, jobs, previews))
     })
     .await;
     match data {
-        Ok((environments, jobs)) => page(pages::home(&state.controller, &environments, &jobs)),
+        Ok((environments, jobs, previews)) => page(pages::home(&state.controller, &environments, &jobs, &previews)),
         Err(response) => response,
     }
 }

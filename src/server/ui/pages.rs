@@ -9,7 +9,8 @@ use crate::controller::{Controller, EnvironmentView, commit_of, short};
 use crate::plan::EdgeRef;
 use crate::plan::picture::{self, SvgOptions};
 use crate::store::{
-    JobDetail, JobRecord, NodePhase, NodeResultRecord, NodeState, PreviewDetail, PreviewState, timestamp_millis,
+    JobDetail, JobRecord, NodePhase, NodeResultRecord, NodeState, PreviewDetail, PreviewRecord, PreviewState,
+    timestamp_millis,
 };
 
 fn layout(title: &str, body: Markup) -> Markup {
@@ -104,7 +105,12 @@ fn jobs_table(jobs: &[JobRecord], controller: &Controller) -> Markup {
     }
 }
 
-pub fn home(controller: &Controller, environments: &[EnvironmentView], jobs: &[JobRecord]) -> Markup {
+pub fn home(
+    controller: &Controller,
+    environments: &[EnvironmentView],
+    jobs: &[JobRecord],
+    previews: &[PreviewRecord],
+) -> Markup {
     layout(
         "Environments",
         html! {
@@ -135,6 +141,27 @@ pub fn home(controller: &Controller, environments: &[EnvironmentView], jobs: &[J
             } }
             h2 #jobs { "Jobs" }
             (jobs_table(jobs, controller))
+            @if !previews.is_empty() {
+                h2 #previews { "Pull-request previews" }
+                div.table { table {
+                    thead { tr {
+                        th scope="col" { "Pull request" } th scope="col" { "Environment" } th scope="col" { "State" }
+                        th.wide scope="col" { "Title" } th scope="col" { "Updated" } th scope="col" { "Summary" }
+                    } }
+                    tbody {
+                        @for preview in previews {
+                            tr {
+                                td { a href={ "/previews/" (preview.number) } { "#" (preview.number) } }
+                                td { (preview.environment) }
+                                td { (badge(preview.state.as_str())) }
+                                td.wide { code { (preview.title) } }
+                                td { (time(Some(&preview.updated_at))) }
+                                td { (preview.summary) }
+                            }
+                        }
+                    }
+                } }
+            }
         },
     )
 }
