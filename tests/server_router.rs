@@ -79,6 +79,38 @@ async fn the_router_answers_each_route() {
         send(&controller, Request::get("/elsewhere").body(Body::empty()).unwrap()).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // Gitea signs with the same HMAC, as bare hex; GitLab sends the secret itself.
+    let push = br#"{"ref": "refs/heads/main"}"#;
+    let gitea = |signature: &str| {
+        Request::post("/webhooks/gitea")
+            .header("X-Gitea-Event", "push")
+            .header("X-Gitea-Delivery", format!("gitea-{signature}"))
+            .header("X-Gitea-Signature", signature)
+            .body(Body::from(push.to_vec()))
+            .unwrap()
+    };
+    let signed = sign("s", push);
+    assert_eq!(send(&controller, gitea(signed.trim_start_matches("sha256="))).await.0, StatusCode::ACCEPTED);
+    assert_eq!(send(&controller, gitea(&signed)).await.0, StatusCode::UNAUTHORIZED, "the prefix is GitHub's");
+    let wrong = sign("x", push);
+    assert_eq!(send(&controller, gitea(wrong.trim_start_matches("sha256="))).await.0, StatusCode::UNAUTHORIZED);
+    let gitlab = |token: Option<&str>| {
+        let mut request = Request::post("/webhooks/gitlab").header("X-Gitlab-Event", "Push Hook");
+        if let Some(token) = token {
+            request = request.header("X-Gitlab-Token", token);
+        }
+        request.body(Body::from(push.to_vec())).unwrap()
+    };
+    assert_eq!(send(&controller, gitlab(Some("s"))).await.0, StatusCode::ACCEPTED);
+    assert_eq!(send(&controller, gitlab(Some("s2"))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&controller, gitlab(None)).await.0, StatusCode::UNAUTHORIZED);
+
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let (status, previews) = send(&controller, get("/api/v1/previews")).await;
+    assert_eq!((status, previews["previews"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    assert_eq!(send(&controller, get("/api/v1/previews/1")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&controller, get("/api/v1/previews/x")).await.0, StatusCode::BAD_REQUEST);
     controller.shutdown().await;
 }
 

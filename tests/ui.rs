@@ -103,6 +103,8 @@ async fn token_protected_pages_need_the_login_cookie() {
     let (status, location) = get(&controller, "/jobs/1", None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, "/login?next=%2Fjobs%2F1");
+    let (status, location) = get(&controller, "/previews/1", None).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/login?next=%2Fpreviews%2F1"));
     assert_eq!(get(&controller, "/", Some("ordo_token=wrong")).await.0, StatusCode::SEE_OTHER);
     assert_eq!(get(&controller, "/", Some("ordo_token=t0k")).await.0, StatusCode::OK);
 

@@ -88,37 +88,77 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
 }
 
+/// Where statuses and comments go: `[forge]`.
 #[derive(Debug, Clone)]
 pub enum ForgeConfig {
     /// Git notes (`refs/notes/ordo`) in the repository itself.
     Notes,
-    GitHub {
+    /// A hosted forge: its kind, its API, the repository there, and a token.
+    Hosted {
+        kind: ForgeKind,
         api_url: String,
+        /// `OWNER/NAME`; for GitLab the project's path (`group/subgroup/name`) or numeric id.
         repository: String,
         token: Secret,
     },
+}
+
+/// The hosted forges ordo speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgeKind {
+    GitHub,
+    /// Gitea, and Forgejo, which keeps Gitea's API.
+    Gitea,
+    GitLab,
+}
+
+impl ForgeKind {
+    pub const ALL: [ForgeKind; 3] = [ForgeKind::GitHub, ForgeKind::Gitea, ForgeKind::GitLab];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForgeKind::GitHub => "github",
+            ForgeKind::Gitea => "gitea",
+            ForgeKind::GitLab => "gitlab",
+        }
+    }
+
+    /// The ref under which the forge keeps a pull request's head in the repository.
+    pub fn pull_head_ref(self, number: u64) -> String {
+        match self {
+            ForgeKind::GitHub | ForgeKind::Gitea => format!("refs/pull/{number}/head"),
+            ForgeKind::GitLab => format!("refs/merge-requests/{number}/head"),
+        }
+    }
 }
 
 impl ForgeConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ForgeConfig::Notes => "notes",
-            ForgeConfig::GitHub { .. } => "github",
+            ForgeConfig::Hosted { kind, .. } => kind.as_str(),
         }
     }
 
     /// The forge's web page of a commit, when there is a forge.
     pub fn commit_url(&self, sha: &str) -> Option<String> {
-        match self {
-            ForgeConfig::Notes => None,
-            ForgeConfig::GitHub { api_url, repository, .. } => {
+        let ForgeConfig::Hosted { kind, api_url, repository, .. } = self else { return None };
+        let api_url = api_url.trim_end_matches('/');
+        match kind {
+            ForgeKind::GitHub => {
                 // api.github.com serves github.com; GitHub Enterprise serves its API under /api/v3.
-                let web = match api_url.trim_end_matches('/') {
-                    "https://api.github.com" => "https://github.com".to_string(),
-                    other => other.trim_end_matches("/api/v3").to_string(),
+                let web = match api_url {
+                    "https://api.github.com" => "https://github.com",
+                    other => other.trim_end_matches("/api/v3"),
                 };
                 Some(format!("{web}/{repository}/commit/{sha}"))
             }
+            ForgeKind::Gitea => Some(format!("{}/{repository}/commit/{sha}", api_url.trim_end_matches("/api/v1"))),
+            // A project named by its numeric id has no path to link to.
+            ForgeKind::GitLab if repository.contains('/') => {
+                Some(format!("{}/{repository}/-/commit/{sha}", api_url.trim_end_matches("/api/v4")))
+            }
+            ForgeKind::GitLab => None,
         }
     }
 }
@@ -480,62 +520,68 @@ impl Checker<'_> {
     }
 
     fn forge(&mut self, raw: &RawForge) -> Option<ForgeConfig> {
-        let kind = raw.kind.as_ref().map_or("notes", |kind| kind.get_ref().as_str());
-        match kind {
-            "notes" => {
-                for (key, value) in
-                    [("api_url", &raw.api_url), ("repository", &raw.repository), ("token_env", &raw.token_env)]
-                {
-                    if let Some(value) = value {
-                        self.error_at(value, format!("[forge] {key} is set, but kind = \"notes\" uses none"));
-                    }
+        let kind_name = raw.kind.as_ref().map_or("notes", |kind| kind.get_ref().as_str());
+        if kind_name == "notes" {
+            for (key, value) in
+                [("api_url", &raw.api_url), ("repository", &raw.repository), ("token_env", &raw.token_env)]
+            {
+                if let Some(value) = value {
+                    self.error_at(value, format!("[forge] {key} is set, but kind = \"notes\" uses none"));
                 }
-                Some(ForgeConfig::Notes)
             }
-            "github" => {
-                let api_url =
-                    raw.api_url.as_ref().map_or("https://api.github.com".to_string(), |url| url.get_ref().clone());
-                if let Some(url) = &raw.api_url
-                    && !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
-                {
-                    self.error_at(
-                        url,
-                        format!("[forge] api_url: {:?} is not an http:// or https:// URL", url.get_ref()),
-                    );
-                }
-                let repository = match &raw.repository {
-                    Some(repository)
-                        if repository.get_ref().split('/').filter(|part| !part.is_empty()).count() == 2 =>
-                    {
-                        repository.get_ref().clone()
-                    }
-                    Some(repository) => {
-                        self.error_at(
-                            repository,
-                            format!("[forge] repository: {:?} is not OWNER/NAME", repository.get_ref()),
-                        );
-                        return None;
-                    }
-                    None => {
-                        self.error("[forge] kind = \"github\" needs repository = \"OWNER/NAME\"".into());
-                        return None;
-                    }
-                };
-                let token = self.secret(raw.token_env.as_ref(), raw.token_file.as_ref(), "[forge] token");
-                let Some(token) = token else {
-                    if raw.token_env.is_none() && raw.token_file.is_none() {
-                        self.error("[forge] kind = \"github\" needs token_env or token_file".into());
-                    }
-                    return None;
-                };
-                Some(ForgeConfig::GitHub { api_url, repository, token })
-            }
-            other => {
-                let spanned = raw.kind.as_ref().expect("a kind other than the default was written");
-                self.error_at(spanned, format!("[forge] kind: {other:?} is not one of \"notes\", \"github\""));
-                None
-            }
+            return Some(ForgeConfig::Notes);
         }
+        let Some(kind) = ForgeKind::ALL.into_iter().find(|kind| kind.as_str() == kind_name) else {
+            let spanned = raw.kind.as_ref().expect("a kind other than the default was written");
+            self.error_at(
+                spanned,
+                format!("[forge] kind: {kind_name:?} is not one of \"notes\", \"github\", \"gitea\", \"gitlab\""),
+            );
+            return None;
+        };
+        let api_url = match (&raw.api_url, kind) {
+            (Some(url), _) if url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://") => {
+                url.get_ref().trim_end_matches('/').to_string()
+            }
+            (Some(url), _) => {
+                self.error_at(url, format!("[forge] api_url: {:?} is not an http:// or https:// URL", url.get_ref()));
+                return None;
+            }
+            (None, ForgeKind::GitHub) => "https://api.github.com".to_string(),
+            (None, ForgeKind::GitLab) => "https://gitlab.com/api/v4".to_string(),
+            (None, ForgeKind::Gitea) => {
+                self.error("[forge] kind = \"gitea\" needs api_url = \"https://HOST/api/v1\"".into());
+                return None;
+            }
+        };
+        let (shape, valid): (&str, fn(&str) -> bool) = match kind {
+            ForgeKind::GitHub | ForgeKind::Gitea => ("OWNER/NAME", |text| {
+                text.split('/').filter(|part| !part.is_empty()).count() == 2 && !text.contains("//")
+            }),
+            // A project's path may have subgroups, or the project may be named by its id.
+            ForgeKind::GitLab => ("GROUP/NAME or a project id", |text| {
+                !text.is_empty() && !text.starts_with('/') && !text.ends_with('/') && !text.contains("//")
+            }),
+        };
+        let repository = match &raw.repository {
+            Some(repository) if valid(repository.get_ref()) => repository.get_ref().clone(),
+            Some(repository) => {
+                self.error_at(repository, format!("[forge] repository: {:?} is not {shape}", repository.get_ref()));
+                return None;
+            }
+            None => {
+                self.error(format!("[forge] kind = \"{kind_name}\" needs repository = \"{shape}\""));
+                return None;
+            }
+        };
+        let token = self.secret(raw.token_env.as_ref(), raw.token_file.as_ref(), "[forge] token");
+        let Some(token) = token else {
+            if raw.token_env.is_none() && raw.token_file.is_none() {
+                self.error(format!("[forge] kind = \"{kind_name}\" needs token_env or token_file"));
+            }
+            return None;
+        };
+        Some(ForgeConfig::Hosted { kind, api_url, repository, token })
     }
 
     fn jobs(&mut self, raw: &RawJobs) -> JobsConfig {
@@ -681,6 +727,42 @@ prune = true
     }
 
     #[test]
+    fn each_forge_reads_with_its_defaults() {
+        let forge = |table: &str| {
+            check(&format!(
+                "[repository]\nurl = \"r\"\n[environments]\np = \"main\"\n[forge]\ntoken_env = \"SET\"\n{table}"
+            ))
+            .map(|config| {
+                let url = config.forge.commit_url("abc");
+                let ForgeConfig::Hosted { kind, api_url, repository, .. } = config.forge else { panic!("hosted") };
+                format!("{} {api_url} {repository} {}", kind.as_str(), url.unwrap_or_default())
+            })
+        };
+        assert_eq!(
+            forge("kind = \"github\"\nrepository = \"acme/site\"").unwrap(),
+            "github https://api.github.com acme/site https://github.com/acme/site/commit/abc"
+        );
+        assert_eq!(
+            forge("kind = \"gitea\"\napi_url = \"https://git.example.com/api/v1/\"\nrepository = \"acme/site\"")
+                .unwrap(),
+            "gitea https://git.example.com/api/v1 acme/site https://git.example.com/acme/site/commit/abc"
+        );
+        assert_eq!(
+            forge("kind = \"gitlab\"\nrepository = \"acme/infra/site\"").unwrap(),
+            "gitlab https://gitlab.com/api/v4 acme/infra/site https://gitlab.com/acme/infra/site/-/commit/abc"
+        );
+        assert_eq!(forge("kind = \"gitlab\"\nrepository = \"42\"").unwrap(), "gitlab https://gitlab.com/api/v4 42 ");
+        expect_test::expect![[r#"1: [forge] kind = "gitea" needs api_url = "https://HOST/api/v1""#]]
+            .assert_eq(&forge("kind = \"gitea\"\nrepository = \"acme/site\"").unwrap_err());
+        expect_test::expect![[r#"9: [forge] repository: "acme/infra/site" is not OWNER/NAME"#]].assert_eq(
+            &forge("kind = \"gitea\"\napi_url = \"https://git.example.com/api/v1\"\nrepository = \"acme/infra/site\"")
+                .unwrap_err(),
+        );
+        assert_eq!(ForgeKind::GitLab.pull_head_ref(3), "refs/merge-requests/3/head");
+        assert_eq!(ForgeKind::Gitea.pull_head_ref(3), "refs/pull/3/head");
+    }
+
+    #[test]
     fn mistakes_name_the_line_and_key() {
         expect_test::expect![[r#"
             4: unknown field `pol_interval`, expected one of `url`, `path`, `poll_interval`, `token_env`, `token_file`, `ssh_key_file`"#]]
@@ -688,7 +770,7 @@ prune = true
         expect_test::expect![[r#"
             3: [repository] poll_interval: "soon" is not a duration such as "30s" or "5m"
             5: [server] listen: "localhost" is not an address such as "127.0.0.1:8080"
-            7: [forge] kind: "gitee" is not one of "notes", "github""#]]
+            7: [forge] kind: "gitee" is not one of "notes", "github", "gitea", "gitlab""#]]
         .assert_eq(
             &check("[repository]\nurl = \"r\"\npoll_interval = \"soon\"\n[server]\nlisten = \"localhost\"\n[forge]\nkind = \"gitee\"\ntoken_env = \"UNSET\"\n[environments]\np = \"main\"\n")
                 .unwrap_err(),

@@ -12,9 +12,13 @@
 //! Triggers are hints: whatever wakes it, the controller decides what to run from Git
 //! alone, so a lost webhook costs at most one poll interval. Every task it starts is owned
 //! by one tracker and stops with the controller.
+//!
+//! Pull requests get previews ([`preview`]): their heads are loaded and planned, never run,
+//! and the plan is posted on the pull request as a status and a sticky comment.
 
 pub mod config;
 mod drift;
+mod preview;
 mod queue;
 
 use std::collections::BTreeMap;
@@ -28,12 +32,13 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{Config, ForgeKind};
+pub use preview::{PreviewAccepted, PullAction, PullRequestEvent, plan_context};
 pub use queue::Request;
 
 use crate::engine::{self, Engine, JobEvent, JobRequest, Prepared};
 use crate::load::{Input, LoadOptions};
-use crate::plan::{Action, Filter};
+use crate::plan::{Action, Filter, Plan};
 use crate::report::outbox::Outbox;
 use crate::report::{CommitStatus, Forge, Post, StatusState};
 use crate::source::mirror::Mirror;
@@ -80,6 +85,8 @@ pub struct QueueItem {
 pub enum Update {
     /// Something happened in a job (it started, a node finished, it ended).
     Job { job: JobId, environment: String },
+    /// A pull request's preview was made, or marked outdated.
+    Preview { number: u64 },
 }
 
 /// Why a CI run was not accepted.
@@ -113,6 +120,7 @@ struct Inner {
     ready: AtomicBool,
     /// Keeps the watch of a local repository's refs alive.
     watcher: Mutex<Option<crate::source::watch::RefWatch>>,
+    previews: preview::Previews,
 }
 
 impl Controller {
@@ -148,6 +156,7 @@ impl Controller {
             updates: broadcast::channel(1024).0,
             ready: AtomicBool::new(false),
             watcher: Mutex::new(None),
+            previews: preview::Previews::new(),
         });
         let controller = Controller(inner);
         let outbox_stop = controller.0.abort.clone();
@@ -446,8 +455,12 @@ impl Controller {
     }
 
     fn post(&self, status: CommitStatus) {
-        if let Err(err) = self.0.outbox.push(&Post::Status(status)) {
-            tracing::error!(error = %format!("{err:#}"), "writing a status to the outbox failed");
+        self.push(Post::Status(status));
+    }
+
+    fn push(&self, post: Post) {
+        if let Err(err) = self.0.outbox.push(&post) {
+            tracing::error!(error = %format!("{err:#}"), "writing a post to the outbox failed");
         }
     }
 
@@ -515,15 +528,7 @@ impl Controller {
         let ready = match prepared {
             Prepared::Invalid(invalid) => {
                 let rendered = crate::diag::render(&invalid.diagnostics, &invalid.sources, false);
-                let first = invalid.diagnostics.iter().find(|diagnostic| diagnostic.is_error()).map_or_else(
-                    || "the revision does not validate".to_string(),
-                    |diagnostic| diagnostic.message.clone(),
-                );
-                let n_errors = invalid.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
-                let summary = format!(
-                    "Invalid: {first}{}",
-                    if n_errors > 1 { format!(" (and {} more)", n_errors - 1) } else { String::new() }
-                );
+                let summary = invalid_summary(&invalid.diagnostics);
                 let job = engine::record_invalid(&self.0.engine, &invalid, &rendered, &summary)?;
                 queue.running_job(job);
                 self.post(CommitStatus::new(
@@ -550,12 +555,10 @@ impl Controller {
             "no changes".to_string()
         } else {
             format!(
-                "running {} in {}: {} to add, {} to change, {} to remove",
+                "running {} in {}: {}",
                 crate::text::plural(n_nodes, "node"),
                 crate::text::plural(plan.groups.len(), "group"),
-                plan.count(Action::Add),
-                plan.count(Action::Change) + plan.count(Action::Move),
-                plan.count(Action::Remove)
+                change_counts(plan)
             )
         };
         let events: engine::JobEventSink = {
@@ -643,12 +646,44 @@ impl Controller {
 }
 
 fn make_forge(config: &Config, notes_repo: std::path::PathBuf) -> anyhow::Result<Arc<dyn Forge>> {
+    use crate::report::{gitea::Gitea, github::GitHub, gitlab::GitLab, notes::Notes};
     Ok(match &config.forge {
-        ForgeConfig::Notes => Arc::new(crate::report::notes::Notes::new(notes_repo)),
-        ForgeConfig::GitHub { api_url, repository, token } => {
-            Arc::new(crate::report::github::GitHub::new(api_url, repository, token.expose())?)
-        }
+        ForgeConfig::Notes => Arc::new(Notes::new(notes_repo)),
+        ForgeConfig::Hosted { kind, api_url, repository, token } => match kind {
+            ForgeKind::GitHub => Arc::new(GitHub::new(api_url, repository, token.expose())?),
+            ForgeKind::Gitea => Arc::new(Gitea::new(api_url, repository, token.expose())?),
+            ForgeKind::GitLab => Arc::new(GitLab::new(api_url, repository, token.expose())?),
+        },
     })
+}
+
+/// `3 to add, 1 to change, 0 to remove`: what a plan changes, a move counted as a change.
+fn change_counts(plan: &Plan) -> String {
+    format!(
+        "{} to add, {} to change, {} to remove",
+        plan.count(Action::Add),
+        plan.count(Action::Change) + plan.count(Action::Move),
+        plan.count(Action::Remove)
+    )
+}
+
+/// `3 to add, 1 to change, 0 to remove on 4 nodes in 2 groups`: a preview's summary line.
+fn change_line(plan: &Plan) -> String {
+    let n_nodes: usize = plan.groups.iter().map(Vec::len).sum();
+    format!(
+        "{} on {} in {}",
+        change_counts(plan),
+        crate::text::plural(n_nodes, "node"),
+        crate::text::plural(plan.groups.len(), "group")
+    )
+}
+
+/// `Invalid: FIRST ERROR (and N more)`: why a revision cannot be planned, in one line.
+fn invalid_summary(diagnostics: &[crate::diag::Diagnostic]) -> String {
+    let mut errors = diagnostics.iter().filter(|diagnostic| diagnostic.is_error());
+    let first = errors.next().map_or_else(|| "the revision does not validate".to_string(), |d| d.message.clone());
+    let n_more = errors.count();
+    format!("Invalid: {first}{}", if n_more > 0 { format!(" (and {n_more} more)") } else { String::new() })
 }
 
 /// The commit of a revision such as `main@sha1:abc...` (without `-dirty`).

@@ -264,20 +264,9 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "<details><summary>Parameter changes</summary>");
         let _ = writeln!(out);
         for change in diffs {
-            let diff: String = change
-                .diff
-                .as_deref()
-                .unwrap_or_default()
-                .lines()
-                .map(|line| format!("{}\n", escape_controls(line)))
-                .collect();
-            // The fence is longer than any run of backticks in the diff, so no value ends it.
-            let fence = "`".repeat(longest_run(&diff, '`').max(2) + 1);
             let _ = writeln!(out, "{} on {}", code(&change.component), code(&change.node));
             let _ = writeln!(out);
-            let _ = writeln!(out, "{fence}diff");
-            let _ = write!(out, "{diff}");
-            let _ = writeln!(out, "{fence}");
+            out.push_str(&fenced("diff", change.diff.as_deref().unwrap_or_default()));
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "</details>");
@@ -290,10 +279,19 @@ fn plain(text: &str) -> Cow<'_, str> {
     escape_controls(text)
 }
 
+/// Repository text as a fenced Markdown code block that shows it literally: each line with
+/// its control characters escaped, and a fence longer than any run of backticks in it, so no
+/// line ends the block early.
+pub fn fenced(info: &str, text: &str) -> String {
+    let lines: String = text.lines().map(|line| format!("{}\n", escape_controls(line))).collect();
+    let fence = "`".repeat(longest_run(&lines, '`').max(2) + 1);
+    format!("{fence}{info}\n{lines}{fence}\n")
+}
+
 /// Repository text as a Markdown code span that shows it literally: delimited by more
 /// backticks than it holds in a row, padded when it starts or ends with one, and with its
 /// control characters escaped, so it cannot end early or spill into the lines around it.
-fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     let text = escape_controls(text);
     let fence = "`".repeat(longest_run(&text, '`') + 1);
     let pad = text.starts_with('`') || text.ends_with('`') || (text.starts_with(' ') && text.ends_with(' '));

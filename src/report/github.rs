@@ -1,17 +1,24 @@
-//! GitHub and GitHub Enterprise, through octocrab with a configurable API base URL.
+//! GitHub and GitHub Enterprise (`api_url`), with a token sent as `Authorization: Bearer`.
 //!
-//! Statuses are `POST /repos/{owner}/{repo}/statuses/{sha}`. octocrab's own retries are
-//! off: the outbox retries, with its backoff, and knows what was delivered.
+//! Statuses are `POST /repos/{owner}/{repo}/statuses/{sha}`. A pull request's comments are
+//! its issue's comments: listed a hundred a page, created with `POST
+//! .../issues/{number}/comments`, edited with `PATCH .../issues/comments/{id}` (octocrab's
+//! own `update_comment` sends a POST there, which GitHub's description does not have) and
+//! deleted with `DELETE` on the same path.
 
-use octocrab::Octocrab;
-use octocrab::service::middleware::retry::RetryConfig;
-use serde_json::json;
+use http::Method;
+use serde_json::{Value, json};
 
-use super::{BoxFuture, DeliveryError, Forge, Post};
+use super::api::JsonApi;
+use super::sticky::{self, CommentApi, ForgeComment};
+use super::{BoxFuture, CommitStatus, DeliveryError, Forge, Post};
+
+/// GitHub's page size for lists, at most 100.
+const PAGE: usize = 100;
 
 pub struct GitHub {
-    client: Octocrab,
-    owner: String,
+    api: JsonApi,
+    /// `/repos/OWNER/NAME`.
     repo: String,
 }
 
@@ -19,19 +26,78 @@ impl GitHub {
     /// A client of the API at `api_url` for `repository` (`owner/name`), authenticated with
     /// `token`. Needs a tokio runtime.
     pub fn new(api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
-        let (owner, repo) = repository
-            .split_once('/')
-            .filter(|(owner, repo)| !owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
-            .ok_or_else(|| anyhow::anyhow!("repository {repository:?} is not OWNER/NAME"))?;
-        let client = Octocrab::builder()
-            .base_uri(api_url.trim_end_matches('/'))?
-            .personal_token(token.to_string())
-            .add_header(http::header::ACCEPT, "application/vnd.github+json".to_string())
-            .add_retry_config(RetryConfig::None)
-            .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
-            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-            .build()?;
-        Ok(GitHub { client, owner: owner.to_string(), repo: repo.to_string() })
+        let (owner, repo) = split_repository(repository)?;
+        let api = JsonApi::new(
+            "GitHub",
+            api_url,
+            "application/vnd.github+json",
+            (http::header::AUTHORIZATION, format!("Bearer {token}")),
+        )?;
+        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}") })
+    }
+}
+
+/// `owner/name` as its two parts.
+pub(super) fn split_repository(repository: &str) -> anyhow::Result<(&str, &str)> {
+    repository
+        .split_once('/')
+        .filter(|(owner, repo)| !owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
+        .ok_or_else(|| anyhow::anyhow!("repository {repository:?} is not OWNER/NAME"))
+}
+
+/// A status as GitHub takes it, and Gitea after it.
+pub(super) fn status_body(status: &CommitStatus) -> Value {
+    let mut body = json!({
+        "state": status.state.as_str(),
+        "context": status.context,
+        "description": status.description,
+    });
+    if let Some(url) = &status.target_url {
+        body["target_url"] = json!(url);
+    }
+    body
+}
+
+/// The `{id, body}` of each comment in a list forges answer with.
+pub(super) fn comments_of(answer: &Value) -> Vec<ForgeComment> {
+    answer
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|comment| {
+            Some(ForgeComment { id: comment["id"].as_u64()?, body: comment["body"].as_str()?.to_string() })
+        })
+        .collect()
+}
+
+impl CommentApi for GitHub {
+    async fn list(&self, number: u64) -> Result<Vec<ForgeComment>, DeliveryError> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let route = format!("{}/issues/{number}/comments?per_page={PAGE}&page={page}", self.repo);
+            let comments = comments_of(&self.api.send(Method::GET, &route, None).await?);
+            let last = comments.len() < PAGE;
+            all.extend(comments);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn create(&self, number: u64, body: &str) -> Result<(), DeliveryError> {
+        let route = format!("{}/issues/{number}/comments", self.repo);
+        self.api.send(Method::POST, &route, Some(&json!({ "body": body }))).await.map(drop)
+    }
+
+    async fn update(&self, _number: u64, id: u64, body: &str) -> Result<(), DeliveryError> {
+        let route = format!("{}/issues/comments/{id}", self.repo);
+        self.api.send(Method::PATCH, &route, Some(&json!({ "body": body }))).await.map(drop)
+    }
+
+    async fn delete(&self, _number: u64, id: u64) -> Result<(), DeliveryError> {
+        let route = format!("{}/issues/comments/{id}", self.repo);
+        self.api.send(Method::DELETE, &route, None).await.map(drop)
     }
 }
 
@@ -44,43 +110,11 @@ impl Forge for GitHub {
         Box::pin(async move {
             match post {
                 Post::Status(status) => {
-                    let route = format!("/repos/{}/{}/statuses/{}", self.owner, self.repo, status.sha);
-                    let mut body = json!({
-                        "state": status.state.as_str(),
-                        "context": status.context,
-                        "description": status.description,
-                    });
-                    if let Some(url) = &status.target_url {
-                        body["target_url"] = json!(url);
-                    }
-                    self.client.post::<_, serde_json::Value>(route, Some(&body)).await.map(drop).map_err(classify)
+                    let route = format!("{}/statuses/{}", self.repo, status.sha);
+                    self.api.send(Method::POST, &route, Some(&status_body(status))).await.map(drop)
                 }
+                Post::Comment(comment) => sticky::upsert(self, comment).await,
             }
         })
     }
-}
-
-/// Whether an error is worth retrying: everything but a request GitHub refused as invalid.
-fn classify(err: octocrab::Error) -> DeliveryError {
-    match &err {
-        octocrab::Error::GitHub { source, .. } => {
-            let message = format!("GitHub answered {}: {}", source.status_code, source.message);
-            match source.status_code.as_u16() {
-                400 | 422 => DeliveryError::Rejected(message),
-                _ => DeliveryError::Transient(message),
-            }
-        }
-        other => DeliveryError::Transient(format!("GitHub could not be reached: {}", error_chain(other))),
-    }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

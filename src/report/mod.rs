@@ -1,14 +1,20 @@
 //! Reporting results back where changes come from: commit statuses (and, for pull
 //! requests, comments) on a forge, delivered through a durable outbox.
 //!
-//! [`Post`] is the forge-neutral model of what is said; [`Forge`] is what a forge
-//! implements to say it ([`github`], [`notes`]); [`outbox::Outbox`] writes every post to the
-//! store first and delivers it with backoff, in order per commit and context, across
-//! restarts. Only this module knows forges.
+//! [`Post`] is the forge-neutral model of what is said: a commit status, or a sticky
+//! comment on a pull request. [`Forge`] is what a forge implements to say it ([`github`],
+//! [`gitea`], [`gitlab`], [`notes`]); the three hosted forges share one HTTP client
+//! ([`api`]) and one way of keeping a comment in place ([`sticky`]). [`outbox::Outbox`]
+//! writes every post to the store first and delivers it with backoff, in order per target
+//! and context, across restarts. Only this module knows forges.
 
+pub mod api;
+pub mod gitea;
 pub mod github;
+pub mod gitlab;
 pub mod notes;
 pub mod outbox;
+pub mod sticky;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,11 +71,28 @@ impl CommitStatus {
     }
 }
 
+/// A comment kept on a pull request: one per pull request and key, found again by a hidden
+/// marker and edited in place each time it is posted (see [`sticky`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullComment {
+    /// The pull request's number (GitLab: the merge request's `iid`).
+    pub number: u64,
+    /// Which comment of the pull request this is (`ordo/production/plan`).
+    pub key: String,
+    /// Markdown; split over several comments when longer than a forge takes.
+    pub body: String,
+    /// The outdated form: the pull request is closed, and the comment says so above `body`,
+    /// its last content, kept for reference.
+    #[serde(default)]
+    pub outdated: bool,
+}
+
 /// Something to say on a forge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Post {
     Status(CommitStatus),
+    Comment(PullComment),
 }
 
 impl Post {
@@ -77,12 +100,14 @@ impl Post {
     pub fn target(&self) -> String {
         match self {
             Post::Status(status) => format!("commit:{}", status.sha),
+            Post::Comment(comment) => format!("pull:{}", comment.number),
         }
     }
 
     pub fn context(&self) -> &str {
         match self {
             Post::Status(status) => &status.context,
+            Post::Comment(comment) => &comment.key,
         }
     }
 }
@@ -106,7 +131,7 @@ impl std::fmt::Display for DeliveryError {
 
 /// A place posts are delivered to.
 pub trait Forge: Send + Sync {
-    /// A short name for logs and metrics (`github`, `notes`).
+    /// A short name for logs and metrics (`github`, `gitea`, `gitlab`, `notes`).
     fn name(&self) -> &'static str;
 
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>>;
@@ -137,5 +162,18 @@ mod tests {
         let json = serde_json::to_string(&Post::Status(status.clone())).unwrap();
         assert!(json.starts_with(r#"{"kind":"status","sha":"abc","context":"ordo/production","state":"failure""#));
         assert_eq!(serde_json::from_str::<Post>(&json).unwrap(), Post::Status(status));
+        let comment = Post::Comment(PullComment {
+            number: 7,
+            key: "ordo/production/plan".into(),
+            body: "the plan".into(),
+            outdated: false,
+        });
+        let json = serde_json::to_string(&comment).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"comment","number":7,"key":"ordo/production/plan","body":"the plan","outdated":false}"#
+        );
+        assert_eq!((comment.target().as_str(), comment.context()), ("pull:7", "ordo/production/plan"));
+        assert_eq!(serde_json::from_str::<Post>(&json).unwrap(), comment);
     }
 }

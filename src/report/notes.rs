@@ -1,6 +1,9 @@
 //! Git notes as a forge: each status becomes a line in the commit's note under
 //! `refs/notes/ordo`, in the repository itself when it is local (or in the controller's
 //! cache of it otherwise). It needs no forge and no network: the default.
+//!
+//! Git has no pull requests, so a comment has nowhere to go: it is taken and dropped, and
+//! a preview is read in the controller's API and pages instead.
 
 use std::path::PathBuf;
 
@@ -23,7 +26,10 @@ impl Forge for Notes {
 
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let Post::Status(status) = post;
+            let status = match post {
+                Post::Status(status) => status,
+                Post::Comment(_) => return Ok(()),
+            };
             let mut line = format!("{} {}", status.state.as_str(), status.description);
             if let Some(url) = &status.target_url {
                 line.push_str(&format!(" <{url}>"));

@@ -189,6 +189,40 @@ pub async fn job_plan(State(state): State<AppState>, headers: HeaderMap, Path(id
     }
 }
 
+#[derive(Deserialize)]
+pub struct PreviewsQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/previews`: the previews updated last, newest first (`limit`, at most 200),
+/// without their comments and plans.
+pub async fn previews(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PreviewsQuery>,
+) -> ApiResult {
+    check_read(&state, &headers)?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let previews = read_store(&state, move |store| store.recent_previews(limit)).await?;
+    Ok(Json(json!({ "previews": previews })).into_response())
+}
+
+/// `GET /api/v1/previews/N`: pull request N's previews, one per environment, each with its
+/// comment's Markdown, its two plans (against the environment's last-applied state, and
+/// against the commit the pull request branched from) and its diagnostics.
+pub async fn preview(State(state): State<AppState>, headers: HeaderMap, Path(number): Path<String>) -> ApiResult {
+    check_read(&state, &headers)?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{number:?} is not a pull request number")))?;
+    let previews = read_store(&state, move |store| store.previews(number)).await?;
+    if previews.is_empty() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no preview of pull request {number}")));
+    }
+    let url = format!("{}/previews/{number}", state.controller.config().server.public_url);
+    Ok(Json(json!({ "number": number, "url": url, "previews": previews })).into_response())
+}
+
 /// `POST /api/v1/jobs/ID/cancel`.
 pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
     check_write(&state, &headers)?;

@@ -1,4 +1,4 @@
-//! The controller's HTTP side (axum): webhooks that verify and wake, the API, the pages,
+//! The controller's HTTP side (axum): webhooks that verify and hand over, the API, the pages,
 //! health, and metrics. Only this module serves HTTP; it holds no reconcile logic, and calls the
 //! [`Controller`] for everything it does.
 //!
@@ -51,11 +51,13 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The router: webhooks, API, health and metrics.
+/// The router: webhooks, API, pages, health and metrics.
 pub fn app(state: AppState) -> Router {
     let max_body = state.controller.config().server.max_body_bytes;
     Router::new()
         .route("/webhooks/github", post(webhooks::github))
+        .route("/webhooks/gitea", post(webhooks::gitea))
+        .route("/webhooks/gitlab", post(webhooks::gitlab))
         .route("/api/v1/environments", get(api::environments))
         .route("/api/v1/environments/{environment}", get(api::environment))
         .route("/api/v1/environments/{environment}/runs", post(api::run))
@@ -63,10 +65,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}", get(api::job))
         .route("/api/v1/jobs/{id}/plan", get(api::job_plan))
         .route("/api/v1/jobs/{id}/cancel", post(api::cancel))
+        .route("/api/v1/previews", get(api::previews))
+        .route("/api/v1/previews/{number}", get(api::preview))
         .route("/", get(ui::home))
         .route("/jobs/{id}", get(ui::job))
         .route("/jobs/{id}/events", get(ui::job_events))
         .route("/environments/{environment}", get(ui::environment))
+        .route("/previews/{number}", get(ui::preview))
         .route("/login", get(ui::login_page).post(ui::login))
         .route("/ui/style.css", get(ui::style))
         .route("/ui/ui.js", get(ui::script))

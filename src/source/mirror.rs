@@ -101,6 +101,21 @@ impl Mirror {
         Ok(())
     }
 
+    /// The newest common ancestor of two commits: where a pull request's head branched from
+    /// its base branch.
+    pub fn merge_base(&self, one: &str, other: &str) -> Option<String> {
+        let (one, other) = (Oid::from_str(one).ok()?, Oid::from_str(other).ok()?);
+        Some(self.repo.merge_base(one, other).ok()?.to_string())
+    }
+
+    /// Removes a ref of the mirror (a pull request's head, once it is closed), if it is there.
+    pub fn delete_ref(&self, name: &str) -> anyhow::Result<()> {
+        match self.repo.find_reference(name) {
+            Ok(mut reference) => reference.delete().with_context(|| format!("deleting {name}")),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Whether the mirror has a commit.
     pub fn has_commit(&self, sha: &str) -> bool {
         Oid::from_str(sha).ok().is_some_and(|oid| self.repo.find_commit(oid).is_ok())
@@ -199,6 +214,16 @@ mod tests {
         let snapshot = mirror.snapshot(&first, "site", &branch).unwrap();
         assert_eq!(snapshot.read_text("site.yaml").unwrap().as_deref(), Some("a: 1\n"));
         assert_eq!(snapshot.revision, format!("{branch}@sha1:{first}"));
-        assert_eq!(mirror.resolve(&first[..10]), Some(first));
+        assert_eq!(mirror.resolve(&first[..10]), Some(first.clone()));
+
+        // A pull request's head, fetched under a ref of the mirror's own.
+        let second = commit(&origin, "two", &[("site/site.yaml", "a: 2\n")]);
+        origin.reference("refs/pull/1/head", Oid::from_str(&second).unwrap(), true, "test").unwrap();
+        mirror.fetch(&["+refs/pull/1/head:refs/ordo/pull/1/head".to_string()]).unwrap();
+        assert_eq!(mirror.resolve("refs/ordo/pull/1/head"), Some(second.clone()));
+        assert_eq!(mirror.merge_base(&second, &first), Some(first.clone()));
+        mirror.delete_ref("refs/ordo/pull/1/head").unwrap();
+        mirror.delete_ref("refs/ordo/pull/1/head").unwrap();
+        assert_eq!(mirror.resolve("refs/ordo/pull/1/head"), None);
     }
 }

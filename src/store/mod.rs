@@ -1,5 +1,6 @@
 //! The state store: environments with their revisions, the inventory of applied components,
-//! jobs with their node results, and the outbox of posts to forges.
+//! jobs with their node results, the previews of pull requests, and the outbox of posts to
+//! forges.
 //!
 //! [`Store`] is the interface the engine, the controller and the command line use; a backend
 //! implements it and is the only code that knows its on-disk schema. The embedded backend,
@@ -107,6 +108,18 @@ pub trait Store: Send {
 
     /// One job with its node results (in run order) and its plan.
     fn job(&self, id: JobId) -> anyhow::Result<Option<JobDetail>>;
+
+    /// Records a pull request's preview of an environment, replacing the one before.
+    fn save_preview(&mut self, preview: &PreviewDetail) -> anyhow::Result<()>;
+
+    /// A pull request's preview of one environment.
+    fn preview(&self, number: u64, environment: &str) -> anyhow::Result<Option<PreviewDetail>>;
+
+    /// A pull request's previews, one per environment, by environment.
+    fn previews(&self, number: u64) -> anyhow::Result<Vec<PreviewDetail>>;
+
+    /// The previews updated last, newest first, without their comments and plans.
+    fn recent_previews(&self, limit: usize) -> anyhow::Result<Vec<PreviewRecord>>;
 
     /// Adds a post to the outbox.
     fn outbox_push(&mut self, target: &str, context: &str, body: &str) -> anyhow::Result<PostId>;

@@ -1,5 +1,5 @@
-//! The store's records: the serialisable forms of jobs, node results, environments and
-//! outgoing posts, as every backend keeps them and the API and `job show --format json`
+//! The store's records: the serialisable forms of jobs, node results, environments,
+//! pull-request previews and outgoing posts, as every backend keeps them and the API and `job show --format json`
 //! print them. Their JSON is an interface; `tests::records_keep_their_json` pins it.
 
 use serde::{Deserialize, Serialize};
@@ -335,6 +335,78 @@ pub struct JobQuery {
     pub limit: usize,
 }
 
+/// Where a pull request's preview of one environment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewState {
+    /// The head loaded and planned; the plans are recorded.
+    Planned,
+    /// The head does not validate, or its nodes cannot be ordered; the diagnostics are
+    /// recorded.
+    Invalid,
+    /// The head could not be planned at all (it could not be fetched, say); the summary says
+    /// why.
+    Error,
+    /// The pull request is closed: its last preview is kept, and nothing more is posted.
+    Outdated,
+}
+
+impl PreviewState {
+    pub const ALL: [PreviewState; 4] =
+        [PreviewState::Planned, PreviewState::Invalid, PreviewState::Error, PreviewState::Outdated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PreviewState::Planned => "planned",
+            PreviewState::Invalid => "invalid",
+            PreviewState::Error => "error",
+            PreviewState::Outdated => "outdated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PreviewState> {
+        PreviewState::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+/// The newest preview of a pull request for one environment (the environment its base
+/// branch follows); a new push to the pull request replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewRecord {
+    /// The pull request's number (GitLab: the merge request's `iid`).
+    pub number: u64,
+    pub environment: String,
+    /// The branch the pull request would merge into.
+    pub base_branch: String,
+    /// The pull request's title as the forge sent it: repository text, to escape when shown.
+    pub title: String,
+    /// The commit previewed.
+    pub head_sha: String,
+    /// Where the pull request branched from its base branch, when known.
+    pub base_sha: Option<String>,
+    pub state: PreviewState,
+    /// The status's description: `3 to add, 1 to change, 0 to remove on 4 nodes in 2 groups`.
+    pub summary: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A preview with everything recorded about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewDetail {
+    #[serde(flatten)]
+    pub preview: PreviewRecord,
+    /// The comment as posted (before any split into several).
+    pub markdown: String,
+    /// The head planned against the environment's last-applied state, as `plan --format
+    /// json` prints it: what merging does to the environment now.
+    pub plan: Option<serde_json::Value>,
+    /// The head planned against its base commit: what the pull request itself changes.
+    pub base_plan: Option<serde_json::Value>,
+    /// Why the head could not be planned, as the command line prints it.
+    pub diagnostics: Option<String>,
+}
+
 /// A post's identifier in the outbox.
 pub type PostId = i64;
 
@@ -394,6 +466,30 @@ mod tests {
         .assert_eq(&serde_json::to_string(&node).unwrap());
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        let preview = PreviewDetail {
+            preview: PreviewRecord {
+                number: 12,
+                environment: "production".into(),
+                base_branch: "main".into(),
+                title: "More web servers".into(),
+                head_sha: "abc".into(),
+                base_sha: Some("def".into()),
+                state: PreviewState::Planned,
+                summary: "0 to add, 1 to change, 0 to remove on 1 node in 1 group".into(),
+                created_at: "2026-11-30T10:00:00.000Z".into(),
+                updated_at: "2026-11-30T10:05:00.000Z".into(),
+            },
+            markdown: "### ordo".into(),
+            plan: Some(serde_json::json!({"groups": [["web1"]]})),
+            base_plan: None,
+            diagnostics: None,
+        };
+        expect_test::expect![[r####"{"number":12,"environment":"production","base_branch":"main","title":"More web servers","head_sha":"abc","base_sha":"def","state":"planned","summary":"0 to add, 1 to change, 0 to remove on 1 node in 1 group","created_at":"2026-11-30T10:00:00.000Z","updated_at":"2026-11-30T10:05:00.000Z","markdown":"### ordo","plan":{"groups":[["web1"]]},"base_plan":null,"diagnostics":null}"####]]
+        .assert_eq(&serde_json::to_string(&preview).unwrap());
+        for state in PreviewState::ALL {
+            assert_eq!(PreviewState::parse(state.as_str()), Some(state));
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
     }

@@ -138,6 +138,25 @@ const MIGRATIONS: &[&str] = &[
          finished_at TEXT NOT NULL,
          PRIMARY KEY (job_id, capability, phase, group_index)
      );",
+    // 6: the newest preview of each pull request and environment.
+    "CREATE TABLE previews (
+         number INTEGER NOT NULL,
+         environment TEXT NOT NULL,
+         base_branch TEXT NOT NULL,
+         title TEXT NOT NULL,
+         head_sha TEXT NOT NULL,
+         base_sha TEXT,
+         state TEXT NOT NULL,
+         summary TEXT NOT NULL,
+         markdown TEXT NOT NULL,
+         plan TEXT,
+         base_plan TEXT,
+         diagnostics TEXT,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (number, environment)
+     );
+     CREATE INDEX previews_by_update ON previews (updated_at);",
 ];
 
 /// The schema version this build writes.
@@ -145,6 +164,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const JOB_COLUMNS: &str =
     "id, environment, revision, kind, trigger, state, queued_at, started_at, finished_at, summary";
+
+const PREVIEW_COLUMNS: &str =
+    "number, environment, base_branch, title, head_sha, base_sha, state, summary, created_at, updated_at";
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -615,6 +637,66 @@ impl Store for SqliteStore {
         Ok(Some(JobDetail { job, nodes, checks, plan, diagnostics }))
     }
 
+    fn save_preview(&mut self, detail: &PreviewDetail) -> anyhow::Result<()> {
+        let preview = &detail.preview;
+        let json = |value: &Option<serde_json::Value>| value.as_ref().map(serde_json::Value::to_string);
+        self.conn.execute(
+            "INSERT INTO previews (number, environment, base_branch, title, head_sha, base_sha, state, summary,
+                                   markdown, plan, base_plan, diagnostics, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+             ON CONFLICT (number, environment) DO UPDATE SET
+                 base_branch = ?3, title = ?4, head_sha = ?5, base_sha = ?6, state = ?7, summary = ?8,
+                 markdown = ?9, plan = ?10, base_plan = ?11, diagnostics = ?12, updated_at = ?13",
+            params![
+                preview.number as i64,
+                preview.environment,
+                preview.base_branch,
+                preview.title,
+                preview.head_sha,
+                preview.base_sha,
+                preview.state.as_str(),
+                preview.summary,
+                detail.markdown,
+                json(&detail.plan),
+                json(&detail.base_plan),
+                detail.diagnostics,
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn preview(&self, number: u64, environment: &str) -> anyhow::Result<Option<PreviewDetail>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {PREVIEW_COLUMNS}, markdown, plan, base_plan, diagnostics FROM previews
+                     WHERE number = ?1 AND environment = ?2"
+                ),
+                params![number as i64, environment],
+                preview_detail_from_row,
+            )
+            .optional()?)
+    }
+
+    fn previews(&self, number: u64) -> anyhow::Result<Vec<PreviewDetail>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {PREVIEW_COLUMNS}, markdown, plan, base_plan, diagnostics FROM previews
+             WHERE number = ?1 ORDER BY environment"
+        ))?;
+        let rows = statement.query_map(params![number as i64], preview_detail_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn recent_previews(&self, limit: usize) -> anyhow::Result<Vec<PreviewRecord>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {PREVIEW_COLUMNS} FROM previews ORDER BY updated_at DESC, number DESC, environment LIMIT ?1"
+        ))?;
+        let rows = statement.query_map(params![limit as i64], preview_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn outbox_push(&mut self, target: &str, context: &str, body: &str) -> anyhow::Result<PostId> {
         self.conn.execute(
             "INSERT INTO outbox (target, context, body, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -755,6 +837,34 @@ fn job_from_row(row: &rusqlite::Row) -> rusqlite::Result<JobRecord> {
     })
 }
 
+fn preview_from_row(row: &rusqlite::Row) -> rusqlite::Result<PreviewRecord> {
+    Ok(PreviewRecord {
+        number: row.get::<_, i64>(0)? as u64,
+        environment: row.get(1)?,
+        base_branch: row.get(2)?,
+        title: row.get(3)?,
+        head_sha: row.get(4)?,
+        base_sha: row.get(5)?,
+        state: parse_column(row, 6, PreviewState::parse)?,
+        summary: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+    })
+}
+
+fn preview_detail_from_row(row: &rusqlite::Row) -> rusqlite::Result<PreviewDetail> {
+    let json = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+        Ok(row.get::<_, Option<String>>(index)?.and_then(|text| serde_json::from_str(&text).ok()))
+    };
+    Ok(PreviewDetail {
+        preview: preview_from_row(row)?,
+        markdown: row.get(10)?,
+        plan: json(11)?,
+        base_plan: json(12)?,
+        diagnostics: row.get(13)?,
+    })
+}
+
 /// A text column holding one of an enum's names.
 fn parse_column<T>(row: &rusqlite::Row, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -880,6 +990,56 @@ mod tests {
         assert_eq!(store.outbox_due(5_000, 10).unwrap()[0].id, second);
         assert_eq!(store.outbox_last_delivered("commit:a", "ordo/production").unwrap().as_deref(), Some("pending"));
         assert_eq!(store.outbox_backlog().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_preview_is_replaced_by_the_next_one_and_keeps_when_it_started() {
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let mut detail = PreviewDetail {
+            preview: PreviewRecord {
+                number: 4,
+                environment: "production".into(),
+                base_branch: "main".into(),
+                title: "A title".into(),
+                head_sha: "aaa".into(),
+                base_sha: None,
+                state: PreviewState::Invalid,
+                summary: "Invalid: unknown node".into(),
+                created_at: String::new(),
+                updated_at: String::new(),
+            },
+            markdown: "first".into(),
+            plan: None,
+            base_plan: None,
+            diagnostics: Some("error: unknown node".into()),
+        };
+        store.save_preview(&detail).unwrap();
+        let first = store.preview(4, "production").unwrap().unwrap();
+        assert_eq!(
+            (first.preview.state, first.diagnostics.as_deref()),
+            (PreviewState::Invalid, Some("error: unknown node"))
+        );
+        detail.preview.head_sha = "bbb".into();
+        detail.preview.state = PreviewState::Planned;
+        detail.plan = Some(serde_json::json!({"groups": []}));
+        detail.diagnostics = None;
+        detail.markdown = "second".into();
+        store.save_preview(&detail).unwrap();
+        detail.preview.environment = "staging".into();
+        store.save_preview(&detail).unwrap();
+        let previews = store.previews(4).unwrap();
+        assert_eq!(
+            previews.iter().map(|p| p.preview.environment.as_str()).collect::<Vec<_>>(),
+            ["production", "staging"]
+        );
+        let production = &previews[0];
+        assert_eq!((production.preview.head_sha.as_str(), production.markdown.as_str()), ("bbb", "second"));
+        assert_eq!(production.preview.created_at, first.preview.created_at);
+        assert_eq!(production.plan, Some(serde_json::json!({"groups": []})));
+        assert!(production.diagnostics.is_none());
+        assert_eq!(store.recent_previews(10).unwrap().len(), 2);
+        assert!(store.previews(5).unwrap().is_empty());
     }
 
     #[test]

@@ -122,6 +122,66 @@ impl Description {
         Ok(success)
     }
 
+    /// Checks a value against a schema of the description (a JSON pointer such as
+    /// `/components/schemas/webhook-pull-request-opened`).
+    pub fn check_value(&self, pointer: &str, value: &Value) -> Result<(), String> {
+        let schema = self.spec.pointer(pointer).unwrap_or_else(|| panic!("no schema at {pointer}")).clone();
+        self.validate(&schema, value, "value")
+    }
+
+    /// The smallest value a schema of the description accepts: every required field with
+    /// the first value its schema allows (`null` where allowed, the first `enum` value, the
+    /// first `oneOf` option, an empty array), and nothing else.
+    pub fn instance(&self, pointer: &str) -> Value {
+        let schema = self.spec.pointer(pointer).unwrap_or_else(|| panic!("no schema at {pointer}")).clone();
+        self.smallest(&schema)
+    }
+
+    fn smallest(&self, schema: &Value) -> Value {
+        let schema = self.resolve(schema);
+        if schema["nullable"] == true || schema["x-nullable"] == true {
+            return Value::Null;
+        }
+        if let Some(first) = schema["enum"].as_array().and_then(|options| options.first()) {
+            return first.clone();
+        }
+        for combinator in ["oneOf", "anyOf"] {
+            if let Some(first) = schema[combinator].as_array().and_then(|options| options.first()) {
+                return self.smallest(first);
+            }
+        }
+        if let Some(parts) = schema["allOf"].as_array() {
+            let mut merged = serde_json::Map::new();
+            for part in parts {
+                if let Value::Object(fields) = self.smallest(part) {
+                    merged.extend(fields);
+                }
+            }
+            return Value::Object(merged);
+        }
+        match schema["type"].as_str() {
+            Some("string") => match schema["format"].as_str() {
+                Some("date-time") => json!("2026-11-30T10:00:00Z"),
+                Some("uri") => json!("https://example.com/"),
+                _ => json!("x"),
+            },
+            Some("integer") | Some("number") => json!(1),
+            Some("boolean") => json!(false),
+            Some("array") => json!([]),
+            Some("object") | None if schema["properties"].is_object() || schema["required"].is_array() => {
+                let mut object = serde_json::Map::new();
+                for name in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    let property = &schema["properties"][name];
+                    let value = if property.is_null() { json!("x") } else { self.smallest(property) };
+                    object.insert(name.to_string(), value);
+                }
+                Value::Object(object)
+            }
+            Some("object") => json!({}),
+            _ => Value::Null,
+        }
+    }
+
     /// Whether a path parameter may span several segments (`x-multi-segment`).
     fn multi_segment(&self, template: &str, name: &str) -> bool {
         let item = &self.spec["paths"][template];
@@ -236,7 +296,9 @@ fn match_template(
     (index == segments.len()).then_some(params)
 }
 
-/// How the stand-in answers a request it accepted: its status and body.
+/// How the stand-in answers a request it accepted: its status and body, from the method, the
+/// path with its query (`/repos/o/r/issues/7/comments?page=2`), the body, and the status the
+/// description gives for success.
 pub type Responder = dyn Fn(&str, &str, &Value, u16) -> (u16, Value) + Send + Sync;
 
 struct Shared {
@@ -355,7 +417,11 @@ async fn handle(
     }
     match checked {
         Ok(status) => {
-            let (status, answer) = (shared.responder)(method.as_str(), &path, &body, status);
+            let target = uri.path_and_query().map_or(path.as_str(), |target| target.as_str());
+            let (status, answer) = (shared.responder)(method.as_str(), target, &body, status);
+            if answer.is_null() {
+                return StatusCode::from_u16(status).unwrap().into_response();
+            }
             (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response()
         }
         Err(violation) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"message": violation}))).into_response(),

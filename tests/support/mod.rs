@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod comments;
 pub mod forge;
+pub mod payloads;
 pub mod pp_corpus;
 pub mod serve;
 pub mod sshd;

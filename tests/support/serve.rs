@@ -138,7 +138,14 @@ impl Served {
 
     /// POSTs a body with optional extra headers; returns the status and JSON answer.
     pub fn post(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut request = self.agent.post(format!("{}{path}", self.url)).header("Content-Type", "application/json");
+        // Each POST has a connection of its own: one the server answered before reading the
+        // whole body (413) cannot carry the next request, and under load the pool could
+        // otherwise hand it out again.
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json")
+            .header("Connection", "close");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -170,6 +177,40 @@ impl Served {
             "/webhooks/github",
             &body,
             &[("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery), ("X-Hub-Signature-256", &signature)],
+        )
+    }
+
+    /// A Gitea webhook, signed as Gitea signs them (`X-Gitea-Signature`, hex HMAC-SHA256).
+    pub fn gitea_webhook(&self, event: &str, event_type: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        let signature = sign(WEBHOOK_SECRET, &body);
+        let hex = signature.trim_start_matches("sha256=");
+        self.post(
+            "/webhooks/gitea",
+            &body,
+            &[
+                ("X-Gitea-Event", event),
+                ("X-Gitea-Event-Type", event_type),
+                ("X-Gitea-Delivery", delivery),
+                ("X-Gitea-Signature", hex),
+                ("X-Hub-Signature-256", &signature),
+            ],
+        )
+    }
+
+    /// A GitLab webhook, with the secret token in `X-Gitlab-Token` as GitLab sends it.
+    pub fn gitlab_webhook(&self, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        self.post(
+            "/webhooks/gitlab",
+            &body,
+            &[
+                ("X-Gitlab-Event", event),
+                ("X-Gitlab-Token", WEBHOOK_SECRET),
+                ("X-Gitlab-Webhook-UUID", delivery),
+                ("Idempotency-Key", delivery),
+                ("X-Gitlab-Instance", "https://gitlab.example.com"),
+            ],
         )
     }
 

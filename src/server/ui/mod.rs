@@ -2,8 +2,9 @@
 //! updates (server-sent events), CSS and script embedded in the binary; no external fonts,
 //! scripts or build step.
 //!
-//! `/` (environments and the newest jobs), `/jobs/ID` (a job's groups, nodes, output and
-//! graph, live while it runs), `/environments/ENV` (history and the current graph). Reading
+//! `/` (environments, the newest jobs and pull-request previews), `/jobs/ID` (a job's groups, nodes, output and
+//! graph, live while it runs), `/environments/ENV` (history and the current graph),
+//! `/previews/N` (a pull request's previews: the plans its comments show). Reading
 //! follows the API's setting: open, or the API token as a bearer or a login cookie.
 
 mod pages;
@@ -95,12 +96,14 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     let controller = state.controller.clone();
     let data = blocking(move || {
         let environments = controller.environments()?;
-        let jobs = store::lock(controller.store()).jobs(&JobQuery { limit: 25, ..JobQuery::default() })?;
-        Ok((environments, jobs))
+        let store = store::lock(controller.store());
+        let jobs = store.jobs(&JobQuery { limit: 25, ..JobQuery::default() })?;
+        let previews = store.recent_previews(10)?;
+        Ok((environments, jobs, previews))
     })
     .await;
     match data {
-        Ok((environments, jobs)) => page(pages::home(&state.controller, &environments, &jobs)),
+        Ok((environments, jobs, previews)) => page(pages::home(&state.controller, &environments, &jobs, &previews)),
         Err(response) => response,
     }
 }
@@ -182,6 +185,25 @@ pub async fn environment(State(state): State<AppState>, headers: HeaderMap, Path
         Ok(None) => {
             (StatusCode::NOT_FOUND, page(pages::not_found(&format!("There is no environment {name}.")))).into_response()
         }
+        Err(response) => response,
+    }
+}
+
+/// `/previews/N`: pull request N's previews, one per environment.
+pub async fn preview(State(state): State<AppState>, headers: HeaderMap, Path(number): Path<String>) -> Response {
+    let Ok(number) = number.parse::<u64>() else {
+        return (StatusCode::NOT_FOUND, page(pages::not_found("No such pull request"))).into_response();
+    };
+    if !allowed(&state, &headers) {
+        return login_redirect(&format!("/previews/{number}"));
+    }
+    let shared = state.controller.store().clone();
+    match blocking(move || store::lock(&shared).previews(number)).await {
+        Ok(previews) if previews.is_empty() => {
+            (StatusCode::NOT_FOUND, page(pages::not_found(&format!("There is no preview of pull request {number}."))))
+                .into_response()
+        }
+        Ok(previews) => page(pages::preview(&state.controller, number, &previews)),
         Err(response) => response,
     }
 }

@@ -8,7 +8,10 @@ use serde_json::Value;
 use crate::controller::{Controller, EnvironmentView, commit_of, short};
 use crate::plan::EdgeRef;
 use crate::plan::picture::{self, SvgOptions};
-use crate::store::{JobDetail, JobRecord, NodePhase, NodeResultRecord, NodeState, timestamp_millis};
+use crate::store::{
+    JobDetail, JobRecord, NodePhase, NodeResultRecord, NodeState, PreviewDetail, PreviewRecord, PreviewState,
+    timestamp_millis,
+};
 
 fn layout(title: &str, body: Markup) -> Markup {
     html! {
@@ -102,7 +105,12 @@ fn jobs_table(jobs: &[JobRecord], controller: &Controller) -> Markup {
     }
 }
 
-pub fn home(controller: &Controller, environments: &[EnvironmentView], jobs: &[JobRecord]) -> Markup {
+pub fn home(
+    controller: &Controller,
+    environments: &[EnvironmentView],
+    jobs: &[JobRecord],
+    previews: &[PreviewRecord],
+) -> Markup {
     layout(
         "Environments",
         html! {
@@ -133,6 +141,27 @@ pub fn home(controller: &Controller, environments: &[EnvironmentView], jobs: &[J
             } }
             h2 #jobs { "Jobs" }
             (jobs_table(jobs, controller))
+            @if !previews.is_empty() {
+                h2 #previews { "Pull-request previews" }
+                div.table { table {
+                    thead { tr {
+                        th scope="col" { "Pull request" } th scope="col" { "Environment" } th scope="col" { "State" }
+                        th.wide scope="col" { "Title" } th scope="col" { "Updated" } th scope="col" { "Summary" }
+                    } }
+                    tbody {
+                        @for preview in previews {
+                            tr {
+                                td { a href={ "/previews/" (preview.number) } { "#" (preview.number) } }
+                                td { (preview.environment) }
+                                td { (badge(preview.state.as_str())) }
+                                td.wide { code { (preview.title) } }
+                                td { (time(Some(&preview.updated_at))) }
+                                td { (preview.summary) }
+                            }
+                        }
+                    }
+                } }
+            }
         },
     )
 }
@@ -360,6 +389,191 @@ pub fn environment(
             (jobs_table(jobs, controller))
         },
     )
+}
+
+/// `/previews/N`: a pull request's previews, one per environment, showing what its comment
+/// shows: the summary line, what merging does now and what the pull request itself changes,
+/// then both plans (groups in order, each node's changes, parameter diffs with secrets
+/// already shown as `(sensitive)`), or the diagnostics of a head that does not validate.
+pub fn preview(controller: &Controller, number: u64, previews: &[PreviewDetail]) -> Markup {
+    let title = previews.first().map(|detail| detail.preview.title.as_str()).unwrap_or_default();
+    layout(
+        &format!("Pull request {number}"),
+        html! {
+            h1 { "Pull request #" (number) }
+            p { code { (title) } }
+            @for detail in previews { (preview_section(controller, detail)) }
+        },
+    )
+}
+
+fn preview_section(controller: &Controller, detail: &PreviewDetail) -> Markup {
+    let preview = &detail.preview;
+    let environment = &preview.environment;
+    let plan = detail.plan.as_ref();
+    let base_plan = detail.base_plan.as_ref();
+    html! {
+        section.preview {
+            h2 { "Preview of " code { (environment) } " " (badge(preview.state.as_str())) }
+            @if preview.state == PreviewState::Outdated {
+                p role="note" { "The pull request is closed: this is its last preview, and it is no longer updated." }
+            }
+            dl.facts {
+                dt { "Environment" } dd { a href={ "/environments/" (environment) } { (environment) } }
+                dt { "Base branch" } dd { code { (preview.base_branch) } }
+                dt { "Head" } dd { (revision(controller, Some(&format!("pull/{}@sha1:{}", preview.number, preview.head_sha)))) }
+                dt { "Branched from" } dd {
+                    @match &preview.base_sha {
+                        Some(sha) => (revision(controller, Some(&format!("{}@sha1:{sha}", preview.base_branch)))),
+                        None => span.muted { "unknown" },
+                    }
+                }
+                dt { "Updated" } dd { (time(Some(&preview.updated_at))) }
+            }
+            p { strong { (preview.summary) } }
+            @if let Some(plan) = plan {
+                ul {
+                    li {
+                        "What merging does to " code { (environment) } " now, against what it last applied ("
+                        (revision_or(plan, "nothing applied yet")) "): " (summary_line(plan)) "."
+                    }
+                    li {
+                        @match base_plan {
+                            Some(base_plan) => {
+                                "What this pull request itself changes, against the commit it branched from ("
+                                (revision_or(base_plan, "its base")) "): " (summary_line(base_plan)) "."
+                            }
+                            None if preview.base_sha.is_none() => {
+                                "What this pull request itself changes is not shown: it shares no commit with its base branch."
+                            }
+                            None => "What this pull request itself changes is not shown: the commit it branched from does not validate.",
+                        }
+                    }
+                }
+            }
+            @if let Some(diagnostics) = &detail.diagnostics {
+                @if plan.is_some() {
+                    details { summary { "Warnings" } pre { (diagnostics) } }
+                } @else {
+                    h3 { "Why the pull request does not validate" }
+                    pre { (diagnostics) }
+                }
+            }
+            @if let Some(plan) = plan {
+                details open {
+                    summary { "What merging does to " (environment) " now" }
+                    (preview_plan(plan))
+                }
+            }
+            @if let Some(base_plan) = base_plan {
+                details {
+                    summary { "What this pull request itself changes" }
+                    (preview_plan(base_plan))
+                }
+            }
+        }
+    }
+}
+
+fn revision_or(plan: &Value, none: &str) -> Markup {
+    match plan["base_revision"].as_str() {
+        Some(revision) => html! { code { (revision) } },
+        None => html! { (none) },
+    }
+}
+
+/// `3 to add, 1 to change, 0 to remove on 4 nodes in 2 groups`, from a plan's JSON.
+fn summary_line(plan: &Value) -> String {
+    let count = |key: &str| plan["summary"][key].as_u64().unwrap_or(0) as usize;
+    format!(
+        "{} to add, {} to change, {} to remove on {} in {}",
+        count("add"),
+        count("change") + count("move"),
+        count("remove"),
+        crate::text::plural(count("nodes"), "node"),
+        crate::text::plural(count("groups"), "group")
+    )
+}
+
+/// A plan's groups in order with each node's changes, its teardowns, and the parameter diffs,
+/// as the comment lists them.
+fn preview_plan(plan: &Value) -> Markup {
+    let groups: Vec<Vec<String>> = serde_json::from_value(plan["groups"].clone()).unwrap_or_default();
+    let teardown_groups: Vec<Vec<String>> = serde_json::from_value(plan["teardown_groups"].clone()).unwrap_or_default();
+    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
+    let field = |change: &Value, key: &str| change[key].as_str().unwrap_or_default().to_string();
+    // A node's changes in the order its components run.
+    let on = |node: &str, teardown: bool| -> Vec<&Value> {
+        let order: Vec<&str> = plan["nodes"][node].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut found: Vec<&Value> = changes
+            .iter()
+            .filter(|change| {
+                let action = change["action"].as_str().unwrap_or_default();
+                if teardown {
+                    (action == "remove" && change["node"] == node)
+                        || (action == "move" && change["previous_node"] == node)
+                } else {
+                    action != "remove" && change["node"] == node
+                }
+            })
+            .collect();
+        found.sort_by_key(|change| {
+            order.iter().position(|component| change["component"] == *component).unwrap_or(usize::MAX)
+        });
+        found
+    };
+    let diffs: Vec<&Value> =
+        changes.iter().filter(|change| change["action"] == "change" && change["diff"].is_string()).collect();
+    html! {
+        p { "Revision " code { (field(plan, "revision")) } " against " (revision_or(plan, "nothing applied yet")) "." }
+        @if groups.is_empty() { p.muted { "No changes." } }
+        @for (index, group) in groups.iter().enumerate() {
+            section.group {
+                h3 { "Group " (index) }
+                ul {
+                    @for node in group {
+                        li {
+                            code { (node) }
+                            ul {
+                                @for change in on(node, false) {
+                                    li {
+                                        (badge(&field(change, "action"))) " " code { (field(change, "component")) }
+                                        " (" code { (field(change, "application")) }
+                                        @if let Some(previous) = change["previous_node"].as_str() {
+                                            ", moved from " code { (previous) }
+                                        }
+                                        ")"
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !teardown_groups.is_empty() {
+            section.group {
+                h3 { "Teardown (with " code { "--prune" } ", consumers first)" }
+                ul {
+                    @for node in teardown_groups.iter().flatten() {
+                        @for change in on(node, true) {
+                            li {
+                                (badge("remove")) " " code { (field(change, "component")) } " from " code { (node) }
+                                " (" code { (field(change, "application")) } ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !diffs.is_empty() {
+            h3 { "Parameter changes" }
+            @for change in diffs {
+                p { code { (field(change, "component")) } " on " code { (field(change, "node")) } }
+                pre.diff { (field(change, "diff")) }
+            }
+        }
+    }
 }
 
 pub fn login(next: &str, open: bool, failed: bool) -> Markup {
