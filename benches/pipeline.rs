@@ -3,37 +3,64 @@
 //! The generator writes a site of M instances of a three-tier application (database ->
 //! web -> load balancer) spread over N local nodes in three pools, so the node graph has
 //! exactly three groups. Every script is `#!/bin/true`. Figures printed:
-//! - `ordo plan` of 10,000 nodes / 30,000 components against the state of a previous apply:
-//!   wall time and peak memory (targets: < 1 s, < 300 MB);
+//! - the curve of `ordo plan` against the state of a previous apply (no changes) at 1,000,
+//!   10,000, 30,000 and 100,000 nodes with three components a node: wall time and peak memory
+//!   per size, and per component (targets: 10,000 and 30,000 nodes < 0.2 s and < 150 MB;
+//!   100,000 nodes < 1.5 s and < 700 MB; linear growth); the state is recorded through the
+//!   store as `ordo apply` records it, without running 300,000 scripts first;
+//! - `ordo plan` with one changed instance at the largest size: time, memory and the lines of
+//!   the plan, which follow the change, not the site;
+//! - the first `ordo apply` of 10,000 nodes / 30,000 components (target: < 10 s);
 //! - `ordo apply` of 1,000 nodes in 3 groups with `--concurrency 64` (target: < 5 s);
 //! - the gap between the last node of a group finishing and the first node of the next
 //!   group starting, from the job record (target: < 10 ms).
 //!
-//! Sizes can be changed with ORDO_BENCH_NODES, ORDO_BENCH_INSTANCES, ORDO_BENCH_APPLY_NODES;
-//! `ORDO_BENCH_GENERATE=DIR` writes the synthetic repository to DIR and stops.
+//! `ORDO_BENCH_SIZES=1000,10000` changes the curve's sizes (nodes; as many instances),
+//! `ORDO_BENCH_FIRST_APPLY_NODES` and `ORDO_BENCH_APPLY_NODES` the applies', `ORDO_BENCH_RUNS`
+//! the runs of each figure. `ORDO_BENCH_GENERATE=DIR` writes the synthetic repository of
+//! `ORDO_BENCH_NODES` nodes and `ORDO_BENCH_INSTANCES` instances (default: as many as nodes)
+//! to DIR, creating it, records it as applied in `DIR/.ordo` (so `ordo plan` there plans
+//! against a previous apply), and stops.
 
-use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ordo::load::{Input, LoadOptions};
+use ordo::plan::inventory::{applied_component, dependencies};
+use ordo::state_dir::StateDir;
+use ordo::store::{JobFinish, JobKind, JobState, JobWrite, NewJob, Trigger};
+
+#[path = "../tests/support/synthetic.rs"]
+mod synthetic;
+
+use synthetic::generate;
+
 const ORDO: &str = env!("CARGO_BIN_EXE_ordo");
 
 fn main() {
-    let nodes = env_usize("ORDO_BENCH_NODES", 10_000);
-    let instances = env_usize("ORDO_BENCH_INSTANCES", 10_000);
     // `ORDO_BENCH_GENERATE=DIR` only writes a synthetic repository there, for profiling.
     if let Ok(dir) = std::env::var("ORDO_BENCH_GENERATE") {
+        let nodes = env_usize("ORDO_BENCH_NODES", 10_000);
+        let instances = env_usize("ORDO_BENCH_INSTANCES", nodes);
         let n_components = generate(Path::new(&dir), nodes, instances);
-        println!("wrote {dir}: {nodes} nodes, {instances} instances, {n_components} components");
+        record_state(Path::new(&dir));
+        println!(
+            "wrote {dir}: {nodes} nodes, {instances} instances, {n_components} components, applied in {dir}/.ordo"
+        );
         return;
     }
+    let sizes: Vec<usize> = std::env::var("ORDO_BENCH_SIZES")
+        .ok()
+        .map(|sizes| sizes.split(',').filter_map(|size| size.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 30_000, 100_000]);
+    let first_apply_nodes = env_usize("ORDO_BENCH_FIRST_APPLY_NODES", 10_000);
     let apply_nodes = env_usize("ORDO_BENCH_APPLY_NODES", 1_000);
     let runs = env_usize("ORDO_BENCH_RUNS", 3);
 
     println!("ordo pipeline benchmark ({} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
-    bench_plan(nodes, instances, runs);
+    bench_plan_curve(&sizes, runs);
+    bench_first_apply(first_apply_nodes);
     bench_apply(apply_nodes, runs);
     bench_puppet(runs);
 }
@@ -85,39 +112,126 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
-fn bench_plan(nodes: usize, instances: usize, runs: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let n_components = generate(dir.path(), nodes, instances);
-    println!("\nplan: {nodes} nodes, {instances} instances, {n_components} components");
-    let (wall, rss) = measure(dir.path(), &["validate"]);
-    println!("  validate (load + order)           {:>8.3} s  {:>6.1} MB peak", wall.as_secs_f64(), rss);
-    let started = Instant::now();
-    run(dir.path(), &["apply", "--yes", "--concurrency", "64"]);
-    println!("  initial apply (to create state)   {:>8.3} s", started.elapsed().as_secs_f64());
-    for format in ["text", "json"] {
+/// The plan curve: for each size, `ordo plan` with no changes against a recorded state.
+fn bench_plan_curve(sizes: &[usize], runs: usize) {
+    println!("\nplan against the state of a previous apply, no changes (3 components a node, {runs} runs each)");
+    println!(
+        "  {:>8} {:>10}   {:>9} {:>9} {:>9}   {:>9}",
+        "nodes", "components", "best s", "median s", "peak MB", "KB/comp."
+    );
+    let mut largest = None;
+    for &nodes in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let n_components = nodes * 3;
+        // Generated and recorded by a child process: the peak memory the kernel reports for
+        // a child includes what the process it was forked from held, so this one stays small.
+        let status = Command::new(std::env::current_exe().unwrap())
+            .env("ORDO_BENCH_GENERATE", dir.path())
+            .env("ORDO_BENCH_NODES", nodes.to_string())
+            .env("ORDO_BENCH_INSTANCES", nodes.to_string())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "generating {nodes} nodes failed");
         let mut walls = Vec::new();
         let mut peak: f64 = 0.0;
         for _ in 0..runs {
-            let (wall, rss) = measure(dir.path(), &["plan", "--format", format]);
+            let (wall, rss, _) = measure(dir.path(), &["plan"]);
             walls.push(wall);
             peak = peak.max(rss);
         }
         walls.sort();
         println!(
-            "  plan --format {format:<5} (no changes)   best {:>6.3} s  median {:>6.3} s  {:>6.1} MB peak   [target < 1 s, < 300 MB]",
+            "  {nodes:>8} {n_components:>10}   {:>9.3} {:>9.3} {:>9.1}   {:>9.2}",
             walls[0].as_secs_f64(),
             walls[walls.len() / 2].as_secs_f64(),
-            peak
+            peak,
+            peak * 1024.0 / n_components as f64
         );
+        largest = Some((nodes, dir));
     }
+    println!("  targets: 10,000 and 30,000 nodes < 0.2 s, < 150 MB; 100,000 nodes < 1.5 s, < 700 MB");
+    let Some((nodes, dir)) = largest else { return };
+    let (wall, rss, lines) = measure(dir.path(), &["plan", "--format", "json"]);
+    println!(
+        "  plan --format json, {nodes} nodes      {:>9.3} s {rss:>8.1} MB peak {lines:>7} lines",
+        wall.as_secs_f64()
+    );
     // One changed parameter in the database of instance 0 ripples to its web and lb nodes.
     let site = std::fs::read_to_string(dir.path().join("site.yaml")).unwrap();
     std::fs::write(dir.path().join("site.yaml"), site.replacen("db_port: 5432", "db_port: 5433", 1)).unwrap();
-    let (wall, rss) = measure(dir.path(), &["plan"]);
-    println!("  plan with one changed instance     {:>8.3} s  {:>6.1} MB peak", wall.as_secs_f64(), rss);
+    let mut walls = Vec::new();
+    let mut peak: f64 = 0.0;
+    let mut n_lines = 0;
+    for _ in 0..runs {
+        let (wall, rss, lines) = measure(dir.path(), &["plan"]);
+        walls.push(wall);
+        peak = peak.max(rss);
+        n_lines = lines;
+    }
+    walls.sort();
+    println!(
+        "  one changed instance, {nodes} nodes    {:>9.3} s {peak:>8.1} MB peak {n_lines:>7} lines of plan (median {:.3} s)",
+        walls[0].as_secs_f64(),
+        walls[walls.len() / 2].as_secs_f64()
+    );
+}
+
+/// Records the state a successful `ordo apply` of the repository at `dir` leaves: every
+/// component applied, the environment at the working tree's revision. The components are
+/// recorded as the engine records them (`applied_component`, the store's own key), without
+/// running their scripts.
+fn record_state(dir: &Path) {
+    let input = Input::open(dir, None).unwrap();
+    let loaded = ordo::load::load_input(&input, LoadOptions::default()).unwrap();
+    assert!(!loaded.diagnostics.iter().any(|diagnostic| diagnostic.is_error()), "the synthetic site loads");
+    let state = StateDir::new(&dir.join(".ordo")).unwrap();
+    let mut store = ordo::store::open(&state).unwrap();
+    let salt = store.secret_key().unwrap();
+    let environment = "production";
+    let request = NewJob {
+        environment: environment.to_string(),
+        revision: loaded.revision.clone(),
+        kind: JobKind::Apply,
+        trigger: Trigger::Cli,
+    };
+    let id = store.queue_job(&request).unwrap();
+    store.start_job(id, &loaded.revision, None).unwrap();
+    let writes: Vec<JobWrite> = loaded
+        .model
+        .components
+        .iter()
+        .zip(dependencies(&loaded.model))
+        .map(|(component, depends_on)| JobWrite::Applied(Box::new(applied_component(component, depends_on, &salt))))
+        .collect();
+    store.record(id, environment, &writes).unwrap();
+    let finish = JobFinish {
+        state: JobState::Success,
+        summary: format!("{} applied", writes.len()),
+        applied_revision: Some(loaded.revision.clone()),
+        diagnostics: None,
+    };
+    store.finish_job(id, &finish).unwrap();
+}
+
+/// The first `ordo apply` of a site: every component runs and is recorded.
+fn bench_first_apply(nodes: usize) {
+    if nodes == 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let n_components = generate(dir.path(), nodes, nodes);
+    println!("\nfirst apply: {nodes} nodes, {n_components} components, --concurrency 64");
+    let (wall, rss, _) = measure(dir.path(), &["apply", "--yes", "--concurrency", "64"]);
+    println!("  apply wall {:>8.3} s  {rss:>6.1} MB peak   [target < 10 s at 10,000 nodes]", wall.as_secs_f64());
+    let (wall, rss, _) = measure(dir.path(), &["plan"]);
+    println!("  plan after it (no changes) {:>8.3} s  {rss:>6.1} MB peak", wall.as_secs_f64());
 }
 
 fn bench_apply(nodes: usize, runs: usize) {
+    if nodes == 0 {
+        return;
+    }
     let instances = nodes / 3;
     println!("\napply: {nodes} nodes, {instances} instances, {} components, 3 groups, --concurrency 64", instances * 3);
     let mut walls = Vec::new();
@@ -175,13 +289,22 @@ fn run(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Runs ordo once with its output discarded; returns wall time and peak resident memory (MB).
-fn measure(dir: &Path, args: &[&str]) -> (Duration, f64) {
+/// Runs ordo once; returns wall time, peak resident memory (MB) and the lines it printed.
+fn measure(dir: &Path, args: &[&str]) -> (Duration, f64, usize) {
+    use std::io::Read as _;
     let started = Instant::now();
     // Reaped below by wait4, which also reports the child's peak memory.
     #[allow(clippy::zombie_processes)]
-    let child =
-        Command::new(ORDO).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(ORDO)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut output = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut output).unwrap();
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid, and wait4 only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -190,72 +313,5 @@ fn measure(dir: &Path, args: &[&str]) -> (Duration, f64) {
     let wall = started.elapsed();
     assert_eq!(pid, child.id() as i32);
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ordo {args:?} failed");
-    (wall, usage.ru_maxrss as f64 / 1024.0)
+    (wall, usage.ru_maxrss as f64 / 1024.0, output.iter().filter(|&&byte| byte == b'\n').count())
 }
-
-/// Writes a synthetic repository; returns the number of components.
-fn generate(dir: &Path, nodes: usize, instances: usize) -> usize {
-    let pool = |tier: usize| -> Vec<String> {
-        (0..nodes).filter(|index| index % 3 == tier).map(|index| format!("node{index:05}.example.net")).collect()
-    };
-    let (db_nodes, web_nodes, lb_nodes) = (pool(0), pool(1), pool(2));
-    let mut inventory = String::from("defaults:\n  transport: local\n  timeout: 60\nnodes:\n");
-    for index in 0..nodes {
-        let _ = writeln!(
-            inventory,
-            "  - name: node{index:05}.example.net\n    facts: {{ipaddress: 10.{}.{}.{}}}",
-            index / 65536,
-            index / 256 % 256,
-            index % 256
-        );
-    }
-    std::fs::write(dir.join("inventory.yaml"), inventory).unwrap();
-    let mut site = String::from("instances:\n");
-    for index in 0..instances {
-        let _ = write!(
-            site,
-            "  - application: tier\n    title: t{index}\n    parameters: {{db_port: 5432}}\n    nodes:\n      {}: Tier::Db[t{index}]\n      {}: Tier::Web[t{index}]\n      {}: Tier::Lb[t{index}]\n",
-            db_nodes[index % db_nodes.len()],
-            web_nodes[index % web_nodes.len()],
-            lb_nodes[index % lb_nodes.len()],
-        );
-    }
-    std::fs::write(dir.join("site.yaml"), site).unwrap();
-    let package = dir.join("packages/tier");
-    std::fs::create_dir_all(package.join("scripts")).unwrap();
-    std::fs::write(package.join("package.yaml"), PACKAGE).unwrap();
-    let script = package.join("scripts/true");
-    std::fs::write(&script, "#!/bin/true\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    instances * 3
-}
-
-const PACKAGE: &str = r#"name: tier
-version: 1.0.0
-parameters:
-  db_port: {type: integer, default: 5432}
-  password: {type: string, secret: true, default: bench-secret}
-capabilities:
-  Sql: {attributes: {host: string, port: integer, password: {type: string, secret: true}}}
-  Http: {attributes: {host: string, port: integer}}
-components:
-  Tier::Db:
-    parameters: {port: integer, password: {type: string, secret: true}}
-    produces: {Sql: {host: "${facts.ipaddress}", port: "${port}", password: "${password}"}}
-    scripts: {apply: scripts/true}
-  Tier::Web:
-    parameters: {db_host: string, db_port: integer, db_password: {type: string, secret: true}, port: {type: integer, default: 8080}}
-    consumes: {Sql: {db_host: "${host}", db_port: "${port}", db_password: "${password}"}}
-    produces: {Http: {host: "${facts.ipaddress}", port: "${port}"}}
-    scripts: {apply: scripts/true}
-  Tier::Lb:
-    parameters: {backends: array}
-    consumes: {Http: {backends: "${host}:${port}"}}
-    scripts: {apply: scripts/true}
-application:
-  name: tier
-  components:
-    - {component: Tier::Db, title: "${title}", parameters: {port: "${db_port}", password: "${password}"}, export: "Sql[${title}]"}
-    - {component: Tier::Web, title: "${title}", consume: "Sql[${title}]", export: "Http[${title}]"}
-    - {component: Tier::Lb, title: "${title}", consume: "Http[${title}]"}
-"#;

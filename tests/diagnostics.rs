@@ -667,6 +667,49 @@ fn yaml_nested_too_deeply() {
     );
 }
 
+/// A billion laughs: each level repeats the one before ten times. Refused where the
+/// aliases start repeating too much, quickly and without reading it all.
+#[test]
+fn yaml_alias_bomb() {
+    check(
+        |repo| {
+            let mut bomb = String::from("      lol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+            for level in 1..10 {
+                let aliases = vec![format!("*lol{}", level - 1); 10].join(", ");
+                bomb.push_str(&format!("      lol{level}: &lol{level} [{aliases}]\n"));
+            }
+            repo.edit("site.yaml", "      db_user: user\n", &format!("      db_user: user\n{bomb}"));
+        },
+        expect![[r#"
+            error: aliases (`*name`) here repeat more values than the file holds: aliases nested in what other aliases repeat multiply what is read
+               ┌─ site.yaml:13:27
+               │
+            13 │       lol5: &lol5 [*lol4, *lol4, *lol4, *lol4, *lol4, *lol4, *lol4, *lol4, *lol4, *lol4]
+               │                           ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+/// An inventory that does not parse is one error: the site's nodes and facts are not
+/// reported missing one by one.
+#[test]
+fn inventory_that_does_not_parse_is_one_error() {
+    check(
+        |repo| repo.edit("inventory.yaml", "  - name: dev1.example.net\n", "  - name: [dev1.example.net\n"),
+        expect![[r#"
+            error: expected string scalar
+              ┌─ inventory.yaml:8:11
+              │
+            8 │   - name: [dev1.example.net
+              │           ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
 #[test]
 fn error_at_the_end_of_the_input() {
     check(

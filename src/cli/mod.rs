@@ -440,11 +440,14 @@ fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     let mut sources = crate::diag::SourceMap::default();
     let mut diagnostics = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    for (file, parsed) in files.iter().zip(parse_files(&files)) {
+        let (text, errors) = parsed?;
+        // Only a file with errors needs its text kept, for the excerpts of its diagnostics.
+        if errors.is_empty() {
+            continue;
+        }
         let name = file.display().to_string();
-        let parse = crate::lang::parse(&text);
-        for error in parse.errors {
+        for error in errors {
             diagnostics.push(
                 crate::diag::Diagnostic::error(error.message)
                     .at(Some(crate::diag::Location { file: name.clone(), range: error.span.range() })),
@@ -470,26 +473,66 @@ fn validate_puppet_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads and parses each file, on as many threads as there are cores (files are independent),
+/// and returns each file's text and syntax errors in the order of `files`.
+#[allow(clippy::type_complexity)]
+fn parse_files(files: &[PathBuf]) -> Vec<anyhow::Result<(String, Vec<crate::lang::SyntaxError>)>> {
+    let parse_one = |file: &PathBuf| {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let errors = crate::lang::parse(&text).errors;
+        Ok((text, errors))
+    };
+    let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len() / 64 + 1);
+    if n_threads <= 1 {
+        return files.iter().map(parse_one).collect();
+    }
+    // Files are dealt out in turn, so each thread gets a fair share of large and small ones.
+    let per_thread: Vec<Vec<_>> = std::thread::scope(|threads| {
+        let handles: Vec<_> = (0..n_threads)
+            .map(|thread_idx| {
+                threads
+                    .spawn(move || files.iter().skip(thread_idx).step_by(n_threads).map(parse_one).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("a parse never panics")).collect()
+    });
+    let mut per_thread: Vec<_> = per_thread.into_iter().map(Vec::into_iter).collect();
+    (0..files.len()).map(|idx| per_thread[idx % n_threads].next().expect("every file was parsed")).collect()
+}
+
 fn collect_pp(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("listing {}", path.display()))?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            // Links inside the directories walked are not followed: only what is there is read.
-            if std::fs::symlink_metadata(&entry).is_ok_and(|meta| meta.file_type().is_symlink()) {
-                continue;
-            }
-            if entry.is_dir() || entry.extension().is_some_and(|extension| extension == "pp") {
-                collect_pp(&entry, files)?;
-            }
-        }
+        collect_pp_in(path, files)
     } else if path.exists() {
         files.push(path.to_path_buf());
+        Ok(())
     } else {
         anyhow::bail!("{} does not exist", path.display());
+    }
+}
+
+/// The `.pp` files under a directory, in path order. Each entry's type comes with the
+/// directory listing, so walking a tree costs no call per file beyond the listing.
+fn collect_pp_in(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        // Links inside the directories walked are not followed: only what is there is read.
+        let Ok(file_type) = entry.file_type() else { continue };
+        let path = entry.path();
+        if file_type.is_dir() {
+            entries.push((path, true));
+        } else if file_type.is_file() && path.extension().is_some_and(|extension| extension == "pp") {
+            entries.push((path, false));
+        }
+    }
+    entries.sort();
+    for (path, is_dir) in entries {
+        if is_dir {
+            collect_pp_in(&path, files)?;
+        } else {
+            files.push(path);
+        }
     }
     Ok(())
 }

@@ -7,17 +7,24 @@
 //! reports whether any referenced value was secret, so secrecy flows with the data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 /// Variables visible to an interpolation, each with its secrecy.
 #[derive(Debug, Default, Clone)]
 pub struct Scope {
-    vars: BTreeMap<String, (Value, bool)>,
+    vars: BTreeMap<String, (Arc<Value>, bool)>,
 }
 
 impl Scope {
     pub fn set(&mut self, name: &str, value: Value, secret: bool) {
+        self.set_shared(name, Arc::new(value), secret);
+    }
+
+    /// Sets a variable to a value other scopes hold too (a node's facts, shared by every
+    /// component on the node), without copying it.
+    pub fn set_shared(&mut self, name: &str, value: Arc<Value>, secret: bool) {
         self.vars.insert(name.to_string(), (value, secret));
     }
 
@@ -30,22 +37,25 @@ impl Scope {
     fn lookup(&self, path: &str) -> Result<(Value, bool), InterpolationError> {
         let mut steps = path.split('.');
         let name = steps.next().unwrap_or_default().trim();
-        let Some((mut value, secret)) = self.vars.get(name).cloned() else {
+        let Some((value, secret)) = self.vars.get(name) else {
             return Err(InterpolationError::UnknownVariable {
                 name: name.to_string(),
                 known: self.vars.keys().cloned().collect(),
             });
         };
+        // The path is walked by reference: only the value it ends at is copied, not the
+        // whole map (a node's facts) it starts from.
+        let mut value: &Value = value;
         for step in steps {
-            let next = match &value {
-                Value::Object(map) => map.get(step).cloned(),
-                Value::Array(items) => step.parse::<usize>().ok().and_then(|index| items.get(index).cloned()),
+            let next = match value {
+                Value::Object(map) => map.get(step),
+                Value::Array(items) => step.parse::<usize>().ok().and_then(|index| items.get(index)),
                 _ => None,
             };
             value =
                 next.ok_or_else(|| InterpolationError::UnknownKey { path: path.to_string(), key: step.to_string() })?;
         }
-        Ok((value, secret))
+        Ok((value.clone(), *secret))
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod env_graph;
 mod interpolate;
+mod inventory;
 pub mod puppet;
 mod raw;
 mod resolve;
@@ -106,7 +107,7 @@ pub fn load(snapshot: &Snapshot, options: LoadOptions) -> anyhow::Result<Loaded>
         )));
         Model::default()
     };
-    model.policy = yaml::job_settings(&mut loader)?;
+    model.policy = inventory::job_settings(&mut loader)?;
     tracing::debug!(
         revision = %snapshot.revision,
         components = model.components.len(),
@@ -138,7 +139,7 @@ fn not_utf8_as_diagnostic(loader: &mut Loader, loaded: anyhow::Result<Model>) ->
 /// snapshot; nodes come from the snapshot's `inventory.yaml` when there is one.
 pub fn load_environment_graph(snapshot: &Snapshot, file: &str, options: LoadOptions) -> anyhow::Result<Loaded> {
     let mut loader = Loader::new(snapshot, options);
-    let inventory = match yaml::load_inventory(&mut loader) {
+    let inventory = match inventory::load_inventory(&mut loader) {
         Ok(inventory) => inventory,
         Err(err) => {
             not_utf8_as_diagnostic(&mut loader, Err(err))?;

@@ -1,5 +1,6 @@
-//! The YAML front end: `inventory.yaml`, `packages/*/package.yaml` and `site.yaml` into a
-//! [`Model`].
+//! The YAML front end: `packages/*/package.yaml` and `site.yaml`, with the nodes of
+//! `inventory.yaml` (read by `inventory.rs`), into a [`Model`]; and the reading of YAML files
+//! every part of `load` uses, with located errors in plain words.
 //!
 //! Resolution happens in this order, so that every value is known at plan time:
 //! 1. application parameters: package defaults < the chosen profile < the site's values;
@@ -11,8 +12,7 @@
 //! Every mistake becomes a [`Diagnostic`] with the file and place; loading goes on after a
 //! mistake so one run reports as many as it can.
 
-use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -21,19 +21,17 @@ use serde_saphyr::Spanned;
 
 use super::Loader;
 use super::interpolate::{InterpolationError, Scope, interpolate, interpolate_shell};
-use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite, RawTransport};
+use super::inventory;
+use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite};
 use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, FailurePolicy, Implementation, MaxFailures,
-    Model, Node, OnFailure, PackageFile, PackageFiles, Param, Params, Script, Scripts, SshTarget, Transport,
-    capitalize_type, split_reference,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, PackageFile, PackageFiles,
+    Param, Params, Script, Scripts, capitalize_type, split_reference,
 };
 use crate::text::join_some;
 
-const INVENTORY: &str = "inventory.yaml";
 const SITE: &str = "site.yaml";
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// The longest timeout a node or a check may have: a week. Longer ones are mistakes, and
 /// unbounded ones would overflow the clock.
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -52,10 +50,44 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) ->
 
 /// Parses YAML text; a failure is the diagnostic to report.
 fn parse_yaml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str_with_options::<T>(text, reader_options(text.len()))
+        .map_err(|err| yaml_error(file, text, &err))
+}
+
+/// The YAML reader's settings for a file of `size` bytes.
+///
+/// What only a long file can have a lot of (values, events, text, anchors, aliases, merge
+/// keys) is limited in proportion to its length, so a site of any size loads: each of them
+/// takes at least a byte, and an empty entry (`:` alone, two bytes) is the most events per
+/// byte, four. What a short file could blow up stays bounded whatever its length: nesting
+/// (64 levels), and what aliases repeat, which nested aliases multiply at every level (the
+/// "billion laughs"): the values aliases repeat count as values of the file, within the same
+/// limit, and all of them together may be at most as many as the file has bytes, or a
+/// million in a smaller file.
+fn reader_options(size: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| yaml_error(file, text, &err))
+    // Comments are checked as YAML either way; nothing here reads their text.
+    options.emit_comments = false;
+    let per_byte = size.saturating_mul(4).saturating_add(1024);
+    let repeated = size.max(1_000_000);
+    if let Some(budget) = &mut options.budget {
+        budget.max_events = budget.max_events.max(per_byte);
+        budget.max_nodes = budget.max_nodes.max(per_byte);
+        budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(size);
+        budget.max_total_comment_bytes = budget.max_total_comment_bytes.max(size);
+        budget.max_anchors = budget.max_anchors.max(size);
+        budget.max_aliases = budget.max_aliases.max(size);
+        budget.max_merge_keys = budget.max_merge_keys.max(size);
+        // Many aliases of one anchor (`facts: *datacenter` on every node) are ordinary; the
+        // bound on what they repeat is what stops a bomb.
+        budget.enforce_alias_anchor_ratio = false;
+        budget.max_recorded_anchor_events = budget.max_recorded_anchor_events.max(repeated);
+        budget.max_recorded_anchor_bytes = budget.max_recorded_anchor_bytes.max(size);
+    }
+    options.alias_limits.max_total_replayed_events = options.alias_limits.max_total_replayed_events.max(repeated);
+    options
 }
 
 /// Keeps a parsed file's text for diagnostics, and its error if it did not parse.
@@ -83,8 +115,15 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
     let location = Some(Location { file: file.to_string(), range: start..end });
     // The parser's own advice is for programmers embedding it, and the place is shown anyway.
     let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    let message = match err.without_snippet() {
+    // A limit reached while an alias is repeated is the aliases' doing, whichever it was.
+    let through_alias = matches!(err.without_snippet(), serde_saphyr::Error::AliasError { .. });
+    let message = match original_error(err) {
+        serde_saphyr::Error::Budget { .. } if through_alias => ALIASES_TOO_LARGE.to_string(),
         serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => ALIASES_TOO_LARGE.to_string(),
         _ if message.starts_with("multiple YAML documents detected") => {
             "a second YAML document starts here (`---`); this file holds one document".to_string()
         }
@@ -104,6 +143,14 @@ fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> Diagnostic {
     diagnostic
 }
 
+/// The reader's own error inside the wrappers that add a snippet or an alias's places.
+fn original_error(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::AliasError { error, .. } | serde_saphyr::Error::WithSnippet { error, .. } = err {
+        err = error;
+    }
+    err
+}
+
 /// What a breached limit of the YAML reader means, in words: the limits keep a hostile file
 /// from taking unbounded time, memory or stack.
 fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
@@ -119,10 +166,16 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
             "too much text"
         }
         BudgetBreach::MergeKeys { .. } => "too many merge keys (`<<`)",
+        BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
+            return ALIASES_TOO_LARGE.into();
+        }
         _ => "too large or too complex",
     };
     format!("the file is too large to read: {what}")
 }
+
+/// An alias bomb, or aliases repeating more than any real file does.
+const ALIASES_TOO_LARGE: &str = "aliases (`*name`) here repeat more values than the file holds: aliases nested in what other aliases repeat multiply what is read";
 
 /// "unknown field `nmae`, expected one of name, version" -> "did you mean `name`?".
 fn unknown_field_suggestion(message: &str) -> Option<String> {
@@ -139,7 +192,7 @@ fn unknown_field_suggestion(message: &str) -> Option<String> {
     suggest(wrong, candidates.iter().copied()).map(|best| format!("did you mean `{best}`?"))
 }
 
-fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
+pub(super) fn spanned_location<T>(file: &str, spanned: &Spanned<T>) -> Option<Location> {
     let location = &spanned.referenced;
     if location.line() == 0 {
         return None;
@@ -197,7 +250,8 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
 type SiteParse<'scope, 'text> = (&'text str, std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>);
 
 fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Result<Model> {
-    let mut model = Model { nodes: load_inventory(loader)?.nodes, ..Model::default() };
+    let inventory = inventory::load_inventory(loader)?;
+    let mut model = Model { nodes: inventory.nodes, ..Model::default() };
     let packages = load_packages(loader)?;
     let capability_types = capability_types(loader, &packages);
     let mut component_types: BTreeMap<String, ComponentType> = BTreeMap::new();
@@ -244,7 +298,9 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
         let parsed = parse.join().expect("parsing YAML does not panic");
         record_parse(loader, SITE, text, parsed)
     });
-    let Some(site) = site else {
+    // Without the inventory, every node the site names would be reported unknown, and every
+    // fact it uses missing: its one error says it all.
+    let Some(site) = site.filter(|_| !inventory.unreadable) else {
         return Ok(model);
     };
     let mut declared = Vec::new();
@@ -262,87 +318,9 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     Ok(model)
 }
 
-/// The inventory's nodes, and how to make a node it does not list.
-#[derive(Debug, Clone, Default)]
-pub(super) struct NodeInventory {
-    pub nodes: BTreeMap<String, Node>,
-    pub default_transport: Option<Transport>,
-    pub default_timeout: Option<u64>,
-}
-
-impl NodeInventory {
-    /// A node the code names but the inventory does not list: it gets the default transport,
-    /// or none (it can then be shown and planned, not run).
-    pub fn default_node(&self, name: &str) -> Node {
-        let transport = match self.default_transport.clone() {
-            Some(Transport::Ssh(mut target)) => {
-                target.address = name.to_string();
-                Transport::Ssh(target)
-            }
-            other => other.unwrap_or(Transport::Unknown),
-        };
-        Node {
-            name: name.to_string(),
-            transport,
-            labels: BTreeMap::new(),
-            facts: serde_json::Map::new(),
-            timeout_secs: self.default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-        }
-    }
-}
-
-pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventory> {
-    let mut nodes = BTreeMap::new();
-    let Some(inventory) = read_yaml::<raw::RawInventory>(loader, INVENTORY)? else {
-        return Ok(NodeInventory::default());
-    };
-    let defaults = &inventory.defaults;
-    // A node the inventory does not list, under `defaults.transport: ssh`, is reached at
-    // its own name.
-    let default_transport = defaults.transport.map(|transport| match transport {
-        RawTransport::Local => Transport::Local,
-        RawTransport::Ssh => Transport::Ssh(Box::new(ssh_target(defaults, None, String::new()))),
-    });
-    let default_timeout = defaults.timeout.as_ref().and_then(|timeout| checked_timeout(loader, INVENTORY, timeout, 1));
-    for raw in inventory.nodes {
-        let location = spanned_location(INVENTORY, &raw.name);
-        let name = raw.name.value.trim().to_string();
-        if !resolve::check_node_name(&mut loader.diagnostics, &name, location.clone()) {
-            continue;
-        }
-        let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
-            RawTransport::Local => Transport::Local,
-            RawTransport::Ssh => {
-                let address = raw.address.clone().unwrap_or_else(|| name.clone());
-                Transport::Ssh(Box::new(ssh_target(defaults, Some(&raw), address)))
-            }
-        };
-        let facts = if raw.gather_facts.or(defaults.gather_facts).unwrap_or(false) {
-            gathered_facts(loader, &name, &transport, raw.facts, location.clone())
-        } else {
-            raw.facts
-        };
-        let node = Node {
-            name: name.clone(),
-            transport,
-            labels: raw.labels,
-            facts,
-            timeout_secs: match &raw.timeout {
-                Some(timeout) => checked_timeout(loader, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS),
-                None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-            },
-        };
-        if nodes.insert(name.clone(), node).is_some() {
-            loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
-        }
-    }
-    mark_shared_hosts(&mut nodes);
-    Ok(NodeInventory { nodes, default_transport, default_timeout })
-}
-
 /// A timeout in seconds, from `minimum` to [`MAX_TIMEOUT_SECS`]; `None` (and an error)
 /// outside that range.
-fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
+pub(super) fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
     if (minimum..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
         return Some(timeout.value);
     }
@@ -354,107 +332,6 @@ fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, mini
         .at(spanned_location(file, timeout)),
     );
     None
-}
-
-/// A node's SSH settings: its own, else the inventory's defaults.
-fn ssh_target(defaults: &raw::RawNodeDefaults, node: Option<&raw::RawNode>, address: String) -> SshTarget {
-    let pick = |own: Option<&String>, default: &Option<String>| own.or(default.as_ref()).cloned();
-    SshTarget {
-        address,
-        port: node.and_then(|node| node.port).or(defaults.port),
-        user: pick(node.and_then(|node| node.user.as_ref()), &defaults.user),
-        identity_file: pick(node.and_then(|node| node.identity_file.as_ref()), &defaults.identity_file),
-        known_hosts: pick(node.and_then(|node| node.known_hosts.as_ref()), &defaults.known_hosts),
-        jump: pick(node.and_then(|node| node.jump.as_ref()), &defaults.jump),
-        work_dir: pick(node.and_then(|node| node.work_dir.as_ref()), &defaults.work_dir),
-        shared_host: false,
-        accept_new_host_keys: node
-            .and_then(|node| node.accept_new_host_keys)
-            .or(defaults.accept_new_host_keys)
-            .unwrap_or(false),
-    }
-}
-
-/// Nodes that reach the same host as the same user, in the default working directory,
-/// each work in a subdirectory named after the node, so they never share files.
-fn mark_shared_hosts(nodes: &mut BTreeMap<String, Node>) {
-    let mut per_host: HashMap<(String, Option<u16>, Option<String>), usize> = HashMap::new();
-    let key = |target: &SshTarget| (target.address.clone(), target.port, target.user.clone());
-    for node in nodes.values() {
-        if let Transport::Ssh(target) = &node.transport
-            && target.work_dir.is_none()
-        {
-            *per_host.entry(key(target)).or_default() += 1;
-        }
-    }
-    for node in nodes.values_mut() {
-        if let Transport::Ssh(target) = &mut node.transport
-            && target.work_dir.is_none()
-        {
-            target.shared_host = per_host.get(&key(target)).is_some_and(|count| *count > 1);
-        }
-    }
-}
-
-/// The job settings of `ordo.yaml` (`jobs: {on_failure, max_failures}`), for both front ends.
-pub(super) fn job_settings(loader: &mut Loader) -> anyhow::Result<FailurePolicy> {
-    const SETTINGS: &str = "ordo.yaml";
-    let Some(settings) = read_yaml::<raw::RawRepositorySettings>(loader, SETTINGS)? else {
-        return Ok(FailurePolicy::default());
-    };
-    let Some(jobs) = settings.jobs else {
-        return Ok(FailurePolicy::default());
-    };
-    let mut policy = FailurePolicy::default();
-    if let Some(on_failure) = &jobs.on_failure {
-        policy.on_failure = OnFailure::parse(&on_failure.value);
-        if policy.on_failure.is_none() {
-            loader.diagnostics.push(
-                Diagnostic::error(format!("jobs.on_failure must be `stop` or `continue`, not `{}`", on_failure.value))
-                    .at(spanned_location(SETTINGS, on_failure)),
-            );
-        }
-    }
-    if let Some(max_failures) = &jobs.max_failures {
-        policy.max_failures = MaxFailures::parse(&crate::model::display_value(&max_failures.value));
-        if policy.max_failures.is_none() {
-            loader.diagnostics.push(
-                Diagnostic::error(format!(
-                    "jobs.max_failures must be a number of nodes or a percentage such as `10%`, not `{}`",
-                    crate::model::display_value(&max_failures.value)
-                ))
-                .at(spanned_location(SETTINGS, max_failures)),
-            );
-        }
-    }
-    Ok(policy)
-}
-
-/// A node's facts as Facter reports them, overlaid with the inventory's own.
-fn gathered_facts(
-    loader: &mut Loader,
-    name: &str,
-    transport: &Transport,
-    written: serde_json::Map<String, Value>,
-    location: Option<Location>,
-) -> serde_json::Map<String, Value> {
-    let Some(gather) = loader.gather_facts else {
-        return written;
-    };
-    match gather(transport) {
-        Ok(mut facts) => {
-            facts.extend(written);
-            facts
-        }
-        Err(err) => {
-            loader.diagnostics.push(
-                Diagnostic::error(format!("cannot gather the facts of node {name}: {err:#}"))
-                    .at(location)
-                    .with_note("set the facts this node needs in inventory.yaml, or set gather_facts: false"),
-            );
-            written
-        }
-    }
 }
 
 fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
@@ -618,16 +495,51 @@ fn check_application_components(
     }
 }
 
+/// One instance of the site as the steps of its expansion see it: the package it uses, its
+/// reference (`Lamp[app1]`) and where the site declares it.
+struct Instance<'i> {
+    raw: &'i raw::RawInstance,
+    package: &'i Package,
+    reference: String,
+    location: Option<Location>,
+}
+
 /// Resolves an instance's parameters and declares its components; returns the instance.
 fn expand_instance<'a>(
     loader: &mut Loader,
     model: &Model,
     packages: &'a [Package],
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
-    instance: &raw::RawInstance,
+    raw: &raw::RawInstance,
     declared: &mut Vec<Declared<'a>>,
     declared_by: &mut BTreeMap<String, String>,
 ) -> Option<Application> {
+    let package = instance_package(loader, packages, raw)?;
+    let instance = Instance {
+        raw,
+        package,
+        reference: format!("{}[{}]", package.application, raw.title.value),
+        location: spanned_location(SITE, &raw.title),
+    };
+    let scope = instance_scope(loader, &instance);
+    let first_new = declared.len();
+    let complete = declare_components(loader, &instance, component_types, &scope, declared, declared_by);
+    let own = &mut declared[first_new..];
+    apply_overrides(loader, &instance, own);
+    assign_nodes(loader, model, &instance, complete, own);
+    Some(Application {
+        components: own.iter().map(|component| component.reference.clone()).collect(),
+        reference: instance.reference,
+        origin: instance.location,
+    })
+}
+
+/// The package an instance uses (`lamp`, or `lamp@1.0.0` at that version).
+fn instance_package<'a>(
+    loader: &mut Loader,
+    packages: &'a [Package],
+    instance: &raw::RawInstance,
+) -> Option<&'a Package> {
     let app_location = spanned_location(SITE, &instance.application);
     let (package_name, version) = match instance.application.value.split_once('@') {
         Some((name, version)) => (name, Some(version)),
@@ -652,230 +564,292 @@ fn expand_instance<'a>(
                 "package {package_name} is at version {}, not {version}",
                 package.raw.version.value
             ))
-            .at(app_location.clone()),
+            .at(app_location),
         );
     }
-    let title = instance.title.value.clone();
-    let app_ref = format!("{}[{title}]", package.application);
-    let instance_location = spanned_location(SITE, &instance.title);
+    Some(package)
+}
 
-    // Application parameters: package defaults < profile < site values.
-    let mut values: BTreeMap<String, (Value, Option<Location>)> = BTreeMap::new();
+/// Application parameters: package defaults < profile < site values; with `title` and `name`.
+fn instance_scope(loader: &mut Loader, instance: &Instance) -> Scope {
+    let (package, app_ref) = (instance.package, &instance.reference);
+    let mut values: BTreeMap<&str, (&Value, Option<Location>)> = BTreeMap::new();
     for (name, spec) in &package.raw.parameters {
         if let Some(default) = &spec.default {
-            values.insert(name.clone(), (default.value.clone(), spanned_location(&package.file, default)));
+            values.insert(name, (&default.value, spanned_location(&package.file, default)));
         }
     }
-    let mut overlay = |loader: &mut Loader, file: &str, given: &BTreeMap<String, Spanned<Value>>| {
-        for (name, value) in given {
-            let location = spanned_location(file, value);
-            if !package.raw.parameters.contains_key(name) {
-                loader.diagnostics.push(unknown_parameter(&app_ref, name, package.raw.parameters.keys(), location));
-                continue;
-            }
-            values.insert(name.clone(), (value.value.clone(), location));
-        }
-    };
-    if let Some(profile) = &instance.profile {
-        match package.raw.profiles.get(&profile.value) {
-            Some(profile_values) => overlay(loader, &package.file, profile_values),
-            None => loader.diagnostics.push(
-                Diagnostic::error(format!("package {package_name} has no profile `{}`", profile.value))
+    let profile = instance.raw.profile.as_ref().and_then(|profile| match package.raw.profiles.get(&profile.value) {
+        Some(profile_values) => Some((package.file.as_str(), profile_values)),
+        None => {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("package {} has no profile `{}`", package.raw.name.value, profile.value))
                     .at(spanned_location(SITE, profile))
                     .with_note(format!("profiles: {}", join_or_none(package.raw.profiles.keys()))),
-            ),
+            );
+            None
+        }
+    });
+    for (file, given) in profile.into_iter().chain([(SITE, &instance.raw.parameters)]) {
+        for (name, value) in given {
+            let location = spanned_location(file, value);
+            match package.raw.parameters.get_key_value(name) {
+                Some((name, _)) => {
+                    values.insert(name, (&value.value, location));
+                }
+                None => {
+                    loader.diagnostics.push(unknown_parameter(app_ref, name, package.raw.parameters.keys(), location))
+                }
+            }
         }
     }
-    overlay(loader, SITE, &instance.parameters);
     let mut scope = Scope::default();
     for (name, spec) in &package.raw.parameters {
-        match values.remove(name) {
-            Some((value, location)) => match check_type(value, spec.kind) {
+        match values.remove(name.as_str()) {
+            Some((value, location)) => match check_type(value.clone(), spec.kind) {
                 Ok(value) => scope.set(name, value, spec.secret),
-                Err(got) => loader.diagnostics.push(wrong_type(&app_ref, name, spec, got, location)),
+                Err(got) => loader.diagnostics.push(wrong_type(app_ref, name, spec, got, location)),
             },
             None if spec.mandatory => loader.diagnostics.push(
                 Diagnostic::error(format!("{app_ref}: expects a value for parameter '{name}'"))
-                    .at(instance_location.clone()),
+                    .at(instance.location.clone()),
             ),
             None => scope.set(name, Value::Null, spec.secret),
         }
     }
-    scope.set("title", Value::String(title.clone()), false);
-    scope.set("name", Value::String(title.clone()), false);
+    scope.set("title", Value::String(instance.raw.title.value.clone()), false);
+    scope.set("name", Value::String(instance.raw.title.value.clone()), false);
+    scope
+}
 
-    // The application's components, expanded and interpolated in the instance's scope.
-    // When some cannot be declared, node assignments are not checked against them: every
-    // mapping would be reported again as a consequence of the first mistake.
-    let first_new = declared.len();
-    let mut incomplete = false;
-    for component in &package.raw.application.components {
-        let declared_at = spanned_location(&package.file, &component.component);
+/// The application's components, expanded (`count`) and interpolated in the instance's
+/// scope; whether all could be declared. When some cannot, node assignments are not checked
+/// against them: every mapping would be reported again as a consequence of the first mistake.
+fn declare_components<'a>(
+    loader: &mut Loader,
+    instance: &Instance,
+    component_types: &'a BTreeMap<String, ComponentType<'a>>,
+    scope: &Scope,
+    declared: &mut Vec<Declared<'a>>,
+    declared_by: &mut BTreeMap<String, String>,
+) -> bool {
+    let mut complete = true;
+    for component in &instance.package.raw.application.components {
         let type_name = capitalize_type(&component.component.value);
         let Some(component_type) = component_types.get(&type_name) else {
             // Reported once per package by `check_application_components`.
-            incomplete = true;
+            complete = false;
             continue;
         };
-        let count = match &component.count {
-            None => None,
-            Some(count) => match interpolate(&count.value, &scope)
-                .map(|(value, _)| check_type(value, Some(ParamType::Integer)))
-            {
-                Ok(Ok(Value::Number(number))) if number.as_u64().is_some_and(|count| count > MAX_COUNT) => {
-                    loader.diagnostics.push(
-                        Diagnostic::error(format!(
-                            "{app_ref}: count of {type_name} is {number}, more than {MAX_COUNT}, the most one application may declare"
-                        ))
-                        .at(spanned_location(&package.file, count)),
-                    );
-                    incomplete = true;
-                    continue;
-                }
-                Ok(Ok(Value::Number(number))) if number.as_u64().is_some() => number.as_u64(),
-                Ok(_) => {
-                    loader.diagnostics.push(
-                        Diagnostic::error(format!("{app_ref}: count of {type_name} must be a non-negative integer"))
-                            .at(spanned_location(&package.file, count)),
-                    );
-                    continue;
-                }
-                Err(err) => {
-                    loader.diagnostics.push(interpolation_error(
-                        &app_ref,
-                        &err,
-                        spanned_location(&package.file, count),
-                    ));
-                    continue;
-                }
-            },
+        let count = match component_count(loader, instance, component, &type_name, scope) {
+            Ok(count) => count,
+            Err(Stop::Incomplete) => {
+                complete = false;
+                continue;
+            }
+            Err(Stop::Skip | Stop::Declaration) => continue,
         };
         let indexes: Vec<Option<u64>> = match count {
             Some(count) => (1..=count).map(Some).collect(),
             None => vec![None],
         };
         for index in indexes {
-            let mut scope = scope.clone();
-            if let Some(index) = index {
-                scope.set("index", Value::from(index), false);
-            }
-            let mut problem = false;
-            let mut eval = |loader: &mut Loader, value: &Spanned<Value>| match interpolate(&value.value, &scope) {
-                Ok(result) => Some(result),
-                Err(err) => {
-                    loader.diagnostics.push(interpolation_error(
-                        &app_ref,
-                        &err,
-                        spanned_location(&package.file, value),
-                    ));
-                    problem = true;
-                    None
+            let indexed;
+            let scope = match index {
+                Some(index) => {
+                    let mut with_index = scope.clone();
+                    with_index.set("index", Value::from(index), false);
+                    indexed = with_index;
+                    &indexed
                 }
+                None => scope,
             };
-            let title = &component.title;
-            let title_value = Spanned::new(Value::String(title.value.clone()), title.referenced, title.defined);
-            let component_title = match eval(loader, &title_value) {
-                Some((_, true)) => {
-                    loader.diagnostics.push(secret_in_name(
-                        &format!("{app_ref}: the title of {type_name}"),
-                        spanned_location(&package.file, title),
-                    ));
-                    incomplete = true;
-                    // One error for the declaration, not one per counted component.
+            match declare_component(loader, instance, component, &type_name, component_type, scope) {
+                Ok(new) => {
+                    if let Some(existing) = declared_by.get(&new.reference) {
+                        loader.diagnostics.push(
+                            Diagnostic::error(format!(
+                                "Duplicate declaration: {} is already declared by {existing}; cannot redeclare",
+                                new.reference
+                            ))
+                            .at(instance.location.clone()),
+                        );
+                        continue;
+                    }
+                    declared_by.insert(new.reference.clone(), instance.reference.clone());
+                    declared.push(new);
+                }
+                Err(Stop::Skip) => {}
+                Err(Stop::Incomplete) => complete = false,
+                Err(Stop::Declaration) => {
+                    complete = false;
                     break;
                 }
-                Some((value, false)) => crate::model::display_value(&value),
-                None => continue,
-            };
-            let mut explicit = BTreeMap::new();
-            for (name, value) in &component.parameters {
-                if !component_type.raw.parameters.contains_key(name) {
-                    loader.diagnostics.push(unknown_parameter(
-                        &format!("{type_name}[{component_title}]"),
-                        name,
-                        component_type.raw.parameters.keys(),
-                        spanned_location(&package.file, value),
-                    ));
-                    continue;
-                }
-                if let Some(result) = eval(loader, value) {
-                    explicit.insert(name.clone(), result);
-                }
             }
-            let references = |loader: &mut Loader, list: &Option<Spanned<OneOrMany>>| -> Vec<String> {
-                let Some(list) = list else { return Vec::new() };
-                let location = spanned_location(&package.file, list);
-                let mut out = Vec::new();
-                for item in &list.value.0 {
-                    let item = &item.value;
-                    match interpolate(&Value::String(item.clone()), &scope) {
-                        Ok((_, true)) => loader.diagnostics.push(secret_in_name(
-                            &format!("{app_ref}: the capability reference `{}`", crate::text::excerpt(item)),
-                            location.clone(),
-                        )),
-                        Ok((value, false)) => {
-                            let text = crate::model::display_value(&value);
-                            match split_reference(&text) {
-                                Some((capability, title)) => {
-                                    out.push(format!("{}[{title}]", capitalize_type(capability)))
-                                }
-                                None => loader.diagnostics.push(
-                                    Diagnostic::error(format!("`{text}` is not a reference like Sql[app1]"))
-                                        .at(location.clone()),
-                                ),
-                            }
-                        }
-                        Err(err) => loader.diagnostics.push(interpolation_error(&app_ref, &err, location.clone())),
-                    }
-                }
-                out
-            };
-            let produces = references(loader, &component.export);
-            let consumes = references(loader, &component.consume);
-            let requires = references(loader, &component.require);
-            if problem {
-                incomplete = true;
-                continue;
-            }
-            let reference = format!("{type_name}[{component_title}]");
-            if let Some(existing) = declared_by.get(&reference) {
-                loader.diagnostics.push(
-                    Diagnostic::error(format!(
-                        "Duplicate declaration: {reference} is already declared by {existing}; cannot redeclare"
-                    ))
-                    .at(instance_location.clone()),
-                );
-                continue;
-            }
-            declared_by.insert(reference.clone(), app_ref.clone());
-            declared.push(Declared {
-                reference,
-                type_name: type_name.clone(),
-                title: component_title,
-                application: app_ref.clone(),
-                component_type,
-                explicit,
-                produces,
-                consumes,
-                requires,
-                node: None,
-                declared_at: declared_at.clone(),
-                assigned_at: None,
-            });
         }
     }
+    complete
+}
 
-    // Per-component overrides from the site.
-    for (reference, parameters) in &instance.overrides {
+/// Why a declaration step gave nothing; its mistake is reported.
+enum Stop {
+    /// The instance is incomplete: its node assignments are not checked.
+    Incomplete,
+    /// The declaration itself is wrong: reported once, not once per counted component.
+    Declaration,
+    /// Only this component is left out.
+    Skip,
+}
+
+/// How many components a declaration with `count` makes; `None` without one.
+fn component_count(
+    loader: &mut Loader,
+    instance: &Instance,
+    component: &raw::RawAppComponent,
+    type_name: &str,
+    scope: &Scope,
+) -> Result<Option<u64>, Stop> {
+    let (file, app_ref) = (&instance.package.file, &instance.reference);
+    let Some(count) = &component.count else {
+        return Ok(None);
+    };
+    match interpolate(&count.value, scope).map(|(value, _)| check_type(value, Some(ParamType::Integer))) {
+        Ok(Ok(Value::Number(number))) if number.as_u64().is_some_and(|count| count > MAX_COUNT) => {
+            loader.diagnostics.push(
+                Diagnostic::error(format!(
+                    "{app_ref}: count of {type_name} is {number}, more than {MAX_COUNT}, the most one application may declare"
+                ))
+                .at(spanned_location(file, count)),
+            );
+            Err(Stop::Incomplete)
+        }
+        Ok(Ok(Value::Number(number))) if number.as_u64().is_some() => Ok(number.as_u64()),
+        Ok(_) => {
+            loader.diagnostics.push(
+                Diagnostic::error(format!("{app_ref}: count of {type_name} must be a non-negative integer"))
+                    .at(spanned_location(file, count)),
+            );
+            Err(Stop::Skip)
+        }
+        Err(err) => {
+            loader.diagnostics.push(interpolation_error(app_ref, &err, spanned_location(file, count)));
+            Err(Stop::Skip)
+        }
+    }
+}
+
+/// One component of the application, its title, parameters and references interpolated.
+fn declare_component<'a>(
+    loader: &mut Loader,
+    instance: &Instance,
+    component: &raw::RawAppComponent,
+    type_name: &str,
+    component_type: &'a ComponentType<'a>,
+    scope: &Scope,
+) -> Result<Declared<'a>, Stop> {
+    let (file, app_ref) = (&instance.package.file, &instance.reference);
+    let mut problem = false;
+    let mut eval =
+        |loader: &mut Loader, value: &Value, location: &dyn Fn() -> Option<Location>| match interpolate(value, scope) {
+            Ok(result) => Some(result),
+            Err(err) => {
+                loader.diagnostics.push(interpolation_error(app_ref, &err, location()));
+                problem = true;
+                None
+            }
+        };
+    let title = &component.title;
+    let title_value = Value::String(title.value.clone());
+    let component_title = match eval(loader, &title_value, &|| spanned_location(file, title)) {
+        Some((_, true)) => {
+            loader
+                .diagnostics
+                .push(secret_in_name(&format!("{app_ref}: the title of {type_name}"), spanned_location(file, title)));
+            return Err(Stop::Declaration);
+        }
+        Some((value, false)) => crate::model::display_value(&value),
+        None => return Err(Stop::Skip),
+    };
+    let mut explicit = BTreeMap::new();
+    for (name, value) in &component.parameters {
+        if !component_type.raw.parameters.contains_key(name) {
+            loader.diagnostics.push(unknown_parameter(
+                &format!("{type_name}[{component_title}]"),
+                name,
+                component_type.raw.parameters.keys(),
+                spanned_location(file, value),
+            ));
+            continue;
+        }
+        if let Some(result) = eval(loader, &value.value, &|| spanned_location(file, value)) {
+            explicit.insert(name.clone(), result);
+        }
+    }
+    let produces = references(loader, instance, scope, &component.export);
+    let consumes = references(loader, instance, scope, &component.consume);
+    let requires = references(loader, instance, scope, &component.require);
+    if problem {
+        return Err(Stop::Incomplete);
+    }
+    Ok(Declared {
+        reference: format!("{type_name}[{component_title}]"),
+        type_name: type_name.to_string(),
+        title: component_title,
+        application: instance.reference.clone(),
+        component_type,
+        explicit,
+        produces,
+        consumes,
+        requires,
+        node: None,
+        declared_at: spanned_location(file, &component.component),
+        assigned_at: None,
+    })
+}
+
+/// Capability references (`export`, `consume`, `require`), interpolated and normalised.
+fn references(
+    loader: &mut Loader,
+    instance: &Instance,
+    scope: &Scope,
+    list: &Option<Spanned<OneOrMany>>,
+) -> Vec<String> {
+    let Some(list) = list else { return Vec::new() };
+    let app_ref = &instance.reference;
+    let location = spanned_location(&instance.package.file, list);
+    let mut out = Vec::new();
+    for item in &list.value.0 {
+        let item = &item.value;
+        match interpolate(&Value::String(item.clone()), scope) {
+            Ok((_, true)) => loader.diagnostics.push(secret_in_name(
+                &format!("{app_ref}: the capability reference `{}`", crate::text::excerpt(item)),
+                location.clone(),
+            )),
+            Ok((value, false)) => {
+                let text = crate::model::display_value(&value);
+                match split_reference(&text) {
+                    Some((capability, title)) => out.push(format!("{}[{title}]", capitalize_type(capability))),
+                    None => loader.diagnostics.push(
+                        Diagnostic::error(format!("`{text}` is not a reference like Sql[app1]")).at(location.clone()),
+                    ),
+                }
+            }
+            Err(err) => loader.diagnostics.push(interpolation_error(app_ref, &err, location.clone())),
+        }
+    }
+    out
+}
+
+/// Per-component overrides from the site.
+fn apply_overrides(loader: &mut Loader, instance: &Instance, own: &mut [Declared]) {
+    for (reference, parameters) in &instance.raw.overrides {
         let normalized =
             split_reference(reference).map(|(type_name, title)| format!("{}[{title}]", capitalize_type(type_name)));
-        let Some(component) =
-            declared[first_new..].iter_mut().find(|component| Some(&component.reference) == normalized.as_ref())
-        else {
+        let Some(component) = own.iter_mut().find(|component| Some(&component.reference) == normalized.as_ref()) else {
             let location = parameters.values().next().and_then(|value| spanned_location(SITE, value));
             loader.diagnostics.push(
-                Diagnostic::error(format!("{app_ref} declares no component {reference} to override"))
-                    .at(location.or(instance_location.clone())),
+                Diagnostic::error(format!("{} declares no component {reference} to override", instance.reference))
+                    .at(location.or(instance.location.clone())),
             );
             continue;
         };
@@ -892,16 +866,22 @@ fn expand_instance<'a>(
             component.explicit.insert(name.clone(), (value.value.clone(), false));
         }
     }
+}
 
-    // Node assignments: every component on exactly one node, every node known.
+/// Node assignments: every component on exactly one node, every node known. Mappings to
+/// components that do not exist are reported only when every component was declared.
+fn assign_nodes(loader: &mut Loader, model: &Model, instance: &Instance, complete: bool, own: &mut [Declared]) {
+    let app_ref = &instance.reference;
+    let mut complete = complete;
     let mut unknown_components = Vec::new();
-    for (node_name, assigned) in &instance.nodes {
+    for (node_name, assigned) in &instance.raw.nodes {
         let location = spanned_location(SITE, assigned);
         if !resolve::check_node_name(&mut loader.diagnostics, node_name, location.clone()) {
-            incomplete = true;
+            complete = false;
         } else if !model.nodes.contains_key(node_name) {
             let mut diagnostic =
-                Diagnostic::error(format!("unknown node {node_name}: it is not in {INVENTORY}")).at(location.clone());
+                Diagnostic::error(format!("unknown node {node_name}: it is not in {}", inventory::INVENTORY))
+                    .at(location.clone());
             if let Some(best) = suggest(node_name, model.nodes.keys().map(String::as_str)) {
                 diagnostic = diagnostic.with_note(format!("did you mean `{best}`?"));
             }
@@ -922,8 +902,7 @@ fn expand_instance<'a>(
                     continue;
                 }
             };
-            let Some(component) = declared[first_new..].iter_mut().find(|component| component.reference == reference)
-            else {
+            let Some(component) = own.iter_mut().find(|component| component.reference == reference) else {
                 unknown_components.push((reference, location.clone()));
                 continue;
             };
@@ -942,9 +921,9 @@ fn expand_instance<'a>(
             }
         }
     }
-    if !unknown_components.is_empty() && !incomplete {
+    if !unknown_components.is_empty() && complete {
         let names: Vec<&str> = unknown_components.iter().map(|(reference, _)| reference.as_str()).collect();
-        let known: Vec<&str> = declared[first_new..].iter().map(|component| component.reference.as_str()).collect();
+        let known: Vec<&str> = own.iter().map(|component| component.reference.as_str()).collect();
         let mut diagnostic = Diagnostic::error(format!(
             "Application {app_ref} assigns nodes to non-existent components: {}",
             join_some(&names, 20)
@@ -955,25 +934,17 @@ fn expand_instance<'a>(
         }
         loader.diagnostics.push(diagnostic.with_note(format!("{app_ref} declares: {}", join_some(&known, 20))));
     }
-    let unassigned: Vec<&str> = declared[first_new..]
-        .iter()
-        .filter(|component| component.node.is_none())
-        .map(|component| component.reference.as_str())
-        .collect();
+    let unassigned: Vec<&str> =
+        own.iter().filter(|component| component.node.is_none()).map(|component| component.reference.as_str()).collect();
     if !unassigned.is_empty() {
         loader.diagnostics.push(
             Diagnostic::error(format!(
                 "Application {app_ref} has components without assigned nodes: {}",
                 join_some(&unassigned, 20)
             ))
-            .at(instance_location.clone()),
+            .at(instance.location.clone()),
         );
     }
-    Some(Application {
-        reference: app_ref,
-        components: declared[first_new..].iter().map(|component| component.reference.clone()).collect(),
-        origin: instance_location,
-    })
 }
 
 /// Resolves parameters in dependency order, evaluates capabilities, and fills the model.
@@ -983,7 +954,56 @@ fn resolve_components(
     declared: Vec<Declared>,
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
 ) {
-    for component in &declared {
+    check_exports(loader, &declared);
+    let producers = resolve::producers(&mut loader.diagnostics, &declared);
+    let declared = expand_wildcards(loader, declared, &producers);
+    let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &declared, &producers) else {
+        return;
+    };
+    let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
+    // Each node's facts are made a value once and shared by the scopes of its components.
+    let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
+    for index in order {
+        let component = &declared[index];
+        let Some(node_name) = &component.node else {
+            continue;
+        };
+        let values = consumed_values(loader, model, component);
+        let facts = match facts_of_node.get(node_name) {
+            Some(facts) => facts.clone(),
+            None => {
+                let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
+                let facts = Arc::new(Value::Object(facts));
+                facts_of_node.insert(node_name.clone(), facts.clone());
+                facts
+            }
+        };
+        let (parameters, scope) = resolve_parameters(loader, component, node_name, facts, values);
+        produce_capabilities(loader, model, component, &scope, capability_types);
+        let Some(scripts) = component.component_type.scripts.clone() else {
+            continue;
+        };
+        resolved[index] = Some(Component {
+            reference: component.reference.clone(),
+            type_name: component.type_name.clone(),
+            title: component.title.clone(),
+            application: component.application.clone(),
+            node: node_name.clone(),
+            parameters,
+            implementation: Implementation::Scripts(scripts),
+            code_id: component.component_type.package.code_id.clone(),
+            produces: component.produces.clone(),
+            consumes: component.consumes.clone(),
+            requires: component.requires.clone(),
+            origin: component.assigned_at.clone().or(component.declared_at.clone()),
+        });
+    }
+    resolve::finish(model, resolved, edges);
+}
+
+/// Every exported capability must have a `produces` mapping in the component's type.
+fn check_exports(loader: &mut Loader, declared: &[Declared]) {
+    for component in declared {
         for capability in &component.produces {
             let (type_name, _) = split_reference(capability).unwrap_or_default();
             if !component.component_type.raw.produces.keys().any(|key| capitalize_type(key) == type_name) {
@@ -997,9 +1017,14 @@ fn resolve_components(
             }
         }
     }
-    let producers = resolve::producers(&mut loader.diagnostics, &declared);
-    // References with a `*` in the title stand for every exported capability they match.
-    let mut declared = declared;
+}
+
+/// References with a `*` in the title stand for every exported capability they match.
+fn expand_wildcards<'a>(
+    loader: &mut Loader,
+    mut declared: Vec<Declared<'a>>,
+    producers: &BTreeMap<String, usize>,
+) -> Vec<Declared<'a>> {
     for component in &mut declared {
         for list in [&mut component.consumes, &mut component.requires] {
             let mut expanded = Vec::new();
@@ -1024,247 +1049,235 @@ fn resolve_components(
             *list = expanded;
         }
     }
-    let declared = declared;
-    let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &declared, &producers) else {
-        return;
-    };
+    declared
+}
 
-    let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
-    for index in order {
-        let component = &declared[index];
-        let Some(node_name) = &component.node else {
-            continue;
-        };
-        let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
-        let raw_type = component.component_type.raw;
-        let mut values: BTreeMap<String, (Value, bool)> = component.explicit.clone();
-
-        // Consumed capability values fill the parameters that are not set explicitly; an
-        // array parameter collects one value per consumed capability.
-        let mut collected: BTreeMap<String, (Vec<Value>, bool)> = BTreeMap::new();
-        for capability in &component.consumes {
-            let Some(produced) = model.capabilities.get(capability) else { continue };
-            let (type_name, _) = split_reference(capability).unwrap_or_default();
-            let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
-                loader.diagnostics.push(
-                    Diagnostic::error(format!(
-                        "{} consumes {capability}, but component type {} has no `consumes: {type_name}` mapping",
-                        component.reference, component.type_name
-                    ))
-                    .at(component.declared_at.clone()),
-                );
-                continue;
-            };
-            let mut capability_scope = Scope::default();
-            for (name, param) in &produced.attributes {
-                capability_scope.set(name, param.value.clone(), param.secret);
-            }
-            for (parameter, expression) in mapping.1 {
-                if component.explicit.contains_key(parameter) {
-                    continue;
-                }
-                let is_array = raw_type.parameters.get(parameter).and_then(|spec| spec.kind) == Some(ParamType::Array);
-                match interpolate(&expression.value, &capability_scope) {
-                    Ok((value, secret)) if is_array => {
-                        let entry = collected.entry(parameter.clone()).or_default();
-                        match value {
-                            Value::Array(items) => entry.0.extend(items),
-                            value => entry.0.push(value),
-                        }
-                        entry.1 |= secret;
-                    }
-                    Ok(_) if values.contains_key(parameter) => loader.diagnostics.push(
-                        Diagnostic::error(format!(
-                            "{} consumes more than one {type_name} capability, so parameter '{parameter}' gets several values; declare it `type: array`",
-                            component.reference
-                        ))
-                        .at(spanned_location(&component.component_type.package.file, expression)),
-                    ),
-                    Ok(result) => {
-                        values.insert(parameter.clone(), result);
-                    }
-                    Err(err) => loader.diagnostics.push(interpolation_error(
-                        &component.reference,
-                        &err,
-                        spanned_location(&component.component_type.package.file, expression),
-                    )),
-                }
-            }
-        }
-
-        for (name, (items, secret)) in collected {
-            values.insert(name, (Value::Array(items), secret));
-        }
-
-        // Defaults, evaluated in the component's scope. A default may refer to other
-        // parameters, so defaults resolve in passes until no more can be resolved. A value
-        // that resolves to nothing (null) counts as not set, so the default applies.
-        let file = &component.component_type.package.file;
-        values.retain(|_, (value, _)| !value.is_null());
-        let mut scope = Scope::default();
-        scope.set("title", Value::String(component.title.clone()), false);
-        scope.set("name", Value::String(component.title.clone()), false);
-        scope.set("node", Value::String(node_name.clone()), false);
-        scope.set("facts", Value::Object(facts), false);
-        for (name, (value, secret)) in &values {
-            scope.set(name, value.clone(), *secret);
-        }
-        let mut parameters = Params::new();
-        let mut pending: Vec<&String> = raw_type.parameters.keys().collect();
-        let mut waiting: BTreeMap<&String, (InterpolationError, Option<Location>)> = BTreeMap::new();
-        while !pending.is_empty() {
-            let n_pending = pending.len();
-            let mut next = Vec::new();
-            for name in pending {
-                let spec = &raw_type.parameters[name];
-                let (value, tainted, location) = if let Some((value, secret)) = values.get(name) {
-                    (value.clone(), *secret, component.declared_at.clone())
-                } else if let Some(default) = &spec.default {
-                    let location = spanned_location(file, default);
-                    match interpolate(&default.value, &scope) {
-                        Ok((value, secret)) => (value, secret, location),
-                        Err(err) => {
-                            let waits_for_parameter = matches!(
-                                &err,
-                                InterpolationError::UnknownVariable { name: variable, .. }
-                                    if raw_type.parameters.contains_key(variable)
-                            );
-                            if waits_for_parameter {
-                                waiting.insert(name, (err, location));
-                                next.push(name);
-                            } else {
-                                loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
-                            }
-                            continue;
-                        }
-                    }
-                } else {
-                    (Value::Null, false, component.declared_at.clone())
-                };
-                waiting.remove(name);
-                if value.is_null() {
-                    if spec.mandatory {
-                        loader.diagnostics.push(
-                            Diagnostic::error(format!(
-                                "{}: expects a value for parameter '{name}'",
-                                component.reference
-                            ))
-                            .at(component.declared_at.clone()),
-                        );
-                    }
-                    continue;
-                }
-                match check_type(value, spec.kind) {
-                    Ok(value) => {
-                        scope.set(name, value.clone(), spec.secret || tainted);
-                        parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
-                    }
-                    Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
-                }
-            }
-            if next.len() == n_pending {
-                // No progress: these defaults refer to parameters that never get a value.
-                for (_, (err, location)) in std::mem::take(&mut waiting) {
-                    loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
-                }
-                break;
-            }
-            pending = next;
-        }
-
-        // Capabilities this component produces, evaluated in its scope.
-        for capability in &component.produces {
-            let (type_name, _) = split_reference(capability).unwrap_or_default();
-            let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
-                continue;
-            };
-            let capability_type = capability_types.get(type_name).map(|(_, raw)| *raw);
-            let mut attributes = Params::new();
-            let mut capability_scope = Scope::default();
-            for (name, expression) in mapping {
-                let spec = capability_type.and_then(|raw| raw.attributes.get(name));
-                if capability_type.is_some() && spec.is_none() {
-                    loader.diagnostics.push(
-                        Diagnostic::error(format!("capability type {type_name} has no attribute '{name}'"))
-                            .at(spanned_location(&component.component_type.package.file, expression)),
-                    );
-                    continue;
-                }
-                match interpolate(&expression.value, &scope) {
-                    Ok((value, secret)) => {
-                        let secret = secret || spec.is_some_and(|spec| spec.secret);
-                        let value = match check_type(value, spec.and_then(|spec| spec.kind)) {
-                            Ok(value) => value,
-                            Err(got) => {
-                                let location = spanned_location(&component.component_type.package.file, expression);
-                                let spec = spec.expect("a type error needs a declared attribute type");
-                                loader.diagnostics.push(wrong_type(capability, name, spec, got, location));
-                                continue;
-                            }
-                        };
-                        capability_scope.set(name, value.clone(), secret);
-                        attributes.insert(name.clone(), Param { value, secret });
-                    }
-                    Err(err) => loader.diagnostics.push(interpolation_error(
-                        &component.reference,
-                        &err,
-                        spanned_location(&component.component_type.package.file, expression),
-                    )),
-                }
-            }
-            // Attributes the mapping leaves out take the capability type's defaults.
-            for (name, spec) in capability_type.map(|raw| &raw.attributes).into_iter().flatten() {
-                if attributes.contains_key(name) {
-                    continue;
-                }
-                let default = match &spec.default {
-                    Some(default) => interpolate(&default.value, &scope).ok().map(|(value, _)| value),
-                    None => None,
-                };
-                match default.and_then(|value| check_type(value, spec.kind).ok()) {
-                    Some(value) => {
-                        capability_scope.set(name, value.clone(), spec.secret);
-                        attributes.insert(name.clone(), Param { value, secret: spec.secret });
-                    }
-                    None if spec.mandatory => loader.diagnostics.push(
-                        Diagnostic::error(format!(
-                            "{} produces {capability} without attribute '{name}', which capability type {type_name} requires",
-                            component.reference
-                        ))
-                        .at(component.declared_at.clone()),
-                    ),
-                    None => {}
-                }
-            }
-            let check = capability_type
-                .and_then(|raw| raw.check.as_ref())
-                .and_then(|check| availability_check(loader, component, check, &capability_scope));
-            model.capabilities.insert(
-                capability.clone(),
-                Capability { reference: capability.clone(), producer: component.reference.clone(), attributes, check },
+/// A component's explicit parameters, with consumed capability values filling those not set
+/// explicitly; an array parameter collects one value per consumed capability.
+fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> BTreeMap<String, (Value, bool)> {
+    let raw_type = component.component_type.raw;
+    let mut values: BTreeMap<String, (Value, bool)> = component.explicit.clone();
+    let mut collected: BTreeMap<String, (Vec<Value>, bool)> = BTreeMap::new();
+    for capability in &component.consumes {
+        let Some(produced) = model.capabilities.get(capability) else { continue };
+        let (type_name, _) = split_reference(capability).unwrap_or_default();
+        let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+            loader.diagnostics.push(
+                Diagnostic::error(format!(
+                    "{} consumes {capability}, but component type {} has no `consumes: {type_name}` mapping",
+                    component.reference, component.type_name
+                ))
+                .at(component.declared_at.clone()),
             );
-        }
-
-        let Some(scripts) = component.component_type.scripts.clone() else {
             continue;
         };
-        resolved[index] = Some(Component {
-            reference: component.reference.clone(),
-            type_name: component.type_name.clone(),
-            title: component.title.clone(),
-            application: component.application.clone(),
-            node: node_name.clone(),
-            parameters,
-            implementation: Implementation::Scripts(scripts),
-            code_id: component.component_type.package.code_id.clone(),
-            produces: component.produces.clone(),
-            consumes: component.consumes.clone(),
-            requires: component.requires.clone(),
-            origin: component.assigned_at.clone().or(component.declared_at.clone()),
-        });
+        let mut capability_scope = Scope::default();
+        for (name, param) in &produced.attributes {
+            capability_scope.set(name, param.value.clone(), param.secret);
+        }
+        for (parameter, expression) in mapping.1 {
+            if component.explicit.contains_key(parameter) {
+                continue;
+            }
+            let is_array = raw_type.parameters.get(parameter).and_then(|spec| spec.kind) == Some(ParamType::Array);
+            match interpolate(&expression.value, &capability_scope) {
+                Ok((value, secret)) if is_array => {
+                    let entry = collected.entry(parameter.clone()).or_default();
+                    match value {
+                        Value::Array(items) => entry.0.extend(items),
+                        value => entry.0.push(value),
+                    }
+                    entry.1 |= secret;
+                }
+                Ok(_) if values.contains_key(parameter) => loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} consumes more than one {type_name} capability, so parameter '{parameter}' gets several values; declare it `type: array`",
+                        component.reference
+                    ))
+                    .at(spanned_location(&component.component_type.package.file, expression)),
+                ),
+                Ok(result) => {
+                    values.insert(parameter.clone(), result);
+                }
+                Err(err) => loader.diagnostics.push(interpolation_error(
+                    &component.reference,
+                    &err,
+                    spanned_location(&component.component_type.package.file, expression),
+                )),
+            }
+        }
     }
 
-    resolve::finish(model, resolved, edges);
+    for (name, (items, secret)) in collected {
+        values.insert(name, (Value::Array(items), secret));
+    }
+    values
+}
+
+/// The component's parameters: its values, then defaults evaluated in the component's scope.
+/// A default may refer to other parameters, so defaults resolve in passes until no more can
+/// be resolved. A value that resolves to nothing (null) counts as not set, so the default
+/// applies. Returns the parameters and the scope they were resolved in.
+fn resolve_parameters(
+    loader: &mut Loader,
+    component: &Declared,
+    node_name: &str,
+    facts: Arc<Value>,
+    mut values: BTreeMap<String, (Value, bool)>,
+) -> (Params, Scope) {
+    let raw_type = component.component_type.raw;
+    let file = &component.component_type.package.file;
+    values.retain(|_, (value, _)| !value.is_null());
+    let mut scope = Scope::default();
+    scope.set("title", Value::String(component.title.clone()), false);
+    scope.set("name", Value::String(component.title.clone()), false);
+    scope.set("node", Value::String(node_name.to_string()), false);
+    scope.set_shared("facts", facts, false);
+    for (name, (value, secret)) in &values {
+        scope.set(name, value.clone(), *secret);
+    }
+    let mut parameters = Params::new();
+    let mut pending: Vec<&String> = raw_type.parameters.keys().collect();
+    let mut waiting: BTreeMap<&String, (InterpolationError, Option<Location>)> = BTreeMap::new();
+    while !pending.is_empty() {
+        let n_pending = pending.len();
+        let mut next = Vec::new();
+        for name in pending {
+            let spec = &raw_type.parameters[name];
+            let (value, tainted, location) = if let Some((value, secret)) = values.get(name) {
+                (value.clone(), *secret, component.declared_at.clone())
+            } else if let Some(default) = &spec.default {
+                let location = spanned_location(file, default);
+                match interpolate(&default.value, &scope) {
+                    Ok((value, secret)) => (value, secret, location),
+                    Err(err) => {
+                        let waits_for_parameter = matches!(
+                            &err,
+                            InterpolationError::UnknownVariable { name: variable, .. }
+                                if raw_type.parameters.contains_key(variable)
+                        );
+                        if waits_for_parameter {
+                            waiting.insert(name, (err, location));
+                            next.push(name);
+                        } else {
+                            loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                (Value::Null, false, component.declared_at.clone())
+            };
+            waiting.remove(name);
+            if value.is_null() {
+                if spec.mandatory {
+                    loader.diagnostics.push(
+                        Diagnostic::error(format!("{}: expects a value for parameter '{name}'", component.reference))
+                            .at(component.declared_at.clone()),
+                    );
+                }
+                continue;
+            }
+            match check_type(value, spec.kind) {
+                Ok(value) => {
+                    scope.set(name, value.clone(), spec.secret || tainted);
+                    parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
+                }
+                Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
+            }
+        }
+        if next.len() == n_pending {
+            // No progress: these defaults refer to parameters that never get a value.
+            for (_, (err, location)) in std::mem::take(&mut waiting) {
+                loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+            }
+            break;
+        }
+        pending = next;
+    }
+    (parameters, scope)
+}
+
+/// The capabilities a component produces, evaluated in its scope, into the model.
+fn produce_capabilities(
+    loader: &mut Loader,
+    model: &mut Model,
+    component: &Declared,
+    scope: &Scope,
+    capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
+) {
+    let raw_type = component.component_type.raw;
+    for capability in &component.produces {
+        let (type_name, _) = split_reference(capability).unwrap_or_default();
+        let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+            continue;
+        };
+        let capability_type = capability_types.get(type_name).map(|(_, raw)| *raw);
+        let mut attributes = Params::new();
+        let mut capability_scope = Scope::default();
+        for (name, expression) in mapping {
+            let spec = capability_type.and_then(|raw| raw.attributes.get(name));
+            if capability_type.is_some() && spec.is_none() {
+                loader.diagnostics.push(
+                    Diagnostic::error(format!("capability type {type_name} has no attribute '{name}'"))
+                        .at(spanned_location(&component.component_type.package.file, expression)),
+                );
+                continue;
+            }
+            match interpolate(&expression.value, scope) {
+                Ok((value, secret)) => {
+                    let secret = secret || spec.is_some_and(|spec| spec.secret);
+                    let value = match check_type(value, spec.and_then(|spec| spec.kind)) {
+                        Ok(value) => value,
+                        Err(got) => {
+                            let location = spanned_location(&component.component_type.package.file, expression);
+                            let spec = spec.expect("a type error needs a declared attribute type");
+                            loader.diagnostics.push(wrong_type(capability, name, spec, got, location));
+                            continue;
+                        }
+                    };
+                    capability_scope.set(name, value.clone(), secret);
+                    attributes.insert(name.clone(), Param { value, secret });
+                }
+                Err(err) => loader.diagnostics.push(interpolation_error(
+                    &component.reference,
+                    &err,
+                    spanned_location(&component.component_type.package.file, expression),
+                )),
+            }
+        }
+        // Attributes the mapping leaves out take the capability type's defaults.
+        for (name, spec) in capability_type.map(|raw| &raw.attributes).into_iter().flatten() {
+            if attributes.contains_key(name) {
+                continue;
+            }
+            let default = match &spec.default {
+                Some(default) => interpolate(&default.value, scope).ok().map(|(value, _)| value),
+                None => None,
+            };
+            match default.and_then(|value| check_type(value, spec.kind).ok()) {
+                Some(value) => {
+                    capability_scope.set(name, value.clone(), spec.secret);
+                    attributes.insert(name.clone(), Param { value, secret: spec.secret });
+                }
+                None if spec.mandatory => loader.diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{} produces {capability} without attribute '{name}', which capability type {type_name} requires",
+                        component.reference
+                    ))
+                    .at(component.declared_at.clone()),
+                ),
+                None => {}
+            }
+        }
+        let check = capability_type
+            .and_then(|raw| raw.check.as_ref())
+            .and_then(|check| availability_check(loader, component, check, &capability_scope));
+        model.capabilities.insert(
+            capability.clone(),
+            Capability { reference: capability.clone(), producer: component.reference.clone(), attributes, check },
+        );
+    }
 }
 
 fn availability_check(

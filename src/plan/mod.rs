@@ -13,7 +13,7 @@ pub mod render;
 
 // Maps only looked up, never iterated into output, are HashMaps: planning does tens of
 // thousands of lookups, and no order can leak from them.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -223,7 +223,15 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
 
 /// Every component's change against the inventory, unordered.
 fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Vec<Change> {
-    let dependencies = inventory::dependencies(model);
+    // Edges by the component that depends, in the model's order: a changed component's
+    // dependencies are named from them, and only a changed component's are.
+    let mut edges_by_to: Vec<(usize, usize)> = model.edges.iter().map(|edge| (edge.to, edge.from)).collect();
+    edges_by_to.sort_by_key(|&(to, _)| to);
+    let depends_on = |index: usize| -> Vec<String> {
+        let start = edges_by_to.partition_point(|&(to, _)| to < index);
+        let end = edges_by_to.partition_point(|&(to, _)| to <= index);
+        edges_by_to[start..end].iter().map(|&(_, from)| model.components[from].reference.clone()).collect()
+    };
     let filter = &options.filter;
     let selected = |node: &str, application: &str| {
         filter.nodes.as_ref().is_none_or(|nodes| nodes.contains(node))
@@ -234,19 +242,25 @@ fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> 
     for applied in inventory.components.values() {
         applied_by_reference.entry(applied.reference.as_str()).or_default().push(applied);
     }
+    // Lookups by borrowed keys in hash maps: cloning a key and comparing strings down a
+    // B-tree for each of hundreds of thousands of components is most of finding changes.
+    let applied_by_key: HashMap<(&str, &str), &AppliedComponent> = inventory
+        .components
+        .iter()
+        .map(|((reference, node), applied)| ((reference.as_str(), node.as_str()), applied))
+        .collect();
     let mut changes = Vec::new();
-    let mut desired_keys = BTreeSet::new();
-    for (component, depends_on) in model.components.iter().zip(dependencies) {
-        desired_keys.insert((component.reference.clone(), component.node.clone()));
+    let mut desired_keys: HashSet<(&str, &str)> = HashSet::with_capacity(model.components.len());
+    for (index, component) in model.components.iter().enumerate() {
+        desired_keys.insert((component.reference.as_str(), component.node.as_str()));
         if !selected(&component.node, &component.application) {
             continue;
         }
-        let key = (component.reference.clone(), component.node.clone());
-        let applied = inventory.components.get(&key);
+        let applied = applied_by_key.get(&(component.reference.as_str(), component.node.as_str())).copied();
         if applied.is_some_and(|applied| applied.digest == inventory::component_digest(component, &options.salt)) {
             continue;
         }
-        let desired = inventory::applied_component(component, depends_on, &options.salt);
+        let desired = inventory::applied_component(component, depends_on(index), &options.salt);
         let change = match applied {
             Some(applied) => {
                 let mut reasons = Vec::new();
@@ -286,7 +300,10 @@ fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> 
     let moved: BTreeSet<(String, String)> =
         changes.iter().filter_map(|change| Some((change.component.clone(), change.previous_node.clone()?))).collect();
     for (key, applied) in &inventory.components {
-        if desired_keys.contains(key) || !selected(&applied.node, &applied.application) || moved.contains(key) {
+        if desired_keys.contains(&(key.0.as_str(), key.1.as_str()))
+            || !selected(&applied.node, &applied.application)
+            || moved.contains(key)
+        {
             continue;
         }
         changes.push(Change {

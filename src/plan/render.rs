@@ -9,7 +9,7 @@
 //! text cannot close, so no value can make a heading, a link or a mention in a comment.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use serde_json::{Value, json};
@@ -80,8 +80,21 @@ pub fn text(plan: &Plan, style: Style) -> String {
     let _ = writeln!(out, "  Revision  {}", plain(&plan.revision));
     let _ = writeln!(out, "  Base      {}", plain(plan.base_revision.as_deref().unwrap_or("(nothing applied yet)")));
     let _ = writeln!(out);
-    let _ = writeln!(out, "Application instances: {}", plan.applications.len());
-    for (application, _) in &plan.applications {
+    // Only the instances with changes are listed, so the plan of a small change to a large
+    // site stays small.
+    let changed: HashSet<&str> = plan.changes.iter().map(|change| change.application.as_str()).collect();
+    let listed: Vec<&str> = plan
+        .applications
+        .iter()
+        .map(|(application, _)| application.as_str())
+        .filter(|application| changed.contains(application))
+        .collect();
+    let n_unchanged = plan.applications.len() - listed.len();
+    let _ = match n_unchanged {
+        0 => writeln!(out, "Application instances: {}", plan.applications.len()),
+        _ => writeln!(out, "Application instances: {} ({n_unchanged} unchanged)", plan.applications.len()),
+    };
+    for application in listed {
         let _ = writeln!(out, "  - {}", plain(application));
     }
     let _ = writeln!(out);

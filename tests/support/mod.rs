@@ -13,6 +13,7 @@ pub mod pp_corpus;
 pub mod serve;
 pub mod sshd;
 pub mod steps;
+pub mod synthetic;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -111,7 +111,7 @@ impl Pending<'_> {
 }
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
-    let inventory = super::yaml::load_inventory(loader)?;
+    let inventory = super::inventory::load_inventory(loader)?;
     let layout = layout::read(loader)?;
     let settings = layout::settings(loader)?;
     let capability_types: BTreeMap<String, CapabilityType> = layout::capability_types(loader, &layout, &settings)?

@@ -16,7 +16,7 @@ use super::{Definitions, Parsed, Pending, evaluation_error, report_warnings};
 use crate::diag::{Diagnostic, suggest};
 use crate::lang::ast;
 use crate::load::Loader;
-use crate::load::yaml::NodeInventory;
+use crate::load::inventory::NodeInventory;
 use crate::model::{Application, Model, capitalize_type};
 
 /// The components the site declares, and the node-mapping problems to report after the
