@@ -109,16 +109,17 @@ impl Controller {
             .await
             .context("the planning task stopped")??;
         let Prepared::Ready(ready) = prepared else { return Ok(None) };
-        // A commit queued meanwhile wins: this job stops, and that one takes the lock.
+        // A commit queued meanwhile wins: this job stops, and that one takes the lock. The
+        // watch ends with this call, however it ends.
         let cancel = self.0.abort.child_token();
-        let yielding = {
+        let _yielding = {
             let (queue, cancel) = (Arc::clone(&queue), cancel.clone());
-            tokio::spawn(async move {
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
                 while queue.depth() == 0 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 cancel.cancel();
-            })
+            }))
         };
         let updates: engine::JobEventSink = {
             let controller = self.clone();
@@ -130,8 +131,7 @@ impl Controller {
                 engine::JobEvent::Run(_) => {}
             })
         };
-        let outcome = engine::execute(&self.0.engine, *ready, updates, cancel).await;
-        yielding.abort();
-        Ok(Some(outcome?))
+        let outcome = engine::execute(&self.0.engine, *ready, updates, cancel).await?;
+        Ok(Some(outcome))
     }
 }

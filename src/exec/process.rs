@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::output::Output;
 
@@ -100,14 +101,14 @@ pub async fn run(
     let program = command.get_program().to_string_lossy().into_owned();
     let mut spawned = spawn(command, output)?;
     let child = &mut spawned.child;
-    if let Some(mut pipe) = child.stdin.take() {
-        // A process that ignores stdin may exit before reading it; that is fine. The writer
-        // ends with the process, since its pipe then breaks.
-        tokio::spawn(async move {
+    // A process that ignores stdin may exit before reading it; that is fine. The writer
+    // ends with the process, since its pipe then breaks, and at the latest with this call.
+    let _writer = child.stdin.take().map(|mut pipe| {
+        AbortOnDropHandle::new(tokio::spawn(async move {
             let _ = pipe.write_all(&stdin).await;
             let _ = pipe.shutdown().await;
-        });
-    }
+        }))
+    });
     let group = child.id();
     let ended = tokio::select! {
         status = tokio::time::timeout_at(deadline, child.wait()) => match status {

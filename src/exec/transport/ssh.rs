@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::{BoxFuture, Code, NodeCommand, Transport};
 use crate::exec::output::Output;
@@ -87,12 +88,13 @@ impl Ssh {
             tokio::process::Command::from(self.ssh(&["-o", "ControlMaster=auto", "-o", CONTROL_PERSIST], Some(remote)));
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
         let mut child = command.spawn().map_err(|err| format!("cannot run ssh: {err}"))?;
-        if let Some(mut pipe) = child.stdin.take() {
-            tokio::spawn(async move {
+        // The writer ends with ssh, since its pipe then breaks, and at the latest with this call.
+        let _writer = child.stdin.take().map(|mut pipe| {
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 let _ = pipe.write_all(&stdin).await;
                 let _ = pipe.shutdown().await;
-            });
-        }
+            }))
+        });
         let output = child.wait_with_output().await.map_err(|err| format!("waiting for ssh: {err}"))?;
         if output.status.success() {
             Ok(output.stdout)
