@@ -26,6 +26,13 @@ fn the_controller_finds_drift_and_corrects_it_when_asked() {
     served.wait_until("the drift is corrected", Duration::from_secs(30), |_| {
         std::fs::read_to_string(&conf).unwrap_or_default() == applied
     });
+    // The file is right again as soon as the script ran; the job ends a moment later.
+    served.wait_until("the correcting job ends", Duration::from_secs(30), |served| {
+        served
+            .jobs()
+            .iter()
+            .any(|job| job["kind"] == "apply" && job["trigger"] == "schedule" && !job["finished_at"].is_null())
+    });
     let jobs = served.jobs();
     let drifted = jobs
         .iter()
