@@ -277,13 +277,34 @@ impl Fleet {
         let give_up = Instant::now() + Duration::from_secs(30);
         loop {
             let runs = std::fs::read_to_string(self.nodes.path().join("runs.log")).unwrap_or_default();
-            if self.work_dir("dev3.example.net").join("hanging").exists() && runs.lines().count() == 6 {
+            // A script that ended is on record only once ordo saw it end: wait for that too,
+            // or a kill now would rightly leave it to run again.
+            if self.work_dir("dev3.example.net").join("hanging").exists()
+                && runs.lines().count() == 6
+                && self.other_nodes_recorded()
+            {
                 break;
             }
             assert!(Instant::now() < give_up, "dev3 never hung; runs so far:\n{runs}");
             std::thread::sleep(Duration::from_millis(50));
         }
         child
+    }
+
+    /// Whether the job on record has every node but the hanging dev3 finished.
+    fn other_nodes_recorded(&self) -> bool {
+        let shown = self.repo.ordo(&["job", "show", "1", "--format", "json"]);
+        if shown.code != 0 {
+            return false;
+        }
+        let job = shown.json();
+        let finished = job["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes.iter().filter(|node| node["node"] != "dev3.example.net" && node["state"] == "success").count()
+            })
+            .unwrap_or(0);
+        finished == 3
     }
 
     fn runs(&self) -> Vec<String> {
