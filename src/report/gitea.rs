@@ -7,10 +7,9 @@
 //! .../issues/comments/{id}` and deleted with `DELETE` on the same path.
 
 use http::Method;
-use serde_json::json;
 
 use super::api::JsonApi;
-use super::github::{comments_of, split_repository, status_body};
+use super::github::{comments_of, create_comment, delete_comment, post_status, split_repository, update_comment};
 use super::sticky::{self, CommentApi, ForgeComment};
 use super::{BoxFuture, DeliveryError, Forge, Post};
 
@@ -42,18 +41,15 @@ impl CommentApi for Gitea {
     }
 
     async fn create(&self, number: u64, body: &str) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/{number}/comments", self.repo);
-        self.api.send(Method::POST, &route, Some(&json!({ "body": body }))).await.map(drop)
+        create_comment(&self.api, &self.repo, number, body).await
     }
 
     async fn update(&self, _number: u64, id: u64, body: &str) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/comments/{id}", self.repo);
-        self.api.send(Method::PATCH, &route, Some(&json!({ "body": body }))).await.map(drop)
+        update_comment(&self.api, &self.repo, id, body).await
     }
 
     async fn delete(&self, _number: u64, id: u64) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/comments/{id}", self.repo);
-        self.api.send(Method::DELETE, &route, None).await.map(drop)
+        delete_comment(&self.api, &self.repo, id).await
     }
 }
 
@@ -65,10 +61,7 @@ impl Forge for Gitea {
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             match post {
-                Post::Status(status) => {
-                    let route = format!("{}/statuses/{}", self.repo, status.sha);
-                    self.api.send(Method::POST, &route, Some(&status_body(status))).await.map(drop)
-                }
+                Post::Status(status) => post_status(&self.api, &self.repo, status).await,
                 Post::Comment(comment) => sticky::upsert(self, comment).await,
             }
         })

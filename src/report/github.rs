@@ -58,6 +58,29 @@ pub(super) fn status_body(status: &CommitStatus) -> Value {
     body
 }
 
+// GitHub's routes for statuses and a pull request's comments, which Gitea keeps too; `repo`
+// is `/repos/OWNER/NAME`.
+
+pub(super) async fn post_status(api: &JsonApi, repo: &str, status: &CommitStatus) -> Result<(), DeliveryError> {
+    let route = format!("{repo}/statuses/{}", status.sha);
+    api.send(Method::POST, &route, Some(&status_body(status))).await.map(drop)
+}
+
+pub(super) async fn create_comment(api: &JsonApi, repo: &str, number: u64, body: &str) -> Result<(), DeliveryError> {
+    let route = format!("{repo}/issues/{number}/comments");
+    api.send(Method::POST, &route, Some(&json!({ "body": body }))).await.map(drop)
+}
+
+pub(super) async fn update_comment(api: &JsonApi, repo: &str, id: u64, body: &str) -> Result<(), DeliveryError> {
+    let route = format!("{repo}/issues/comments/{id}");
+    api.send(Method::PATCH, &route, Some(&json!({ "body": body }))).await.map(drop)
+}
+
+pub(super) async fn delete_comment(api: &JsonApi, repo: &str, id: u64) -> Result<(), DeliveryError> {
+    let route = format!("{repo}/issues/comments/{id}");
+    api.send(Method::DELETE, &route, None).await.map(drop)
+}
+
 /// The `{id, body}` of each comment in a list forges answer with.
 pub(super) fn comments_of(answer: &Value) -> Vec<ForgeComment> {
     answer
@@ -86,18 +109,15 @@ impl CommentApi for GitHub {
     }
 
     async fn create(&self, number: u64, body: &str) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/{number}/comments", self.repo);
-        self.api.send(Method::POST, &route, Some(&json!({ "body": body }))).await.map(drop)
+        create_comment(&self.api, &self.repo, number, body).await
     }
 
     async fn update(&self, _number: u64, id: u64, body: &str) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/comments/{id}", self.repo);
-        self.api.send(Method::PATCH, &route, Some(&json!({ "body": body }))).await.map(drop)
+        update_comment(&self.api, &self.repo, id, body).await
     }
 
     async fn delete(&self, _number: u64, id: u64) -> Result<(), DeliveryError> {
-        let route = format!("{}/issues/comments/{id}", self.repo);
-        self.api.send(Method::DELETE, &route, None).await.map(drop)
+        delete_comment(&self.api, &self.repo, id).await
     }
 }
 
@@ -109,10 +129,7 @@ impl Forge for GitHub {
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             match post {
-                Post::Status(status) => {
-                    let route = format!("{}/statuses/{}", self.repo, status.sha);
-                    self.api.send(Method::POST, &route, Some(&status_body(status))).await.map(drop)
-                }
+                Post::Status(status) => post_status(&self.api, &self.repo, status).await,
                 Post::Comment(comment) => sticky::upsert(self, comment).await,
             }
         })
