@@ -97,6 +97,51 @@ fn lamp_over_ssh_gives_the_web_servers_the_database_address() {
     let _ = &fleet.sshd;
 }
 
+/// The `ssh` sessions that carry a command (not `ssh -O exit`) of an `ordo` run, counted by
+/// a shim in front of the real `ssh` on `PATH`.
+fn ssh_sessions(repo: &support::Repo, args: &[&str]) -> Vec<String> {
+    let shim = tempfile::tempdir().unwrap();
+    let log = shim.path().join("sessions.log");
+    // One line per session: its arguments, with the newlines of a remote script flattened.
+    let script = format!(
+        r#"#!/bin/sh
+case " $* " in *" -O exit "*) ;; *) printf '%s' "$*" | tr '\n' ' ' >> '{log}'; echo >> '{log}' ;; esac
+exec /usr/bin/ssh "$@"
+"#,
+        log = log.display()
+    );
+    let path = shim.path().join("ssh");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let search_path = format!("{}:{}", shim.path().display(), std::env::var("PATH").unwrap_or_default());
+    repo.ordo_env(args, &[("PATH", &search_path)]).success();
+    std::fs::read_to_string(&log).unwrap_or_default().lines().map(String::from).collect()
+}
+
+#[test]
+fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
+    let fleet = Fleet::lamp();
+    // Four nodes, eight components: one session opens each node (and brings its packages),
+    // one runs each component; no session of its own sends code.
+    let sessions = ssh_sessions(&fleet.repo, &["apply", "--yes"]);
+    assert_eq!(sessions.len(), 4 + 8, "{sessions:#?}");
+    assert!(!sessions.iter().any(|session| session.contains("tar -x -f -")), "{sessions:#?}");
+    let code = fleet.work_dir("dev1.example.net").join(".ordo/code");
+    let names: Vec<String> = std::fs::read_dir(&code)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(code.join(&names[0]).join("scripts").is_dir(), "{names:?}");
+    // A package removed from a node by hand is sent again by the next run that needs it.
+    std::fs::remove_dir_all(code.join(&names[0])).unwrap();
+    fleet.repo.edit("site.yaml", "db_password: pw-7781x", "db_password: pw-7782x");
+    fleet.repo.commit("new password");
+    let sessions = ssh_sessions(&fleet.repo, &["apply", "--yes"]);
+    assert!(code.join(&names[0]).join("scripts").is_dir(), "{sessions:#?}");
+    let _ = &fleet.sshd;
+}
+
 #[test]
 fn a_changed_host_key_is_a_clear_error_and_nothing_runs_there() {
     let sshd = Sshd::start();

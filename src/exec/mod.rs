@@ -433,7 +433,7 @@ async fn wait_for_checks(
             // A command check on a node runs over that node's transport, opened once.
             let transport = match &check.node {
                 Some(node) => match transport::connect(node, &options.state) {
-                    Ok(transport) => match transport.open().await {
+                    Ok(transport) => match transport.open(&[]).await {
                         Ok(()) => Some(transport),
                         Err(message) => return CheckOutcome { passed: false, attempts: 1, message },
                     },

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::output::{Masker, Output};
-use super::transport::{self, Transport};
+use super::transport::{self, Code, Transport};
 use super::{ComponentOutcome, ComponentResult, ComponentWork, Event, EventSink, NodeWork, Phase, WorkKind};
 use super::{puppet, script};
 use crate::state_dir::StateDir;
@@ -60,8 +60,9 @@ pub async fn run(work: &NodeWork, context: &Context<'_>) -> (Vec<ComponentOutcom
         Ok(transport) => transport,
         Err(message) => return fail_all(message),
     };
+    let code: Vec<Code> = work.components.iter().map(ComponentWork::code).collect();
     let opened = tokio::select! {
-        opened = tokio::time::timeout_at(deadline, transport.open()) => {
+        opened = tokio::time::timeout_at(deadline, transport.open(&code)) => {
             opened.unwrap_or_else(|_| Err(format!("node {} did not open within its timeout", work.node.name)))
         }
         () = context.cancel.cancelled() => {

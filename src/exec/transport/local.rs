@@ -42,7 +42,8 @@ impl Transport for Local {
         &self.work_dir
     }
 
-    fn open(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn open<'a>(&'a self, _code: &'a [Code]) -> BoxFuture<'a, Result<(), String>> {
+        // Local code is written under the state directory before anything runs.
         Box::pin(async move {
             std::fs::create_dir_all(&self.work_dir).map_err(|err| format!("cannot create {}: {err}", self.work_dir))
         })

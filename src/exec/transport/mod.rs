@@ -50,8 +50,10 @@ pub trait Transport: Send + Sync {
     /// The node's working directory, where components run.
     fn work_dir(&self) -> &str;
 
-    /// Gets the node ready for the run: reachable, its working directory made.
-    fn open(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// Gets the node ready for the run: reachable, its working directory made, and the
+    /// `code` its components run put there where the transport can do it in the same round
+    /// trip (what it leaves out, [`Transport::install`] sends when a component asks).
+    fn open<'a>(&'a self, code: &'a [Code]) -> BoxFuture<'a, Result<(), String>>;
 
     /// The directory (or, for a script, the file) holding `code` on the node; sent there
     /// first when it is not there yet.

@@ -10,7 +10,9 @@
 //! anything runs on it, with an error that names the node and the known-hosts file.
 //!
 //! On the node, everything lives under the working directory: code in `.ordo/code/`, one
-//! directory per tree id, sent as a tar archive only when it is not there yet; and the
+//! directory per tree id, sent as a tar archive only when it is not there yet (the run's
+//! packages go with the command that opens the node, so a first run costs no extra round
+//! trip; larger code follows on its own when a component needs it); and the
 //! runner, `.ordo/bin/run-HASH` (`runner.sh`). A command runs under the runner, which reads
 //! the command's environment and input from stdin (so no secret is ever on a command line
 //! or on the node's disk), starts the command in a process group of its own, and stops
@@ -220,12 +222,17 @@ impl Transport for Ssh {
         self.work_dir_or_home()
     }
 
-    fn open(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn open<'a>(&'a self, code: &'a [Code]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let subdirectory = if self.target.shared_host { path_segment(&self.node) } else { String::new() };
             let requested = self.target.work_dir.clone().unwrap_or_default();
-            let remote = format!("sh -s -- {} {}", shell_quote(&requested), shell_quote(&subdirectory));
-            let listing = self.call(&remote, open_script().into_bytes()).await?;
+            let remote = format!(
+                "sh -c {} ordo {} {}",
+                shell_quote(&open_script()),
+                shell_quote(&requested),
+                shell_quote(&subdirectory)
+            );
+            let listing = self.call(&remote, code_bundle(code)?).await?;
             let listing = String::from_utf8_lossy(&listing);
             let mut lines = listing.lines();
             let work_dir = lines
@@ -409,6 +416,43 @@ fn code_name(code: &Code) -> String {
     }
 }
 
+/// How much code `open` sends along with making the working directory: enough for the
+/// packages of a usual run, so a first run costs no extra round trip per node, and little
+/// enough that sending it again to a node that has it costs next to nothing. Larger code
+/// (a big Puppet module path) is sent by `install`, only when the node lacks it.
+const OPEN_CODE_LIMIT: usize = 256 * 1024;
+
+/// The code `open` sends: for each piece, a line `NAME KIND SIZE` (`tree`, a tar archive,
+/// or `script`) and then its bytes; the node keeps what it does not have yet. Pieces that
+/// would take the whole over [`OPEN_CODE_LIMIT`] are left to `install`.
+fn code_bundle(code: &[Code]) -> Result<Vec<u8>, String> {
+    let mut bundle = Vec::new();
+    let mut names = BTreeSet::new();
+    for piece in code {
+        let name = code_name(piece);
+        let size = match piece {
+            Code::Package(package) => package_size(&package.files),
+            Code::Puppet(puppet) => package_size(&puppet.files),
+            Code::Script(content) => content.len(),
+        };
+        if bundle.len() + size > OPEN_CODE_LIMIT || !names.insert(name.clone()) {
+            continue;
+        }
+        let (kind, bytes) = match piece {
+            Code::Package(package) => ("tree", archive(&package.files)?),
+            Code::Puppet(puppet) => ("tree", archive(&puppet.files)?),
+            Code::Script(content) => ("script", content.to_vec()),
+        };
+        bundle.extend_from_slice(format!("{name} {kind} {}\n", bytes.len()).as_bytes());
+        bundle.extend_from_slice(&bytes);
+    }
+    Ok(bundle)
+}
+
+fn package_size(files: &[PackageFile]) -> usize {
+    files.iter().map(|file| file.content.len()).sum()
+}
+
 /// A tar archive of a tree's files.
 fn archive(files: &[PackageFile]) -> Result<Vec<u8>, String> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -444,7 +488,9 @@ chmod 755 "$tmp"
 mv "$tmp" ".ordo/code/$2""#;
 
 /// Makes the working directory (`$1`, or the default with the subdirectory `$2`) and the
-/// runner in it, unless they are there; prints the directory and the code already there.
+/// runner in it, unless they are there; keeps the code on stdin that is not there yet (see
+/// [`code_bundle`]; each piece unpacked beside its place and moved there whole, so a
+/// half-sent tree is never taken for a whole one); prints the directory and the code there.
 fn open_script() -> String {
     format!(
         r#"set -e
@@ -462,6 +508,25 @@ if [ ! -f "$runner" ]; then
     mv "$runner.$$" "$runner"
 fi
 cd "$wd"
+mkdir -p .ordo/code
+while read -r name kind size; do
+    if [ -e ".ordo/code/$name" ]; then
+        head -c "$size" > /dev/null
+        continue
+    fi
+    tmp=".ordo/code/$name.tmp.$$"
+    rm -rf "$tmp" "$tmp.tar"
+    if [ "$kind" = tree ]; then
+        mkdir "$tmp"
+        head -c "$size" > "$tmp.tar"
+        tar -x -f "$tmp.tar" -C "$tmp"
+        rm -f "$tmp.tar"
+    else
+        head -c "$size" > "$tmp"
+        chmod 755 "$tmp"
+    fi
+    if [ -e ".ordo/code/$name" ]; then rm -rf "$tmp"; else mv "$tmp" ".ordo/code/$name"; fi
+done
 pwd
 # Shell builtins only: this runs once per node and job.
 for code in .ordo/code/*; do
@@ -482,6 +547,25 @@ mod tests {
         assert_eq!(shell_quote("/var/lib/ordo"), "/var/lib/ordo");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("it's $HOME"), r"'it'\''s $HOME'");
+    }
+
+    #[test]
+    fn open_brings_each_small_package_once_and_leaves_large_code_to_install() {
+        let package = |name: &str, size: usize| {
+            Code::Package(Arc::new(crate::model::PackageFiles {
+                name: name.to_string(),
+                code_id: format!("{name}-id"),
+                files: vec![PackageFile { path: "scripts/apply".into(), content: vec![b'x'; size], executable: true }],
+            }))
+        };
+        let small = package("small", 100);
+        let bundle = code_bundle(&[small.clone(), package("large", OPEN_CODE_LIMIT), small.clone()]).unwrap();
+        let header = format!("{} tree ", code_name(&small));
+        let text = String::from_utf8_lossy(&bundle);
+        assert!(text.starts_with(&header), "{text}");
+        assert_eq!(text.matches(" tree ").count(), 1, "{text}");
+        let size: usize = text[header.len()..].lines().next().unwrap().parse().unwrap();
+        assert_eq!(bundle.len(), text.lines().next().unwrap().len() + 1 + size);
     }
 
     #[test]
