@@ -208,12 +208,14 @@ pub fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Ve
 /// (indexes into `resolved`) re-indexed into that order; unresolved components drop out.
 pub fn finish(model: &mut Model, resolved: Vec<Option<Component>>, edges: BTreeSet<(usize, usize, Option<String>)>) {
     let n_declared = resolved.len();
-    let mut components: Vec<(usize, Component)> =
-        resolved.into_iter().enumerate().filter_map(|(index, component)| Some((index, component?))).collect();
-    components.sort_by(|a, b| a.1.reference.cmp(&b.1.reference));
+    // The order is found on indexes and references, then each component moves once: sorting
+    // the components themselves would move each a dozen times.
+    let mut order: Vec<usize> = (0..n_declared).filter(|&index| resolved[index].is_some()).collect();
+    let reference = |index: usize| resolved[index].as_ref().map(|component| component.reference.as_str());
+    order.sort_by(|&a, &b| reference(a).cmp(&reference(b)));
     let mut position = vec![usize::MAX; n_declared];
-    for (new_index, (old_index, _)) in components.iter().enumerate() {
-        position[*old_index] = new_index;
+    for (new_index, &old_index) in order.iter().enumerate() {
+        position[old_index] = new_index;
     }
     model.edges = edges
         .into_iter()
@@ -221,7 +223,8 @@ pub fn finish(model: &mut Model, resolved: Vec<Option<Component>>, edges: BTreeS
         .map(|(from, to, capability)| Edge { from: position[from], to: position[to], capability })
         .collect();
     model.edges.sort();
-    model.components = components.into_iter().map(|(_, component)| component).collect();
+    let mut resolved = resolved;
+    model.components = order.into_iter().filter_map(|index| resolved[index].take()).collect();
 }
 
 #[cfg(test)]

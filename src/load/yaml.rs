@@ -314,6 +314,8 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
         }
     }
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
+    // The parsed site is all in `declared` now; its memory is free for resolving.
+    drop(site);
     resolve_components(loader, &mut model, declared, &capability_types);
     Ok(model)
 }
@@ -956,7 +958,7 @@ fn resolve_components(
 ) {
     check_exports(loader, &declared);
     let producers = resolve::producers(&mut loader.diagnostics, &declared);
-    let declared = expand_wildcards(loader, declared, &producers);
+    let mut declared = expand_wildcards(loader, declared, &producers);
     let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &declared, &producers) else {
         return;
     };
@@ -964,38 +966,40 @@ fn resolve_components(
     // Each node's facts are made a value once and shared by the scopes of its components.
     let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
     for index in order {
-        let component = &declared[index];
-        let Some(node_name) = &component.node else {
+        let component = &mut declared[index];
+        // Nothing reads a declaration once its component is resolved: its parts move over.
+        let Some(node_name) = component.node.take() else {
             continue;
         };
         let values = consumed_values(loader, model, component);
-        let facts = match facts_of_node.get(node_name) {
+        let facts = match facts_of_node.get(&node_name) {
             Some(facts) => facts.clone(),
             None => {
-                let facts = model.nodes.get(node_name).map(|node| node.facts.clone()).unwrap_or_default();
+                let facts = model.nodes.get(&node_name).map(|node| node.facts.clone()).unwrap_or_default();
                 let facts = Arc::new(Value::Object(facts));
                 facts_of_node.insert(node_name.clone(), facts.clone());
                 facts
             }
         };
-        let (parameters, scope) = resolve_parameters(loader, component, node_name, facts, values);
+        let (parameters, scope) = resolve_parameters(loader, component, &node_name, facts, values);
         produce_capabilities(loader, model, component, &scope, capability_types);
         let Some(scripts) = component.component_type.scripts.clone() else {
             continue;
         };
+        let take = std::mem::take::<String>;
         resolved[index] = Some(Component {
-            reference: component.reference.clone(),
-            type_name: component.type_name.clone(),
-            title: component.title.clone(),
-            application: component.application.clone(),
-            node: node_name.clone(),
+            node: node_name,
+            reference: take(&mut component.reference),
+            type_name: take(&mut component.type_name),
+            title: take(&mut component.title),
+            application: take(&mut component.application),
             parameters,
             implementation: Implementation::Scripts(scripts),
             code_id: component.component_type.package.code_id.clone(),
-            produces: component.produces.clone(),
-            consumes: component.consumes.clone(),
-            requires: component.requires.clone(),
-            origin: component.assigned_at.clone().or(component.declared_at.clone()),
+            produces: std::mem::take(&mut component.produces),
+            consumes: std::mem::take(&mut component.consumes),
+            requires: std::mem::take(&mut component.requires),
+            origin: component.assigned_at.take().or(component.declared_at.take()),
         });
     }
     resolve::finish(model, resolved, edges);
