@@ -21,7 +21,140 @@ pub struct Param {
 }
 
 /// Parameters by name, ordered.
-pub type Params = BTreeMap<String, Param>;
+pub type Params = NameMap<Param>;
+
+/// Values by name, ordered: a vector sorted by name. A component has a handful of
+/// parameters, and a site hundreds of thousands of components; a B-tree would allocate room
+/// for eleven entries for each of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameMap<V>(Vec<(String, V)>);
+
+impl<V> Default for NameMap<V> {
+    fn default() -> Self {
+        NameMap(Vec::new())
+    }
+}
+
+impl<V> NameMap<V> {
+    pub fn new() -> NameMap<V> {
+        NameMap::default()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
+    }
+
+    /// Sets a value; the previous one, if there was one.
+    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
+        match self.position(&name) {
+            Ok(index) => Some(std::mem::replace(&mut self.0[index].1, value)),
+            Err(index) => {
+                self.0.insert(index, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&V> {
+        self.position(name).ok().map(|index| &self.0[index].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Names and values, in name order.
+    pub fn iter(&self) -> NameMapIter<'_, V> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(name, _)| name)
+    }
+
+    /// Keeps only the entries `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
+        self.0.retain_mut(|(name, value)| keep(name, value));
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, value)| value)
+    }
+}
+
+/// The iterator of [`NameMap::iter`].
+pub type NameMapIter<'a, V> =
+    std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+
+impl<'a, V> IntoIterator for &'a NameMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = NameMapIter<'a, V>;
+
+    fn into_iter(self) -> NameMapIter<'a, V> {
+        self.iter()
+    }
+}
+
+impl<V> IntoIterator for NameMap<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<V> FromIterator<(String, V)> for NameMap<V> {
+    /// Sorted by name; of equal names the last is kept, as in a map collected from them.
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(items: I) -> NameMap<V> {
+        let mut map = NameMap(items.into_iter().collect());
+        map.0.reverse();
+        map.0.sort_by(|a, b| a.0.cmp(&b.0));
+        map.0.dedup_by(|later, earlier| later.0 == earlier.0);
+        map
+    }
+}
+
+impl<V, const N: usize> From<[(String, V); N]> for NameMap<V> {
+    fn from(items: [(String, V); N]) -> NameMap<V> {
+        items.into_iter().collect()
+    }
+}
+
+/// Written as a JSON object (a map), keys in order.
+impl<V: serde::Serialize> serde::Serialize for NameMap<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for NameMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<NameMap<V>, D::Error> {
+        struct Visitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+            type Value = NameMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<NameMap<V>, A::Error> {
+                let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = access.next_entry()? {
+                    items.push(item);
+                }
+                Ok(items.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
 
 /// The whole desired state of one environment at one revision.
 #[derive(Debug, Clone, Default)]

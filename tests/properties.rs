@@ -246,7 +246,7 @@ fn component(reference: String, node: &str, parameters: BTreeMap<String, Param>)
         title: title.into(),
         application: "App[a]".into(),
         node: node.into(),
-        parameters,
+        parameters: parameters.into_iter().collect(),
         implementation: script(),
         code_id: "0".repeat(40),
         produces: Vec::new(),

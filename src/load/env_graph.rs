@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostic, Location};
 use crate::model::{
-    Application, Capability, Component, Implementation, Model, Node, normalize_reference, split_reference,
+    Application, Capability, Component, Implementation, Model, Node, Params, normalize_reference, split_reference,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub fn import(
                 title: title.to_string(),
                 application: application.clone(),
                 node: member.node.clone(),
-                parameters: BTreeMap::new(),
+                parameters: Params::new(),
                 implementation: Implementation::Graph,
                 code_id: String::new(),
                 produces: member.produces.iter().map(|reference| normalize_reference(reference)).collect(),
@@ -156,7 +156,7 @@ pub fn import(
             Capability {
                 reference: capability.to_string(),
                 producer: components[producer].reference.clone(),
-                attributes: BTreeMap::new(),
+                attributes: Params::new(),
                 check: None,
             },
         );

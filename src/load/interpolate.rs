@@ -6,15 +6,16 @@
 //! `$${` writes a literal `${`. Values derived from a secret are secret too: interpolation
 //! reports whether any referenced value was secret, so secrecy flows with the data.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::model::NameMap;
+
 /// Variables visible to an interpolation, each with its secrecy.
 #[derive(Debug, Default, Clone)]
 pub struct Scope {
-    vars: BTreeMap<String, (Arc<Value>, bool)>,
+    vars: NameMap<(Arc<Value>, bool)>,
 }
 
 impl Scope {

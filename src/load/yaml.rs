@@ -26,8 +26,8 @@ use super::raw::{self, OneOrMany, ParamType, RawPackage, RawParamSpec, RawSite};
 use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
-    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, PackageFile, PackageFiles,
-    Param, Params, Script, Scripts, capitalize_type, split_reference,
+    Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, NameMap, PackageFile,
+    PackageFiles, Param, Params, Script, Scripts, capitalize_type, split_reference,
 };
 use crate::text::join_some;
 
@@ -227,7 +227,7 @@ struct Declared<'a> {
     title: String,
     application: String,
     component_type: &'a ComponentType<'a>,
-    explicit: BTreeMap<String, (Value, bool)>,
+    explicit: NameMap<(Value, bool)>,
     produces: Vec<String>,
     consumes: Vec<String>,
     requires: Vec<String>,
@@ -772,7 +772,7 @@ fn declare_component<'a>(
         Some((value, false)) => crate::model::display_value(&value),
         None => return Err(Stop::Skip),
     };
-    let mut explicit = BTreeMap::new();
+    let mut explicit = NameMap::new();
     for (name, value) in &component.parameters {
         if !component_type.raw.parameters.contains_key(name) {
             loader.diagnostics.push(unknown_parameter(
@@ -1058,9 +1058,9 @@ fn expand_wildcards<'a>(
 
 /// A component's explicit parameters, with consumed capability values filling those not set
 /// explicitly; an array parameter collects one value per consumed capability.
-fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> BTreeMap<String, (Value, bool)> {
+fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> NameMap<(Value, bool)> {
     let raw_type = component.component_type.raw;
-    let mut values: BTreeMap<String, (Value, bool)> = component.explicit.clone();
+    let mut values = component.explicit.clone();
     let mut collected: BTreeMap<String, (Vec<Value>, bool)> = BTreeMap::new();
     for capability in &component.consumes {
         let Some(produced) = model.capabilities.get(capability) else { continue };
@@ -1127,7 +1127,7 @@ fn resolve_parameters(
     component: &Declared,
     node_name: &str,
     facts: Arc<Value>,
-    mut values: BTreeMap<String, (Value, bool)>,
+    mut values: NameMap<(Value, bool)>,
 ) -> (Params, Scope) {
     let raw_type = component.component_type.raw;
     let file = &component.component_type.package.file;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Component, Implementation, Model};
+use crate::model::{Component, Implementation, Model, NameMap};
 use crate::text::hex;
 
 /// A parameter as stored: its value, or only a digest when it is secret.
@@ -29,7 +29,7 @@ pub struct AppliedComponent {
     pub node: String,
     pub application: String,
     pub type_name: String,
-    pub parameters: BTreeMap<String, StoredValue>,
+    pub parameters: NameMap<StoredValue>,
     pub code_id: String,
     /// Digest over everything that makes the component change: parameters, code, node.
     pub digest: String,
@@ -111,7 +111,7 @@ pub fn dependencies(model: &Model) -> Vec<Vec<String>> {
 }
 
 /// Parameters with secrets replaced by salted digests.
-pub fn stored_parameters(component: &Component, salt: &[u8]) -> BTreeMap<String, StoredValue> {
+pub fn stored_parameters(component: &Component, salt: &[u8]) -> NameMap<StoredValue> {
     component
         .parameters
         .iter()
@@ -127,7 +127,7 @@ pub fn stored_parameters(component: &Component, salt: &[u8]) -> BTreeMap<String,
 }
 
 /// The digest of a component's inputs.
-pub fn digest(node: &str, code_id: &str, parameters: &BTreeMap<String, StoredValue>) -> String {
+pub fn digest(node: &str, code_id: &str, parameters: &NameMap<StoredValue>) -> String {
     digest_of(node, code_id, parameters)
 }
 

@@ -22,7 +22,7 @@ pub use graph::{Cause, Cycle, NodeGraph};
 pub use inventory::{AppliedComponent, Inventory, StoredValue};
 
 use crate::diag::Diagnostic;
-use crate::model::Model;
+use crate::model::{Model, NameMap};
 
 /// What a change does to a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -449,11 +449,8 @@ fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>
 }
 
 /// A unified diff of two parameter sets, secrets masked; `None` when nothing differs.
-fn parameter_diff(
-    before: Option<&BTreeMap<String, StoredValue>>,
-    after: &BTreeMap<String, StoredValue>,
-) -> Option<String> {
-    let empty = BTreeMap::new();
+fn parameter_diff(before: Option<&NameMap<StoredValue>>, after: &NameMap<StoredValue>) -> Option<String> {
+    let empty = NameMap::new();
     let before = before.unwrap_or(&empty);
     let secret_changed = |name: &str| {
         matches!(
@@ -461,7 +458,7 @@ fn parameter_diff(
             (Some(StoredValue::Sensitive(old)), Some(StoredValue::Sensitive(new))) if old != new
         )
     };
-    let render = |params: &BTreeMap<String, StoredValue>, mark_changed: bool| -> String {
+    let render = |params: &NameMap<StoredValue>, mark_changed: bool| -> String {
         params
             .iter()
             .map(|(name, value)| match value {
