@@ -540,6 +540,7 @@ async fn run_group(
     let mut outcomes = Vec::new();
     let mut not_started = Vec::new();
     let mut too_many = None;
+    let mut failures = 0;
     while let Some(joined) = tasks.join_next_with_id().await {
         let outcome = match joined {
             Ok((_, Some(outcome))) => outcome,
@@ -570,9 +571,9 @@ async fn run_group(
             }
         };
         tracing::debug!(node = %outcome.node, group = index, failed = outcome.failed(), "node finished");
+        failures += usize::from(outcome.failed());
         events(Event::NodeFinished { outcome: outcome.clone() });
         outcomes.push(outcome);
-        let failures = outcomes.iter().filter(|outcome| outcome.failed()).count();
         if let Some(limit) = options.max_failures
             && limit.exceeded(failures, n_nodes)
         {
