@@ -276,31 +276,33 @@ impl SqliteStore {
         for write in writes {
             match write {
                 JobWrite::Applied(record) => {
-                    self.conn.execute(
+                    self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO applied_components (environment, component, node, record, job_id, applied_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![
+                    )?
+                    .execute(params![
                             environment,
                             record.reference,
                             record.node,
                             serde_json::to_string(record)?,
                             id,
                             now()
-                        ],
-                    )?;
+                        ])?;
                 }
                 JobWrite::Removed { component, node } => {
-                    self.conn.execute(
-                        "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
-                        params![environment, component, node],
-                    )?;
+                    self.conn
+                        .prepare_cached(
+                            "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
+                        )?
+                        .execute(params![environment, component, node])?;
                 }
                 JobWrite::NodeResult(result) => {
-                    self.conn.execute(
+                    self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO node_results
                              (job_id, node, phase, group_index, state, started_at, finished_at, duration_ms, components, output)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                        params![
+                    )?
+                    .execute(params![
                             id,
                             result.node,
                             result.phase.as_str(),
@@ -311,15 +313,15 @@ impl SqliteStore {
                             result.duration_ms,
                             serde_json::to_string(&result.components)?,
                             result.output
-                        ],
-                    )?;
+                        ])?;
                 }
                 JobWrite::Check(check) => {
-                    self.conn.execute(
+                    self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO check_results
                              (job_id, capability, phase, group_index, passed, attempts, message, started_at, finished_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![
+                    )?
+                    .execute(params![
                             id,
                             check.capability,
                             check.phase.as_str(),
@@ -329,8 +331,7 @@ impl SqliteStore {
                             check.message,
                             check.started_at,
                             check.finished_at
-                        ],
-                    )?;
+                        ])?;
                 }
             }
         }
