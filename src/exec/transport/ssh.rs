@@ -423,19 +423,24 @@ fn code_name(code: &Code) -> String {
 const OPEN_CODE_LIMIT: usize = 256 * 1024;
 
 /// The code `open` sends: for each piece, a line `NAME KIND SIZE` (`tree`, a tar archive,
-/// or `script`) and then its bytes; the node keeps what it does not have yet. Pieces that
-/// would take the whole over [`OPEN_CODE_LIMIT`] are left to `install`.
+/// or `script`) and then its bytes; the node keeps what it does not have yet. A piece that
+/// would take the whole over [`OPEN_CODE_LIMIT`] is only named (`NAME keep 0`), so the node
+/// counts it as used, and left to `install`.
 fn code_bundle(code: &[Code]) -> Result<Vec<u8>, String> {
     let mut bundle = Vec::new();
     let mut names = BTreeSet::new();
     for piece in code {
         let name = code_name(piece);
+        if !names.insert(name.clone()) {
+            continue;
+        }
         let size = match piece {
             Code::Package(package) => package_size(&package.files),
             Code::Puppet(puppet) => package_size(&puppet.files),
             Code::Script(content) => content.len(),
         };
-        if bundle.len() + size > OPEN_CODE_LIMIT || !names.insert(name.clone()) {
+        if bundle.len() + size > OPEN_CODE_LIMIT {
+            bundle.extend_from_slice(format!("{name} keep 0\n").as_bytes());
             continue;
         }
         let (kind, bytes) = match piece {
@@ -487,10 +492,15 @@ cat > "$tmp"
 chmod 755 "$tmp"
 mv "$tmp" ".ordo/code/$2""#;
 
+/// How long code stays on a node after the last run that used it.
+const CODE_KEEP_DAYS: u32 = 30;
+
 /// Makes the working directory (`$1`, or the default with the subdirectory `$2`) and the
 /// runner in it, unless they are there; keeps the code on stdin that is not there yet (see
 /// [`code_bundle`]; each piece unpacked beside its place and moved there whole, so a
-/// half-sent tree is never taken for a whole one); prints the directory and the code there.
+/// half-sent tree is never taken for a whole one); marks the code the run uses as used and
+/// removes code no run has used for [`CODE_KEEP_DAYS`] days; prints the directory and the
+/// code there.
 fn open_script() -> String {
     format!(
         r#"set -e
@@ -512,6 +522,10 @@ mkdir -p .ordo/code
 while read -r name kind size; do
     if [ -e ".ordo/code/$name" ]; then
         head -c "$size" > /dev/null
+        touch ".ordo/code/$name"
+        continue
+    fi
+    if [ "$kind" = keep ]; then
         continue
     fi
     tmp=".ordo/code/$name.tmp.$$"
@@ -527,6 +541,8 @@ while read -r name kind size; do
     fi
     if [ -e ".ordo/code/$name" ]; then rm -rf "$tmp"; else mv "$tmp" ".ordo/code/$name"; fi
 done
+# Code no run has used for {CODE_KEEP_DAYS} days goes (what this run uses was just touched).
+find .ordo/code/. ! -name . -prune -mtime +{CODE_KEEP_DAYS} -exec rm -rf {{}} +
 pwd
 # Shell builtins only: this runs once per node and job.
 for code in .ordo/code/*; do
@@ -558,14 +574,17 @@ mod tests {
                 files: vec![PackageFile { path: "scripts/apply".into(), content: vec![b'x'; size], executable: true }],
             }))
         };
-        let small = package("small", 100);
-        let bundle = code_bundle(&[small.clone(), package("large", OPEN_CODE_LIMIT), small.clone()]).unwrap();
+        let (small, large) = (package("small", 100), package("large", OPEN_CODE_LIMIT));
+        let bundle = code_bundle(&[small.clone(), large.clone(), small.clone()]).unwrap();
         let header = format!("{} tree ", code_name(&small));
         let text = String::from_utf8_lossy(&bundle);
         assert!(text.starts_with(&header), "{text}");
         assert_eq!(text.matches(" tree ").count(), 1, "{text}");
-        let size: usize = text[header.len()..].lines().next().unwrap().parse().unwrap();
-        assert_eq!(bundle.len(), text.lines().next().unwrap().len() + 1 + size);
+        let first_line = text.lines().next().unwrap();
+        let size: usize = first_line[header.len()..].parse().unwrap();
+        // The large one is only named, after the small one's bytes.
+        let rest = &bundle[first_line.len() + 1 + size..];
+        assert_eq!(String::from_utf8_lossy(rest), format!("{} keep 0\n", code_name(&large)));
     }
 
     #[test]
