@@ -65,6 +65,31 @@ fn yaml_syntax_error() {
     );
 }
 
+/// Instances are expanded while the rest of the site parses; when a later part does not
+/// parse, the site is reported as that, not also by the mistakes of its first instances.
+#[test]
+fn yaml_syntax_error_after_a_wrong_instance() {
+    check(
+        |repo| {
+            repo.edit(
+                "site.yaml",
+                "  - application: lamp@1.0.0\n    title: app1\n",
+                "  - application: lamp@9.9.9\n    title: app1\n",
+            );
+            repo.edit("site.yaml", "    title: app2\n", "    title: [app2\n");
+        },
+        expect![[r#"
+            error: expected string scalar
+               ┌─ site.yaml:17:12
+               │
+            17 │     title: [app2
+               │            ^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
 #[test]
 fn unknown_key_with_suggestion() {
     check(

@@ -65,11 +65,60 @@ pub enum RawTransport {
     Ssh,
 }
 
+/// `site.yaml`. Its instances are not kept here: each goes to the sink of
+/// [`with_instance_sink`] the moment it is parsed, so expanding the first ones overlaps
+/// parsing the rest, and a large site is never held whole.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
+    /// Parsing it sends the instances to the sink; there is nothing to read afterwards.
+    #[allow(dead_code)]
     #[serde(default)]
-    pub instances: Vec<RawInstance>,
+    pub instances: InstanceStream,
+}
+
+/// Where the instances of `site.yaml` went (see [`RawSite`]).
+#[derive(Debug, Default)]
+pub struct InstanceStream;
+
+thread_local! {
+    /// The sink of the site being parsed on this thread.
+    static INSTANCE_SINK: std::cell::RefCell<Option<std::sync::mpsc::SyncSender<RawInstance>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `parse` (which parses a [`RawSite`] on this thread) with its instances sent to
+/// `sink` as they are parsed; the sink is closed when `parse` returns.
+pub fn with_instance_sink<T>(sink: std::sync::mpsc::SyncSender<RawInstance>, parse: impl FnOnce() -> T) -> T {
+    INSTANCE_SINK.with(|slot| *slot.borrow_mut() = Some(sink));
+    let parsed = parse();
+    INSTANCE_SINK.with(|slot| slot.borrow_mut().take());
+    parsed
+}
+
+impl<'de> Deserialize<'de> for InstanceStream {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<InstanceStream, D::Error> {
+        struct Instances;
+        impl<'de> Visitor<'de> for Instances {
+            type Value = InstanceStream;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<InstanceStream, A::Error> {
+                while let Some(instance) = seq.next_element::<RawInstance>()? {
+                    let sent = INSTANCE_SINK
+                        .with(|slot| slot.borrow().as_ref().is_some_and(|sink| sink.send(instance).is_ok()));
+                    if !sent {
+                        return Err(de::Error::custom("nothing reads the instances of this site"));
+                    }
+                }
+                Ok(InstanceStream)
+            }
+        }
+        deserializer.deserialize_seq(Instances)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -239,15 +239,27 @@ struct Declared<'a> {
 
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     // site.yaml, usually the largest file, parses on a second thread while the inventory and
-    // the packages are read.
+    // the packages are read; its instances are expanded as they arrive.
     let site_text = loader.snapshot.read_text(SITE)?;
     std::thread::scope(|threads| {
-        let site = site_text.as_deref().map(|text| (text, threads.spawn(move || parse_yaml::<RawSite>(SITE, text))));
+        let site = site_text.as_deref().map(|text| {
+            let (sink, instances) = std::sync::mpsc::sync_channel(SITE_QUEUE);
+            let parse = threads.spawn(move || raw::with_instance_sink(sink, || parse_yaml::<RawSite>(SITE, text)));
+            SiteParse { text, instances, parse }
+        });
         load_with_site(loader, site)
     })
 }
 
-type SiteParse<'scope, 'text> = (&'text str, std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>);
+/// How many parsed instances wait for expansion at most.
+const SITE_QUEUE: usize = 1024;
+
+/// `site.yaml` being parsed on another thread, its instances arriving in order.
+struct SiteParse<'scope, 'text> {
+    text: &'text str,
+    instances: std::sync::mpsc::Receiver<raw::RawInstance>,
+    parse: std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>,
+}
 
 fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Result<Model> {
     let inventory = inventory::load_inventory(loader)?;
@@ -294,28 +306,36 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     for package in &packages {
         check_application_components(loader, package, &component_types);
     }
-    let site = site.and_then(|(text, parse)| {
-        let parsed = parse.join().expect("parsing YAML does not panic");
-        record_parse(loader, SITE, text, parsed)
-    });
-    // Without the inventory, every node the site names would be reported unknown, and every
-    // fact it uses missing: its one error says it all.
-    let Some(site) = site.filter(|_| !inventory.unreadable) else {
+    let Some(SiteParse { text, instances, parse }) = site else {
         return Ok(model);
     };
+    // Without the inventory, every node the site names would be reported unknown, and every
+    // fact it uses missing: its one error says it all.
+    let expand = !inventory.unreadable;
+    let before_site = loader.diagnostics.len();
     let mut declared = Vec::new();
     // Which application declared each component, to find duplicates without a scan.
     let mut declared_by = BTreeMap::new();
-    for instance in &site.instances {
+    for instance in instances {
+        if !expand {
+            continue;
+        }
         if let Some(application) =
-            expand_instance(loader, &model, &packages, &component_types, instance, &mut declared, &mut declared_by)
+            expand_instance(loader, &model, &packages, &component_types, &instance, &mut declared, &mut declared_by)
         {
             model.applications.push(application);
         }
     }
+    let parsed = parse.join().expect("parsing YAML does not panic");
+    if parsed.is_err() {
+        // A site that does not parse is reported as that, not by what its first part said.
+        loader.diagnostics.truncate(before_site);
+        model.applications.clear();
+    }
+    if record_parse(loader, SITE, text, parsed).is_none() || !expand {
+        return Ok(model);
+    }
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
-    // The parsed site is all in `declared` now; its memory is free for resolving.
-    drop(site);
     resolve_components(loader, &mut model, declared, &capability_types);
     Ok(model)
 }
