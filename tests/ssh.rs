@@ -134,12 +134,12 @@ fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(code.join(&names[0]).join("scripts").is_dir(), "{names:?}");
     // A package removed from a node by hand is sent again by the next run that needs it;
-    // code no run has used for 30 days goes, and code a run uses stays, however old.
+    // code a run uses is marked used, and when new code arrives, code no run has used for
+    // 30 days goes.
     std::fs::remove_dir_all(code.join(&names[0])).unwrap();
-    let web = fleet.work_dir("dev3.example.net").join(".ordo/code");
-    let stale = web.join("lamp-0000000000000000000000000000000000000000");
+    let stale = code.join("lamp-0000000000000000000000000000000000000000");
     std::fs::create_dir_all(stale.join("scripts")).unwrap();
-    let in_use = web.join(&names[0]);
+    let in_use = fleet.work_dir("dev3.example.net").join(".ordo/code").join(&names[0]);
     let days_ago = |days: u64| std::time::SystemTime::now() - Duration::from_secs(days * 24 * 3600);
     for (dir, days) in [(&stale, 31), (&in_use, 40)] {
         std::fs::File::open(dir).unwrap().set_modified(days_ago(days)).unwrap();
@@ -149,7 +149,8 @@ fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
     let sessions = ssh_sessions(&fleet.repo, &["apply", "--yes"]);
     assert!(code.join(&names[0]).join("scripts").is_dir(), "{sessions:#?}");
     assert!(!stale.exists(), "code unused for 31 days is still on the node");
-    assert!(in_use.join("scripts").is_dir(), "code the run uses was removed");
+    let used = std::fs::metadata(&in_use).unwrap().modified().unwrap();
+    assert!(used > days_ago(1), "code the run used is not marked used");
     let _ = &fleet.sshd;
 }
 

@@ -498,9 +498,10 @@ const CODE_KEEP_DAYS: u32 = 30;
 /// Makes the working directory (`$1`, or the default with the subdirectory `$2`) and the
 /// runner in it, unless they are there; keeps the code on stdin that is not there yet (see
 /// [`code_bundle`]; each piece unpacked beside its place and moved there whole, so a
-/// half-sent tree is never taken for a whole one); marks the code the run uses as used and
-/// removes code no run has used for [`CODE_KEEP_DAYS`] days; prints the directory and the
-/// code there.
+/// half-sent tree is never taken for a whole one); marks the code the run uses as used and,
+/// when new code arrived, removes code no run has used for [`CODE_KEEP_DAYS`] days; prints
+/// the directory and the code there. Every process it starts is a cost on every node of
+/// every run: what builtins can do, they do.
 fn open_script() -> String {
     format!(
         r#"set -e
@@ -518,7 +519,8 @@ if [ ! -f "$runner" ]; then
     mv "$runner.$$" "$runner"
 fi
 cd "$wd"
-mkdir -p .ordo/code
+[ -d .ordo/code ] || mkdir -p .ordo/code
+arrived=
 while read -r name kind size; do
     if [ -e ".ordo/code/$name" ]; then
         head -c "$size" > /dev/null
@@ -528,10 +530,10 @@ while read -r name kind size; do
     if [ "$kind" = keep ]; then
         continue
     fi
+    arrived=yes
     tmp=".ordo/code/$name.tmp.$$"
-    rm -rf "$tmp" "$tmp.tar"
     if [ "$kind" = tree ]; then
-        mkdir "$tmp"
+        mkdir -p "$tmp"
         head -c "$size" > "$tmp.tar"
         tar -x -f "$tmp.tar" -C "$tmp"
         rm -f "$tmp.tar"
@@ -541,8 +543,11 @@ while read -r name kind size; do
     fi
     if [ -e ".ordo/code/$name" ]; then rm -rf "$tmp"; else mv "$tmp" ".ordo/code/$name"; fi
 done
-# Code no run has used for {CODE_KEEP_DAYS} days goes (what this run uses was just touched).
-find .ordo/code/. ! -name . -prune -mtime +{CODE_KEEP_DAYS} -exec rm -rf {{}} +
+# Code no run has used for {CODE_KEEP_DAYS} days goes (what this run uses was just touched);
+# code only stops being used when other code takes its place, so only then is it looked for.
+if [ -n "$arrived" ]; then
+    find .ordo/code/. ! -name . -prune -mtime +{CODE_KEEP_DAYS} -exec rm -rf {{}} +
+fi
 pwd
 # Shell builtins only: this runs once per node and job.
 for code in .ordo/code/*; do
