@@ -315,7 +315,7 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     let before_site = loader.diagnostics.len();
     let mut declared = Vec::new();
     // Which application declared each component, to find duplicates without a scan.
-    let mut declared_by = BTreeMap::new();
+    let mut declared_by = HashMap::new();
     for instance in instances {
         if !expand {
             continue;
@@ -534,7 +534,7 @@ fn expand_instance<'a>(
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
     raw: &raw::RawInstance,
     declared: &mut Vec<Declared<'a>>,
-    declared_by: &mut BTreeMap<String, String>,
+    declared_by: &mut HashMap<String, String>,
 ) -> Option<Application> {
     let package = instance_package(loader, packages, raw)?;
     let instance = Instance {
@@ -653,7 +653,7 @@ fn declare_components<'a>(
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
     scope: &Scope,
     declared: &mut Vec<Declared<'a>>,
-    declared_by: &mut BTreeMap<String, String>,
+    declared_by: &mut HashMap<String, String>,
 ) -> bool {
     let mut complete = true;
     for component in &instance.package.raw.application.components {
