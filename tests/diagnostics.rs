@@ -91,6 +91,27 @@ fn yaml_syntax_error_after_a_wrong_instance() {
 }
 
 #[test]
+fn an_instance_declared_twice_is_reported_once() {
+    check(
+        |repo| {
+            repo.edit("site.yaml", "    title: app2\n", "    title: app1\n");
+        },
+        expect![[r#"
+            error: Duplicate declaration: Lamp[app1] is already declared; cannot redeclare
+               ┌─ site.yaml:17:12
+               │
+             5 │     title: app1
+               │            ---- first declared here
+               ·
+            17 │     title: app1
+               │            ^^^^
+
+            error: 1 problem found in .
+        "#]],
+    );
+}
+
+#[test]
 fn unknown_key_with_suggestion() {
     check(
         |repo| repo.edit("site.yaml", "    title: app1\n", "    titel: app1\n"),

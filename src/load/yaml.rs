@@ -313,15 +313,13 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     // fact it uses missing: its one error says it all.
     let expand = !inventory.unreadable;
     let before_site = loader.diagnostics.len();
-    let mut declared = Vec::new();
-    // Which application declared each component, to find duplicates without a scan.
-    let mut declared_by = HashMap::new();
+    let mut declarations = Declarations::default();
     for instance in instances {
         if !expand {
             continue;
         }
         if let Some(application) =
-            expand_instance(loader, &model, &packages, &component_types, &instance, &mut declared, &mut declared_by)
+            expand_instance(loader, &model, &packages, &component_types, &instance, &mut declarations)
         {
             model.applications.push(application);
         }
@@ -336,7 +334,7 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
         return Ok(model);
     }
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
-    resolve_components(loader, &mut model, declared, &capability_types);
+    resolve_components(loader, &mut model, declarations.components, &capability_types);
     Ok(model)
 }
 
@@ -526,15 +524,26 @@ struct Instance<'i> {
     location: Option<Location>,
 }
 
+/// What the site's instances have declared so far.
+#[derive(Default)]
+struct Declarations<'a> {
+    components: Vec<Declared<'a>>,
+    /// Which application declared each component, to find duplicates without a scan.
+    declared_by: HashMap<String, String>,
+    /// Where each application instance is declared.
+    instances: HashMap<String, Option<Location>>,
+}
+
 /// Resolves an instance's parameters and declares its components; returns the instance.
+/// An instance declared twice is reported once, as itself: its components are not declared
+/// again, so they are not reported one by one.
 fn expand_instance<'a>(
     loader: &mut Loader,
     model: &Model,
     packages: &'a [Package],
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
     raw: &raw::RawInstance,
-    declared: &mut Vec<Declared<'a>>,
-    declared_by: &mut HashMap<String, String>,
+    declarations: &mut Declarations<'a>,
 ) -> Option<Application> {
     let package = instance_package(loader, packages, raw)?;
     let instance = Instance {
@@ -543,10 +552,22 @@ fn expand_instance<'a>(
         reference: format!("{}[{}]", package.application, raw.title.value),
         location: spanned_location(SITE, &raw.title),
     };
+    if let Some(first) = declarations.instances.get(&instance.reference) {
+        loader.diagnostics.push(
+            Diagnostic::error(format!(
+                "Duplicate declaration: {} is already declared; cannot redeclare",
+                instance.reference
+            ))
+            .at(instance.location.clone())
+            .with_label(first.clone(), "first declared here"),
+        );
+        return None;
+    }
+    declarations.instances.insert(instance.reference.clone(), instance.location.clone());
     let scope = instance_scope(loader, &instance);
-    let first_new = declared.len();
-    let complete = declare_components(loader, &instance, component_types, &scope, declared, declared_by);
-    let own = &mut declared[first_new..];
+    let first_new = declarations.components.len();
+    let complete = declare_components(loader, &instance, component_types, &scope, declarations);
+    let own = &mut declarations.components[first_new..];
     apply_overrides(loader, &instance, own);
     assign_nodes(loader, model, &instance, complete, own);
     Some(Application {
@@ -652,8 +673,7 @@ fn declare_components<'a>(
     instance: &Instance,
     component_types: &'a BTreeMap<String, ComponentType<'a>>,
     scope: &Scope,
-    declared: &mut Vec<Declared<'a>>,
-    declared_by: &mut HashMap<String, String>,
+    declarations: &mut Declarations<'a>,
 ) -> bool {
     let mut complete = true;
     for component in &instance.package.raw.application.components {
@@ -688,7 +708,7 @@ fn declare_components<'a>(
             };
             match declare_component(loader, instance, component, &type_name, component_type, scope) {
                 Ok(new) => {
-                    if let Some(existing) = declared_by.get(&new.reference) {
+                    if let Some(existing) = declarations.declared_by.get(&new.reference) {
                         loader.diagnostics.push(
                             Diagnostic::error(format!(
                                 "Duplicate declaration: {} is already declared by {existing}; cannot redeclare",
@@ -698,8 +718,8 @@ fn declare_components<'a>(
                         );
                         continue;
                     }
-                    declared_by.insert(new.reference.clone(), instance.reference.clone());
-                    declared.push(new);
+                    declarations.declared_by.insert(new.reference.clone(), instance.reference.clone());
+                    declarations.components.push(new);
                 }
                 Err(Stop::Skip) => {}
                 Err(Stop::Incomplete) => complete = false,
