@@ -36,6 +36,7 @@ pub struct AppliedComponent {
     /// Components this one depended on when applied, to tear down in reverse order.
     pub depends_on: Vec<String>,
     /// The remove script as applied, so a component can be torn down after its package is gone.
+    #[serde(default, with = "script_bytes")]
     pub remove_script: Option<Vec<u8>>,
     /// The package whose copy (named by `code_id`) ran it, for a script component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,6 +202,34 @@ pub fn secret_digest(salt: &[u8], value: &Value) -> String {
     format!("sha256:{}", hex(&hasher.finalize()))
 }
 
+/// A script as stored: as a JSON string when it is text (as scripts are), as an array of
+/// bytes only when it is not. Records written as arrays before read either way.
+mod script_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Stored<'a> {
+        Text(std::borrow::Cow<'a, str>),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(script: &Option<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match script.as_deref().map(|bytes| (bytes, std::str::from_utf8(bytes))) {
+            None => serializer.serialize_none(),
+            Some((_, Ok(text))) => serializer.serialize_some(&Stored::Text(text.into())),
+            Some((bytes, Err(_))) => serializer.serialize_some(&Stored::Bytes(bytes.to_vec())),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<Stored>::deserialize(deserializer)?.map(|stored| match stored {
+            Stored::Text(text) => text.into_owned().into_bytes(),
+            Stored::Bytes(bytes) => bytes,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +246,24 @@ mod tests {
         assert_ne!(component_digest(&component, b"other salt"), record.digest);
         let canonical = serde_json::json!({"node": "n1", "code": component.code_id, "parameters": record.parameters});
         assert_eq!(record.digest, format!("sha256:{}", hex(&Sha256::digest(canonical.to_string().as_bytes()))));
+    }
+
+    #[test]
+    fn remove_scripts_are_stored_as_text_and_read_in_either_form() {
+        let mut record = applied_component(&crate::model::tests::component("C[x]", "n1"), Vec::new(), b"salt");
+        record.remove_script = Some(b"#!/bin/sh\nrm -f \"$1\"\n".to_vec());
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["remove_script"], json!("#!/bin/sh\nrm -f \"$1\"\n"));
+        assert_eq!(serde_json::from_value::<AppliedComponent>(json.clone()).unwrap(), record);
+        // Written as an array of bytes: before, and still for a script that is not text.
+        let mut old = json;
+        old["remove_script"] = json!(b"#!/bin/sh\nrm -f \"$1\"\n".to_vec());
+        assert_eq!(serde_json::from_value::<AppliedComponent>(old).unwrap(), record);
+        record.remove_script = Some(vec![0xff, 0x00]);
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["remove_script"], json!([255, 0]));
+        assert_eq!(serde_json::from_value::<AppliedComponent>(json).unwrap(), record);
+        record.remove_script = None;
+        assert_eq!(serde_json::from_value::<AppliedComponent>(serde_json::to_value(&record).unwrap()).unwrap(), record);
     }
 }
