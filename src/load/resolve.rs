@@ -206,7 +206,11 @@ pub fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Ve
 
 /// Puts the resolved components into the model, ordered by reference, with the edges
 /// (indexes into `resolved`) re-indexed into that order; unresolved components drop out.
-pub fn finish(model: &mut Model, resolved: Vec<Option<Component>>, edges: BTreeSet<(usize, usize, Option<String>)>) {
+pub fn finish(
+    model: &mut Model,
+    mut resolved: Vec<Option<Component>>,
+    edges: BTreeSet<(usize, usize, Option<String>)>,
+) {
     let n_declared = resolved.len();
     // The order is found on indexes and references, then each component moves once: sorting
     // the components themselves would move each a dozen times.
@@ -223,7 +227,6 @@ pub fn finish(model: &mut Model, resolved: Vec<Option<Component>>, edges: BTreeS
         .map(|(from, to, capability)| Edge { from: position[from], to: position[to], capability })
         .collect();
     model.edges.sort();
-    let mut resolved = resolved;
     model.components = order.into_iter().filter_map(|index| resolved[index].take()).collect();
 }
 

@@ -276,62 +276,61 @@ impl SqliteStore {
         for write in writes {
             match write {
                 JobWrite::Applied(record) => {
-                    self.conn.prepare_cached(
+                    let mut statement = self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO applied_components (environment, component, node, record, job_id, applied_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?
-                    .execute(params![
-                            environment,
-                            record.reference,
-                            record.node,
-                            serde_json::to_string(record)?,
-                            id,
-                            now()
-                        ])?;
+                    )?;
+                    statement.execute(params![
+                        environment,
+                        record.reference,
+                        record.node,
+                        serde_json::to_string(record)?,
+                        id,
+                        now()
+                    ])?;
                 }
                 JobWrite::Removed { component, node } => {
-                    self.conn
-                        .prepare_cached(
-                            "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
-                        )?
-                        .execute(params![environment, component, node])?;
+                    let mut statement = self.conn.prepare_cached(
+                        "DELETE FROM applied_components WHERE environment = ?1 AND component = ?2 AND node = ?3",
+                    )?;
+                    statement.execute(params![environment, component, node])?;
                 }
                 JobWrite::NodeResult(result) => {
-                    self.conn.prepare_cached(
+                    let mut statement = self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO node_results
                              (job_id, node, phase, group_index, state, started_at, finished_at, duration_ms, components, output)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    )?
-                    .execute(params![
-                            id,
-                            result.node,
-                            result.phase.as_str(),
-                            result.group_index,
-                            result.state.as_str(),
-                            result.started_at,
-                            result.finished_at,
-                            result.duration_ms,
-                            serde_json::to_string(&result.components)?,
-                            result.output
-                        ])?;
+                    )?;
+                    statement.execute(params![
+                        id,
+                        result.node,
+                        result.phase.as_str(),
+                        result.group_index,
+                        result.state.as_str(),
+                        result.started_at,
+                        result.finished_at,
+                        result.duration_ms,
+                        serde_json::to_string(&result.components)?,
+                        result.output
+                    ])?;
                 }
                 JobWrite::Check(check) => {
-                    self.conn.prepare_cached(
+                    let mut statement = self.conn.prepare_cached(
                         "INSERT OR REPLACE INTO check_results
                              (job_id, capability, phase, group_index, passed, attempts, message, started_at, finished_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )?
-                    .execute(params![
-                            id,
-                            check.capability,
-                            check.phase.as_str(),
-                            check.group_index,
-                            check.passed,
-                            check.attempts,
-                            check.message,
-                            check.started_at,
-                            check.finished_at
-                        ])?;
+                    )?;
+                    statement.execute(params![
+                        id,
+                        check.capability,
+                        check.phase.as_str(),
+                        check.group_index,
+                        check.passed,
+                        check.attempts,
+                        check.message,
+                        check.started_at,
+                        check.finished_at
+                    ])?;
                 }
             }
         }
