@@ -7,7 +7,6 @@
 //! packages/NAME-TREEID/   each package as run, named by its Git tree id
 //! puppet/DIGEST/          each lowered Puppet module path as run
 //! scripts/SHA256          teardown scripts as recorded, named by their content
-//! ssh/                    control sockets of the SSH master connections of running jobs
 //! locks/env-ENV.lock      held by the job running in environment ENV
 //! ```
 //!
@@ -80,11 +79,6 @@ impl StateDir {
     /// Where recorded teardown scripts are written, named by their content.
     pub fn scripts_dir(&self) -> PathBuf {
         self.root.join("scripts")
-    }
-
-    /// Where the control sockets of SSH master connections live while a job runs.
-    pub fn ssh_dir(&self) -> PathBuf {
-        self.root.join("ssh")
     }
 
     /// The lock file of an environment's jobs.

@@ -40,8 +40,8 @@ pub struct Finished {
 }
 
 /// A child process whose output is being read into an [`Output`].
-pub struct Spawned {
-    pub child: tokio::process::Child,
+struct Spawned {
+    child: tokio::process::Child,
     /// Fires when the output pipe reached its end (the process and anything it started
     /// are done with it).
     done: tokio::sync::oneshot::Receiver<()>,
@@ -50,14 +50,14 @@ pub struct Spawned {
 impl Spawned {
     /// Waits a moment for the last of the output after the process exited: output left
     /// open by a background process must not hold the node up.
-    pub async fn drain(self) {
+    async fn drain(self) {
         let _ = tokio::time::timeout(DRAIN, self.done).await;
     }
 }
 
 /// Starts a command in its own process group, stdin piped, appending its output (stdout
 /// and stderr interleaved) to `output` as it is written.
-pub fn spawn(mut command: std::process::Command, output: &Arc<Mutex<Output>>) -> Result<Spawned, ProcessError> {
+fn spawn(mut command: std::process::Command, output: &Arc<Mutex<Output>>) -> Result<Spawned, ProcessError> {
     let (reader, writer) =
         std::io::pipe().map_err(|err| ProcessError::Spawn(format!("cannot create a pipe: {err}")))?;
     let stderr_writer =

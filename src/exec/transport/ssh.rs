@@ -2,107 +2,85 @@
 //! user's own configuration applies (`~/.ssh/config`: `Host` aliases, `ProxyJump`,
 //! `IdentityFile`), as it does for `ssh` and Ansible.
 //!
-//! Each node's run opens one master connection (`ControlMaster`, its socket under the state
-//! directory) and every command of the run is multiplexed over it: the first command of the
-//! run (which makes the working directory) connects, and its ssh leaves the master behind
-//! (`ControlPersist`), so connecting costs no round trip of its own. Host keys are always
-//! verified (`StrictHostKeyChecking`); an unknown or changed key stops the node before
-//! anything runs on it, with an error that names the node and the known-hosts file.
+//! Each node's run is one `ssh` session, so one connection and one `ssh` process per node
+//! for the whole job: no master to start and stop, no client and no round trip per command.
+//! The session's shell (`session.sh`) makes the working directory, keeps the code the run
+//! brings, and then serves requests on its stdin one at a time (run a command, keep more
+//! code, read or remove a file); after each, it prints a token that is new in every
+//! session and the request's exit status, which is how ordo knows where a request's output
+//! ends. Host keys are always verified (`StrictHostKeyChecking`); an unknown or changed key
+//! stops the node before anything runs on it, with an error that names the node and the
+//! known-hosts file.
 //!
 //! On the node, everything lives under the working directory: code in `.ordo/code/`, one
 //! directory per tree id, sent as a tar archive only when it is not there yet (the run's
-//! packages go with the command that opens the node, so a first run costs no extra round
-//! trip; larger code follows on its own when a component needs it); and the
-//! runner, `.ordo/bin/run-HASH` (`runner.sh`). A command runs under the runner, which reads
-//! the command's environment and input from stdin (so no secret is ever on a command line
-//! or on the node's disk), starts the command in a process group of its own, and stops
-//! that whole group when ordo says so on stdin, when the command ends (whatever it left
-//! running) or when ordo goes away (stdin ends: ordo was killed, or the connection broke).
+//! packages go with the opening of the session, so a first run costs no extra round trip;
+//! larger code follows on its own when a component needs it). A command runs in a process
+//! group of its own, its environment and input sent on stdin (so no secret is ever on a
+//! command line or on the node's disk); the session stops that whole group when ordo says
+//! so, when the command ends (whatever it left running) or when ordo goes away (stdin ends:
+//! ordo was killed, or the connection broke).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::{BoxFuture, Code, NodeCommand, Transport};
 use crate::exec::output::Output;
-use crate::exec::process::{self, CANCEL_GRACE, Finished, ProcessError};
+use crate::exec::process::{CANCEL_GRACE, Finished, ProcessError};
 use crate::model::{Node, PackageFile, SshTarget};
-use crate::state_dir::{StateDir, path_segment};
+use crate::state_dir::path_segment;
 
-/// The runner script every command runs under on the node.
-const RUNNER: &str = include_str!("runner.sh");
+/// The shell that serves a node's session.
+const SESSION: &str = include_str!("session.sh");
 
-/// How long an idle master connection outlives its last command: long enough to serve a
-/// whole node run, short enough that one left by a killed ordo goes away by itself.
-const CONTROL_PERSIST: &str = "ControlPersist=120";
-
-/// How long the runner gets to stop a command after ordo asked it to, before ordo drops the
-/// connection (which makes the runner kill the command's group).
+/// How long the session gets to stop a command after ordo asked it to, before ordo drops the
+/// connection (which makes the session kill the command's group).
 const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// How much of ssh's own messages is kept for an error: their end says what went wrong.
+const MESSAGES_LIMIT: usize = 16 * 1024;
 
 pub struct Ssh {
     node: String,
     target: SshTarget,
-    control_path: PathBuf,
     connect_timeout: u64,
     /// The working directory on the node, absolute, known once the node is open.
     work_dir: OnceLock<String>,
     /// Code directories already on the node.
     present: Mutex<BTreeSet<String>>,
+    /// The node's session: `None` before it opens, after it closes, and once it broke.
+    /// Requests take it in turn.
+    session: tokio::sync::Mutex<Option<Session>>,
 }
 
 impl Ssh {
-    pub fn new(node: &Node, target: &SshTarget, state: &StateDir) -> Ssh {
-        let name = crate::text::hex(&Sha256::digest(format!("{}\0{}", node.name, std::process::id()).as_bytes())[..8]);
-        let control_path = control_dir(state).join(&name);
+    pub fn new(node: &Node, target: &SshTarget) -> Ssh {
         Ssh {
             node: node.name.clone(),
             target: target.clone(),
-            control_path,
             connect_timeout: node.timeout_secs.clamp(1, 10),
             work_dir: OnceLock::new(),
             present: Mutex::new(BTreeSet::new()),
+            session: tokio::sync::Mutex::new(None),
         }
     }
 
     /// The `ssh` command with this node's settings, for `remote` (a shell command line).
-    fn ssh(&self, extra: &[&str], remote: Option<&str>) -> std::process::Command {
+    fn ssh(&self, remote: &str) -> std::process::Command {
         let mut command = std::process::Command::new("ssh");
-        command.args(extra);
         command.args(options(&self.target, self.connect_timeout));
-        command.arg("-o").arg(format!("ControlPath={}", self.control_path.display().to_string().replace('%', "%%")));
-        command.args(["--", &self.target.address]);
-        command.args(remote);
+        command.args(["--", &self.target.address, remote]);
         command
-    }
-
-    /// Runs a short command over the master with `stdin`; its stdout, or why it failed.
-    async fn call(&self, remote: &str, stdin: Vec<u8>) -> Result<Vec<u8>, String> {
-        let mut command =
-            tokio::process::Command::from(self.ssh(&["-o", "ControlMaster=auto", "-o", CONTROL_PERSIST], Some(remote)));
-        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|err| format!("cannot run ssh: {err}"))?;
-        // The writer ends with ssh, since its pipe then breaks, and at the latest with this call.
-        let _writer = child.stdin.take().map(|mut pipe| {
-            AbortOnDropHandle::new(tokio::spawn(async move {
-                let _ = pipe.write_all(&stdin).await;
-                let _ = pipe.shutdown().await;
-            }))
-        });
-        let output = child.wait_with_output().await.map_err(|err| format!("waiting for ssh: {err}"))?;
-        if output.status.success() {
-            Ok(output.stdout)
-        } else {
-            Err(self.failure(&String::from_utf8_lossy(&output.stderr), output.status.code()))
-        }
     }
 
     /// What ssh's messages say went wrong, in words that name the node.
@@ -134,6 +112,18 @@ impl Ssh {
         }
     }
 
+    /// Why a session ended before its request did, from what ssh said as it ended.
+    async fn broken(&self, mut session: Session) -> String {
+        drop(session.stdin);
+        let code = match tokio::time::timeout(STOP_WAIT, session.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut session.messages_reader).await;
+        let messages = session.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.failure(&String::from_utf8_lossy(&messages), code)
+    }
+
     fn work_dir_or_home(&self) -> &str {
         self.work_dir.get().map_or(".", String::as_str)
     }
@@ -143,13 +133,66 @@ impl Ssh {
         if path.starts_with('/') { path.to_string() } else { format!("{}/{path}", self.work_dir_or_home()) }
     }
 
-    /// The name of the runner on the node: it changes with its content.
-    fn runner_name() -> String {
-        format!("run-{}", &crate::text::hex(&Sha256::digest(RUNNER.as_bytes()))[..16])
+    /// Starts the node's session, bringing `code`; what the session printed as it opened.
+    async fn start(&self, code: &[Code]) -> Result<Vec<u8>, String> {
+        let subdirectory = if self.target.shared_host { path_segment(&self.node) } else { String::new() };
+        let requested = self.target.work_dir.clone().unwrap_or_default();
+        let remote = format!(
+            "sh -c {} ordo {} {} {CODE_KEEP_DAYS}",
+            shell_quote(SESSION),
+            shell_quote(&requested),
+            shell_quote(&subdirectory)
+        );
+        let mut session = Session::spawn(self.ssh(&remote))?;
+        let mut opening = format!("{}\n", String::from_utf8_lossy(&session.token)).into_bytes();
+        opening.extend(code_bundle(code)?);
+        opening.extend_from_slice(b"- end 0\n");
+        let mut printed = Vec::new();
+        // A write that fails means ssh already ended; what it said tells why.
+        let status = match session.send(&opening).await {
+            Ok(()) => session.reply(&mut |bytes| printed.extend_from_slice(bytes)).await,
+            Err(()) => None,
+        };
+        match status {
+            Some(_) => {
+                *self.session.lock().await = Some(session);
+                Ok(printed)
+            }
+            None => Err(self.broken(session).await),
+        }
     }
 
-    /// Runs a command under the runner, feeding its environment and input, and keeping
-    /// stdin open to stop it at the deadline or on cancellation.
+    /// Runs a short request (`script`, with `payload` after it on stdin) in the session; its
+    /// output, or why it failed.
+    async fn call(&self, script: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let mut slot = self.session.lock().await;
+        let mut session = slot.take().ok_or_else(|| self.lost())?;
+        let mut request = request(script);
+        request.extend_from_slice(payload);
+        let mut printed = Vec::new();
+        let status = match session.send(&request).await {
+            Ok(()) => session.reply(&mut |bytes| printed.extend_from_slice(bytes)).await,
+            Err(()) => None,
+        };
+        match status {
+            Some(0) => {
+                *slot = Some(session);
+                Ok(printed)
+            }
+            Some(code) => {
+                *slot = Some(session);
+                Err(self.failure(&String::from_utf8_lossy(&printed), Some(code)))
+            }
+            None => Err(self.broken(session).await),
+        }
+    }
+
+    fn lost(&self) -> String {
+        format!("the connection to node {} was lost earlier in this run", self.node)
+    }
+
+    /// Runs a command in the session, feeding its environment and input, and stopping it at
+    /// the deadline or on cancellation.
     async fn run_command(
         &self,
         node_command: NodeCommand,
@@ -157,64 +200,167 @@ impl Ssh {
         cancel: &CancellationToken,
         output: &Arc<Mutex<Output>>,
     ) -> Result<Finished, ProcessError> {
-        let work_dir = self.work_dir_or_home().to_string();
-        let mut words = vec![
-            "exec".to_string(),
-            "sh".to_string(),
-            format!("{work_dir}/.ordo/bin/{}", Ssh::runner_name()),
-            work_dir,
-            node_command.program.clone(),
-        ];
-        words.extend(node_command.args.iter().cloned());
-        let remote = words.iter().map(|word| shell_quote(word)).collect::<Vec<_>>().join(" ");
-        let command = self.ssh(&["-o", "ControlMaster=auto", "-o", CONTROL_PERSIST], Some(&remote));
-        let mut spawned = process::spawn(command, output)?;
-        let mut stdin = spawned.child.stdin.take().expect("the runner's stdin is piped");
-        // A write that fails means ssh already ended; its exit status says why.
-        let _ = stdin.write_all(&runner_input(&node_command)).await;
-        let _ = stdin.flush().await;
-        let child = &mut spawned.child;
-        let ended = tokio::select! {
-            status = tokio::time::timeout_at(deadline, child.wait()) => match status {
-                Ok(Ok(status)) => Ok(status.code()),
-                Ok(Err(err)) => Err(ProcessError::Spawn(format!("waiting for ssh: {err}"))),
-                Err(_) => {
-                    stop(&mut stdin, child, "KILL", STOP_WAIT).await;
-                    Err(ProcessError::TimedOut)
-                }
-            },
-            () = cancel.cancelled() => {
-                if !stop(&mut stdin, child, "TERM", CANCEL_GRACE).await {
-                    stop(&mut stdin, child, "KILL", STOP_WAIT).await;
-                }
-                Err(ProcessError::Cancelled)
+        let mut slot = self.session.lock().await;
+        let mut session = slot.take().ok_or_else(|| ProcessError::Spawn(self.lost()))?;
+        if session.send(&request(&command_script(&node_command))).await.is_err() {
+            return Err(ProcessError::Spawn(self.broken(session).await));
+        }
+        let mut sink = |bytes: &[u8]| output.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(bytes);
+        // Stopping is asked for in steps: TERM on cancellation, KILL after its grace (or at
+        // once at the deadline), and the connection dropped when even that is not heeded.
+        let mut stopping: Option<(ProcessError, &str)> = None;
+        let mut next_step = deadline;
+        let ended = loop {
+            tokio::select! {
+                read = session.read_some(&mut sink) => match read {
+                    Ok(Some(code)) => break Some(code),
+                    Ok(None) => {}
+                    Err(()) => break None,
+                },
+                () = tokio::time::sleep_until(next_step) => {
+                    let (reason, signal, wait) = match &stopping {
+                        None => (ProcessError::TimedOut, "KILL", STOP_WAIT),
+                        Some((reason, "TERM")) => (reason.clone(), "KILL", STOP_WAIT),
+                        // Not even KILL was heeded: dropping the session ends the node's stdin.
+                        Some((reason, _)) => return Err(reason.clone()),
+                    };
+                    let _ = session.send(format!("{signal}\n").as_bytes()).await;
+                    stopping = Some((reason, signal));
+                    next_step = Instant::now() + wait;
+                },
+                () = cancel.cancelled(), if stopping.is_none() => {
+                    let _ = session.send(b"TERM\n").await;
+                    stopping = Some((ProcessError::Cancelled, "TERM"));
+                    next_step = Instant::now() + CANCEL_GRACE;
+                },
             }
         };
-        drop(stdin);
-        spawned.drain().await;
-        ended.map(|code| Finished { code, group: None })
+        let Some(code) = ended else {
+            let message = self.broken(session).await;
+            return Err(stopping.map_or(ProcessError::Spawn(message), |(reason, _)| reason));
+        };
+        *slot = Some(session);
+        match stopping {
+            Some((reason, _)) => Err(reason),
+            None => Ok(Finished { code: Some(code), group: None }),
+        }
     }
 }
 
-/// Asks the runner to signal the command's group and waits up to `wait` for it to end;
-/// whether it did. When it does not, ssh itself is killed, which ends the runner's stdin
-/// and so makes it kill the command's group.
-async fn stop(
-    stdin: &mut tokio::process::ChildStdin,
-    child: &mut tokio::process::Child,
-    signal: &str,
-    wait: Duration,
-) -> bool {
-    let _ = stdin.write_all(format!("{signal}\n").as_bytes()).await;
-    let _ = stdin.flush().await;
-    if tokio::time::timeout(wait, child.wait()).await.is_ok() {
-        return true;
+/// A node's session: the `ssh` process and its pipes.
+struct Session {
+    /// In a process group of its own (a Ctrl-C is ordo's to handle), killed when dropped.
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    /// What the session printed after each request's output: new in every session, so no
+    /// command's output can be taken for it.
+    token: Vec<u8>,
+    /// Read from stdout and not yet handed on: it may end with the start of the token.
+    unread: Vec<u8>,
+    /// The end of what ssh (and the session's shell) wrote on stderr.
+    messages: Arc<Mutex<Vec<u8>>>,
+    messages_reader: AbortOnDropHandle<()>,
+}
+
+impl Session {
+    fn spawn(command: std::process::Command) -> Result<Session, String> {
+        let mut command = tokio::process::Command::from(command);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+        let mut child = command.spawn().map_err(|err| format!("cannot run ssh: {err}"))?;
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("cannot run ssh: its pipes are missing".to_string());
+        };
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&messages);
+        let messages_reader = AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                kept.extend_from_slice(&chunk[..n]);
+                if kept.len() > 2 * MESSAGES_LIMIT {
+                    let excess = kept.len() - MESSAGES_LIMIT;
+                    kept.drain(..excess);
+                }
+            }
+        }));
+        Ok(Session { child, stdin, stdout, token: new_token()?, unread: Vec::new(), messages, messages_reader })
     }
-    if signal == "KILL" {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        self.stdin.write_all(bytes).await.map_err(|_| ())?;
+        self.stdin.flush().await.map_err(|_| ())
     }
-    false
+
+    /// Reads until the request in progress ends, handing its output to `sink`; its exit
+    /// status, or `None` when the session ended first.
+    async fn reply(&mut self, sink: &mut (dyn FnMut(&[u8]) + Send)) -> Option<i32> {
+        loop {
+            match self.read_some(sink).await {
+                Ok(Some(code)) => return Some(code),
+                Ok(None) => {}
+                Err(()) => return None,
+            }
+        }
+    }
+
+    /// Reads once, hands on the output of the request in progress, and returns its exit
+    /// status once its end is here. Dropping it part-way loses nothing (one read is pending).
+    async fn read_some(&mut self, sink: &mut (dyn FnMut(&[u8]) + Send)) -> Result<Option<i32>, ()> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stdout.read(&mut chunk).await.map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        self.unread.extend_from_slice(&chunk[..n]);
+        Ok(take_reply(&mut self.unread, &self.token, sink))
+    }
+}
+
+/// Hands on what `unread` holds of a request's output and, when the token and the status
+/// line after it are there, removes them and returns the status. What may be the start of
+/// the token stays.
+fn take_reply(unread: &mut Vec<u8>, token: &[u8], sink: &mut (dyn FnMut(&[u8]) + Send)) -> Option<i32> {
+    if let Some(at) = unread.windows(token.len()).position(|window| window == token) {
+        sink(&unread[..at]);
+        let rest = &unread[at + token.len()..];
+        let Some(end) = rest.iter().position(|&byte| byte == b'\n') else {
+            unread.drain(..at);
+            return None;
+        };
+        // A status that does not read as one (it cannot happen) counts as a failure.
+        let code = std::str::from_utf8(&rest[..end]).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(255);
+        unread.drain(..at + token.len() + end + 1);
+        return Some(code);
+    }
+    let keep = token.len() - 1;
+    if unread.len() > keep {
+        let handed = unread.len() - keep;
+        sink(&unread[..handed]);
+        unread.drain(..handed);
+    }
+    None
+}
+
+/// A token no command's output can be expected to contain: 128 random bits.
+fn new_token() -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let mut random = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(&mut random))
+        .map_err(|err| format!("cannot read /dev/urandom: {err}"))?;
+    Ok(format!("ordo-{}", crate::text::hex(&random)).into_bytes())
+}
+
+/// A request as the session reads it: `request N`, then the N lines of `script`.
+fn request(script: &str) -> Vec<u8> {
+    let mut script = script.to_string();
+    if !script.ends_with('\n') {
+        script.push('\n');
+    }
+    format!("request {}\n{script}", script.matches('\n').count()).into_bytes()
 }
 
 impl Transport for Ssh {
@@ -224,15 +370,7 @@ impl Transport for Ssh {
 
     fn open<'a>(&'a self, code: &'a [Code]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let subdirectory = if self.target.shared_host { path_segment(&self.node) } else { String::new() };
-            let requested = self.target.work_dir.clone().unwrap_or_default();
-            let remote = format!(
-                "sh -c {} ordo {} {}",
-                shell_quote(&open_script()),
-                shell_quote(&requested),
-                shell_quote(&subdirectory)
-            );
-            let listing = self.call(&remote, code_bundle(code)?).await?;
+            let listing = self.start(code).await?;
             let listing = String::from_utf8_lossy(&listing);
             let mut lines = listing.lines();
             let work_dir = lines
@@ -255,18 +393,13 @@ impl Transport for Ssh {
             if self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&name) {
                 return Ok(path);
             }
-            let (script, payload) = match code {
-                Code::Package(package) => (UNPACK_TREE, archive(&package.files)?),
-                Code::Puppet(puppet) => (UNPACK_TREE, archive(&puppet.files)?),
-                Code::Script(content) => (WRITE_SCRIPT, content.to_vec()),
+            let (kind, payload) = match code {
+                Code::Package(package) => ("tree", archive(&package.files)?),
+                Code::Puppet(puppet) => ("tree", archive(&puppet.files)?),
+                Code::Script(content) => ("script", content.to_vec()),
             };
-            let remote = format!(
-                "sh -c {} ordo {} {}",
-                shell_quote(script),
-                shell_quote(self.work_dir_or_home()),
-                shell_quote(&name)
-            );
-            self.call(&remote, payload).await.map_err(|err| format!("sending {name} to node {}: {err}", self.node))?;
+            let script = format!("set -e\nordo_keep {} {kind} {}", shell_quote(&name), payload.len());
+            self.call(&script, &payload).await.map_err(|err| format!("sending {name} to node {}: {err}", self.node))?;
             self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name);
             Ok(path)
         })
@@ -283,27 +416,24 @@ impl Transport for Ssh {
     }
 
     fn read_file<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
-            let remote = format!("cat -- {}", shell_quote(&self.on_node(path)));
-            self.call(&remote, Vec::new()).await.ok()
-        })
+        Box::pin(async move { self.call(&format!("cat -- {}", shell_quote(&self.on_node(path))), &[]).await.ok() })
     }
 
     fn remove<'a>(&'a self, path: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let remote = format!("rm -rf -- {}", shell_quote(&self.on_node(path)));
-            let _ = self.call(&remote, Vec::new()).await;
+            let _ = self.call(&format!("rm -rf -- {}", shell_quote(&self.on_node(path))), &[]).await;
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Every command already stopped what it started (the runner sees to it); what is
-            // left is the master connection.
-            let mut command = tokio::process::Command::from(self.ssh(&["-O", "exit"], None));
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
-            if let Ok(mut child) = command.spawn() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            // Every command already stopped what it started; the end of stdin ends the
+            // session, and with it the connection.
+            let Some(mut session) = self.session.lock().await.take() else { return };
+            drop(session.stdin);
+            if tokio::time::timeout(STOP_WAIT, session.child.wait()).await.is_err() {
+                let _ = session.child.start_kill();
+                let _ = session.child.wait().await;
             }
         })
     }
@@ -355,32 +485,17 @@ pub fn run_once(node_name: &str, target: &SshTarget, remote: &str) -> anyhow::Re
     let probe = Ssh {
         node: node_name.to_string(),
         target: target.clone(),
-        control_path: PathBuf::new(),
         connect_timeout: 10,
         work_dir: OnceLock::new(),
         present: Mutex::new(BTreeSet::new()),
+        session: tokio::sync::Mutex::new(None),
     };
     anyhow::bail!("{}", probe.failure(&String::from_utf8_lossy(&output.stderr), output.status.code()))
 }
 
-/// Where the control sockets go: under the state directory, unless that path is too long
-/// for a socket (about 100 bytes), then in a directory of the temporary one.
-fn control_dir(state: &StateDir) -> PathBuf {
-    let preferred = state.ssh_dir();
-    let dir = if preferred.as_os_str().len() <= 80 {
-        preferred
-    } else {
-        let digest = crate::text::hex(&Sha256::digest(state.root().as_os_str().as_encoded_bytes())[..6]);
-        std::env::temp_dir().join(format!("ordo-ssh-{digest}"))
-    };
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    dir
-}
-
-/// What the runner reads on stdin: a line count, then that many lines of shell that
-/// export the environment and set the command's input.
-fn runner_input(command: &NodeCommand) -> Vec<u8> {
+/// The request that runs a command: shell that exports its environment, sets its input and
+/// runs it under `ordo_run` (see `session.sh`).
+fn command_script(command: &NodeCommand) -> String {
     let mut script = String::new();
     for (name, value) in &command.env {
         // Only shell variable names can be exported; a parameter named otherwise is
@@ -390,7 +505,12 @@ fn runner_input(command: &NodeCommand) -> Vec<u8> {
         }
     }
     script.push_str(&format!("ordo_input={}\n", shell_quote(&String::from_utf8_lossy(&command.stdin))));
-    format!("{}\n{script}", script.matches('\n').count()).into_bytes()
+    script.push_str("ordo_run");
+    for word in std::iter::once(&command.program).chain(&command.args) {
+        script.push(' ');
+        script.push_str(&shell_quote(word));
+    }
+    script
 }
 
 fn is_shell_name(name: &str) -> bool {
@@ -416,16 +536,16 @@ fn code_name(code: &Code) -> String {
     }
 }
 
-/// How much code `open` sends along with making the working directory: enough for the
-/// packages of a usual run, so a first run costs no extra round trip per node, and little
-/// enough that sending it again to a node that has it costs next to nothing. Larger code
-/// (a big Puppet module path) is sent by `install`, only when the node lacks it.
+/// How much code the session brings as it opens: enough for the packages of a usual run, so
+/// a first run costs no extra round trip per node, and little enough that sending it again
+/// to a node that has it costs next to nothing. Larger code (a big Puppet module path) is
+/// sent by `install`, only when the node lacks it.
 const OPEN_CODE_LIMIT: usize = 256 * 1024;
 
-/// The code `open` sends: for each piece, a line `NAME KIND SIZE` (`tree`, a tar archive,
-/// or `script`) and then its bytes; the node keeps what it does not have yet. A piece that
-/// would take the whole over [`OPEN_CODE_LIMIT`] is only named (`NAME keep 0`), so the node
-/// counts it as used, and left to `install`.
+/// The code the session brings as it opens: for each piece, a line `NAME KIND SIZE` (`tree`,
+/// a tar archive, or `script`) and then its bytes; the node keeps what it does not have yet.
+/// A piece that would take the whole over [`OPEN_CODE_LIMIT`] is only named (`NAME keep 0`),
+/// so the node counts it as used, and left to `install`.
 fn code_bundle(code: &[Code]) -> Result<Vec<u8>, String> {
     let mut bundle = Vec::new();
     let mut names = BTreeSet::new();
@@ -474,90 +594,8 @@ fn archive(files: &[PackageFile]) -> Result<Vec<u8>, String> {
     builder.into_inner().map_err(|err| format!("archiving: {err}"))
 }
 
-/// Unpacks the archive on stdin as `.ordo/code/NAME` (`$1` the working directory, `$2` the
-/// name), atomically: a half-sent tree is never taken for a whole one.
-const UNPACK_TREE: &str = r#"set -e
-cd "$1"
-tmp=".ordo/code/$2.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
-tar -x -f - -C "$tmp"
-if [ -e ".ordo/code/$2" ]; then rm -rf "$tmp"; else mv "$tmp" ".ordo/code/$2"; fi"#;
-
-/// Writes the script on stdin as `.ordo/code/NAME`, executable.
-const WRITE_SCRIPT: &str = r#"set -e
-cd "$1"
-tmp=".ordo/code/$2.tmp.$$"
-cat > "$tmp"
-chmod 755 "$tmp"
-mv "$tmp" ".ordo/code/$2""#;
-
 /// How long code stays on a node after the last run that used it.
 const CODE_KEEP_DAYS: u32 = 30;
-
-/// Makes the working directory (`$1`, or the default with the subdirectory `$2`) and the
-/// runner in it, unless they are there; keeps the code on stdin that is not there yet (see
-/// [`code_bundle`]; each piece unpacked beside its place and moved there whole, so a
-/// half-sent tree is never taken for a whole one); marks the code the run uses as used and,
-/// when new code arrived, removes code no run has used for [`CODE_KEEP_DAYS`] days; prints
-/// the directory and the code there. Every process it starts is a cost on every node of
-/// every run: what builtins can do, they do.
-fn open_script() -> String {
-    format!(
-        r#"set -e
-wd=$1
-if [ -z "$wd" ]; then
-    if [ "$(id -u)" = 0 ]; then wd=/var/lib/ordo; else wd="$HOME/.ordo"; fi
-    if [ -n "$2" ]; then wd="$wd/$2"; fi
-fi
-case $wd in "~") wd=$HOME ;; "~/"*) wd="$HOME/${{wd#"~/"}}" ;; esac
-runner="$wd/.ordo/bin/{runner}"
-if [ ! -f "$runner" ]; then
-    mkdir -p "$wd/.ordo/code" "$wd/.ordo/bin"
-    cat > "$runner.$$" <<'ORDO_RUNNER_END'
-{RUNNER}ORDO_RUNNER_END
-    mv "$runner.$$" "$runner"
-fi
-cd "$wd"
-[ -d .ordo/code ] || mkdir -p .ordo/code
-arrived=
-while read -r name kind size; do
-    if [ -e ".ordo/code/$name" ]; then
-        head -c "$size" > /dev/null
-        touch ".ordo/code/$name"
-        continue
-    fi
-    if [ "$kind" = keep ]; then
-        continue
-    fi
-    arrived=yes
-    tmp=".ordo/code/$name.tmp.$$"
-    if [ "$kind" = tree ]; then
-        mkdir -p "$tmp"
-        head -c "$size" > "$tmp.tar"
-        tar -x -f "$tmp.tar" -C "$tmp"
-        rm -f "$tmp.tar"
-    else
-        head -c "$size" > "$tmp"
-        chmod 755 "$tmp"
-    fi
-    if [ -e ".ordo/code/$name" ]; then rm -rf "$tmp"; else mv "$tmp" ".ordo/code/$name"; fi
-done
-# Code no run has used for {CODE_KEEP_DAYS} days goes (what this run uses was just touched);
-# code only stops being used when other code takes its place, so only then is it looked for.
-if [ -n "$arrived" ]; then
-    find .ordo/code/. ! -name . -prune -mtime +{CODE_KEEP_DAYS} -exec rm -rf {{}} +
-fi
-pwd
-# Shell builtins only: this runs once per node and job.
-for code in .ordo/code/*; do
-    [ -e "$code" ] && echo "${{code##*/}}"
-done
-true
-"#,
-        runner = Ssh::runner_name()
-    )
-}
 
 #[cfg(test)]
 mod tests {
@@ -593,14 +631,37 @@ mod tests {
     }
 
     #[test]
-    fn the_runner_gets_secrets_on_stdin_only() {
+    fn a_command_gets_its_secrets_on_stdin_only() {
         let command = NodeCommand {
             program: "/x/apply".into(),
-            args: Vec::new(),
+            args: vec!["it's".into()],
             env: vec![("db_password".into(), "s3'cr\net".into()), ("not-a-name".into(), "v".into())],
             stdin: b"{\"a\":1}".to_vec(),
         };
-        let input = String::from_utf8(runner_input(&command)).unwrap();
-        assert_eq!(input, "3\nexport db_password='s3'\\''cr\net'\nordo_input='{\"a\":1}'\n");
+        let request = String::from_utf8(request(&command_script(&command))).unwrap();
+        assert_eq!(
+            request,
+            "request 4\nexport db_password='s3'\\''cr\net'\nordo_input='{\"a\":1}'\nordo_run /x/apply 'it'\\''s'\n"
+        );
+    }
+
+    #[test]
+    fn a_reply_ends_at_the_token_wherever_the_reads_split_it() {
+        let token = b"ordo-0123456789abcdef";
+        let stream = b"line one\nno newline at the endordo-0123456789abcdef 3\nnext";
+        for split in 0..stream.len() {
+            let mut unread = Vec::new();
+            let mut output = Vec::new();
+            let mut status = None;
+            for part in [&stream[..split], &stream[split..]] {
+                unread.extend_from_slice(part);
+                if status.is_none() {
+                    status = take_reply(&mut unread, token, &mut |bytes| output.extend_from_slice(bytes));
+                }
+            }
+            assert_eq!(status, Some(3), "split at {split}");
+            assert_eq!(output, b"line one\nno newline at the end", "split at {split}");
+            assert_eq!(unread, b"next", "split at {split}");
+        }
     }
 }
