@@ -235,3 +235,49 @@ fn max_failures_stops_a_group_that_fails_too_much() {
     let bad = repo.ordo(&["apply", "--yes", "--max-failures", "ten"]);
     assert_eq!(bad.code, 64, "{}", bad.stderr);
 }
+
+#[test]
+fn under_continue_teardowns_run_unless_they_wait_for_a_failed_node() {
+    let repo = lamp_repo();
+    repo.ordo(&["apply", "--yes"]).success();
+    // app2 retires; app1's third web server moves from dev4 to a new dev5, where it fails.
+    let inventory = repo.read("inventory.yaml");
+    repo.write(
+        "inventory.yaml",
+        &format!(
+            "{inventory}  - name: dev5.example.net\n    facts: {{fqdn: dev5.example.net, ipaddress: 10.0.0.15}}\n"
+        ),
+    );
+    repo.edit("packages/lamp/scripts/webapp-apply", "set -eu\n", "set -eu\n[ \"$ORDO_NODE\" != dev5.example.net ]\n");
+    let site = repo.read("site.yaml");
+    let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").unwrap();
+    repo.write(
+        "site.yaml",
+        &site[..app2].replace("dev4.example.net: Lamp::Webapp[app1-3]", "dev5.example.net: Lamp::Webapp[app1-3]"),
+    );
+    repo.commit("retire app2, move app1-3 to dev5, which fails");
+    let run = repo.ordo(&["apply", "--yes", "--prune", "--on-failure", "continue"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let node_file = |node: &str, file: &str| repo.state().join("nodes").join(node).join(file).exists();
+    // Teardowns that wait for nothing that failed ran.
+    assert!(!node_file("dev2.example.net", "webapp-app2-1.conf"), "{}", run.stdout);
+    assert!(!node_file("dev3.example.net", "webapp-app2-2.conf"), "{}", run.stdout);
+    // dev4 keeps app1-3 until dev5 has it, and so its app2-3 too; app2's database stays
+    // while app2-3 still consumes it.
+    assert!(node_file("dev4.example.net", "webapp-app1-3.conf"), "{}", run.stdout);
+    assert!(node_file("dev4.example.net", "webapp-app2-3.conf"), "{}", run.stdout);
+    assert!(node_file("dev1.example.net", "mysql-app2.conf"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("2 dependent nodes skipped (dev4.example.net, dev1.example.net)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        change_lines(&repo.plan_json()),
+        [
+            "move Lamp::Webapp[app1-3]@dev5.example.net",
+            "remove Lamp::Mysql[app2]@dev1.example.net",
+            "remove Lamp::Webapp[app2-3]@dev4.example.net",
+        ]
+    );
+}

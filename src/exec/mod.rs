@@ -74,8 +74,10 @@ pub enum WorkKind {
 pub struct NodeWork {
     pub node: Node,
     pub components: Vec<ComponentWork>,
-    /// Every node this one depends on, directly or through others: when one of them fails
-    /// under the `continue` policy, this node is skipped.
+    /// The nodes this one waits for: when one of them fails under the `continue` policy,
+    /// this node is skipped (and counts as failed for the groups after it). An apply names
+    /// every node it depends on, directly or through others; a teardown, those it waits
+    /// for directly.
     pub depends_on: Vec<String>,
 }
 
@@ -310,16 +312,10 @@ pub async fn run(stages: Vec<Stage>, options: &RunOptions, events: EventSink, ca
     let mut failed: HashMap<String, String> = HashMap::new();
     let mut stages = stages.into_iter();
     'stages: while let Some(stage) = stages.next() {
-        // Teardowns only follow a run in which nothing failed.
-        let stop = if cancel.is_cancelled() {
-            Some(Stop::Cancelled)
-        } else if stage.phase == Phase::Teardown && !failed.is_empty() {
-            Some(Stop::NodeFailed { group: report.groups_run.saturating_sub(1), remaining: 0 })
-        } else {
-            None
-        };
-        if let Some(stop) = stop {
-            report.stopped = Some(stop);
+        // Under `stop`, a failure ended the run before here; under `continue`, teardowns
+        // run but for those that wait for a failed node (see `NodeWork::depends_on`).
+        if cancel.is_cancelled() {
+            report.stopped = Some(Stop::Cancelled);
             report.not_started.extend(stage.groups.into_iter().flatten().map(|work| work.node.name));
             report.not_started.extend(stages.flat_map(|stage| stage.groups).flatten().map(|work| work.node.name));
             break;
