@@ -267,11 +267,7 @@ fn under_continue_teardowns_run_unless_they_wait_for_a_failed_node() {
     assert!(node_file("dev4.example.net", "webapp-app1-3.conf"), "{}", run.stdout);
     assert!(node_file("dev4.example.net", "webapp-app2-3.conf"), "{}", run.stdout);
     assert!(node_file("dev1.example.net", "mysql-app2.conf"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("2 dependent nodes skipped (dev4.example.net, dev1.example.net)"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("2 dependent nodes skipped (dev4.example.net, dev1.example.net)"), "{}", run.stdout);
     assert_eq!(
         change_lines(&repo.plan_json()),
         [

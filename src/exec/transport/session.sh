@@ -2,14 +2,16 @@
 #
 # Arguments: the working directory asked for (empty: the default), the subdirectory of the
 # default one when several node names share this host, and how many days unused code stays.
-# stdin brings, in order: a token line; the run's code, as pieces `NAME KIND SIZE` each
-# followed by SIZE bytes, ending with the line `- end 0`; then requests, each a line
-# `request N` and N lines of shell, run in a subshell of their own. After the opening and
-# after each request, the session prints the token and an exit status on stdout (after
-# what the request printed), so ordo knows where each request's output ends.
-# When stdin ends (ordo is done, was killed, or the connection broke), whatever a request
-# started is stopped.
+# stdin brings, in order: a token line; the names of the code the run uses, a line each,
+# ending with the line `-`; then requests, each a line `request N` and N lines of shell,
+# run in a subshell of their own (some read bytes that follow them on stdin). The session
+# answers the names with the working directory and a line `missing NAME` for each piece of
+# code it lacks; after that answer and after each request it prints the token and an exit
+# status on stdout (after what the request printed), so ordo knows where each request's
+# output ends. When stdin ends (ordo is done, was killed, or the connection broke),
+# whatever a request started is stopped.
 set -e
+ordo_keep_days=$3
 IFS= read -r ordo_token
 wd=$1
 if [ -z "$wd" ]; then
@@ -26,17 +28,14 @@ PATH="$PATH:/opt/puppetlabs/bin"
 # signals through this copy.
 exec 3<&0
 
-# Keeps the next $3 bytes of stdin as .ordo/code/$1 unless it is there already, and marks it
-# used. $2 is the kind: `tree` (a tar archive), `script`, or `keep` (only named: ordo sends
-# it later when it is not there). Unpacked beside its place and moved there whole, so a
-# half-sent tree is never taken for a whole one.
+# Keeps the next $3 bytes of stdin as .ordo/code/$1 unless it is there already; $2 is the
+# kind: `tree` (a tar archive) or `script`. Unpacked beside its place and moved there whole,
+# so a half-sent tree is never taken for a whole one.
 ordo_keep() {
     if [ -e ".ordo/code/$1" ]; then
         head -c "$3" > /dev/null
-        touch ".ordo/code/$1"
         return 0
     fi
-    [ "$2" != keep ] || return 0
     ordo_arrived=yes
     ordo_tmp=".ordo/code/$1.tmp.$$"
     rm -rf "$ordo_tmp"
@@ -77,21 +76,30 @@ ordo_run() {
     return "$ordo_status"
 }
 
-ordo_arrived=
-while IFS=' ' read -r ordo_name ordo_kind ordo_size; do
-    [ "$ordo_kind" != end ] || break
-    ordo_keep "$ordo_name" "$ordo_kind" "$ordo_size"
-done
-# Code no run has used for $3 days goes (what this run uses was just touched); code only
-# stops being used when other code takes its place, so only then is it looked for.
-if [ -n "$ordo_arrived" ]; then
-    find .ordo/code/. ! -name . -prune -mtime "+$3" -exec rm -rf {} +
-fi
+# Code no run has used for $ordo_keep_days days goes, once new code has arrived (code only
+# stops being used when other code takes its place, so only then is it looked for).
+ordo_sweep() {
+    if [ -n "$ordo_arrived" ]; then
+        find .ordo/code/. ! -name . -prune -mtime "+$ordo_keep_days" -exec rm -rf {} +
+    fi
+}
+
+# The code the run uses: what is here is marked used, what is not is asked for. Shell
+# builtins but one touch: this runs on every node of every run.
 pwd
-# Shell builtins only: this runs on every node of every run.
-for ordo_code in .ordo/code/*; do
-    if [ -e "$ordo_code" ]; then echo "${ordo_code##*/}"; fi
+ordo_used=
+while IFS= read -r ordo_name; do
+    [ "$ordo_name" != - ] || break
+    if [ -e ".ordo/code/$ordo_name" ]; then
+        ordo_used="$ordo_used .ordo/code/$ordo_name"
+    else
+        echo "missing $ordo_name"
+    fi
 done
+# Names of code are path segments (no spaces, no pattern characters): the list splits into
+# them.
+# shellcheck disable=SC2086
+[ -z "$ordo_used" ] || touch -c $ordo_used
 set +e
 printf '%s 0\n' "$ordo_token"
 

@@ -13,9 +13,9 @@
 //! known-hosts file.
 //!
 //! On the node, everything lives under the working directory: code in `.ordo/code/`, one
-//! directory per tree id, sent as a tar archive only when it is not there yet (the run's
-//! packages go with the opening of the session, so a first run costs no extra round trip;
-//! larger code follows on its own when a component needs it). A command runs in a process
+//! directory per tree id, sent as a tar archive only when it is not there yet (the session
+//! opens naming the code the run uses, the node answers with what it lacks, and that follows
+//! in one request; larger code only when a component needs it). A command runs in a process
 //! group of its own, its environment and input sent on stdin (so no secret is ever on a
 //! command line or on the node's disk); the session stops that whole group when ordo says
 //! so, when the command ends (whatever it left running) or when ordo goes away (stdin ends:
@@ -133,8 +133,9 @@ impl Ssh {
         if path.starts_with('/') { path.to_string() } else { format!("{}/{path}", self.work_dir_or_home()) }
     }
 
-    /// Starts the node's session, bringing `code`; what the session printed as it opened.
-    async fn start(&self, code: &[Code]) -> Result<Vec<u8>, String> {
+    /// Starts the node's session, naming the `code` the run uses; the working directory and
+    /// the code the node lacks.
+    async fn start<'a>(&self, code: &'a [Code]) -> Result<(String, Vec<&'a Code>), String> {
         let subdirectory = if self.target.shared_host { path_segment(&self.node) } else { String::new() };
         let requested = self.target.work_dir.clone().unwrap_or_default();
         let remote = format!(
@@ -144,22 +145,50 @@ impl Ssh {
             shell_quote(&subdirectory)
         );
         let mut session = Session::spawn(self.ssh(&remote))?;
-        let mut opening = format!("{}\n", String::from_utf8_lossy(&session.token)).into_bytes();
-        opening.extend(code_bundle(code)?);
-        opening.extend_from_slice(b"- end 0\n");
+        let mut named = BTreeSet::new();
+        let pieces: Vec<(String, &Code)> =
+            code.iter().map(|piece| (code_name(piece), piece)).filter(|(name, _)| named.insert(name.clone())).collect();
+        let mut opening = session.token.clone();
+        opening.push(b'\n');
+        for (name, _) in &pieces {
+            opening.extend_from_slice(name.as_bytes());
+            opening.push(b'\n');
+        }
+        opening.extend_from_slice(b"-\n");
         let mut printed = Vec::new();
         // A write that fails means ssh already ended; what it said tells why.
         let status = match session.send(&opening).await {
             Ok(()) => session.reply(&mut |bytes| printed.extend_from_slice(bytes)).await,
             Err(()) => None,
         };
-        match status {
-            Some(_) => {
-                *self.session.lock().await = Some(session);
-                Ok(printed)
-            }
-            None => Err(self.broken(session).await),
+        if status.is_none() {
+            return Err(self.broken(session).await);
         }
+        *self.session.lock().await = Some(session);
+        let printed = String::from_utf8_lossy(&printed);
+        let mut lines = printed.lines();
+        let work_dir = lines
+            .next()
+            .filter(|line| line.starts_with('/'))
+            .ok_or_else(|| format!("node {}: the working directory could not be made: {printed}", self.node))?;
+        let missing: BTreeSet<&str> = lines.filter_map(|line| line.strip_prefix("missing ")).collect();
+        let mut present = self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut lacking = Vec::new();
+        for (name, piece) in pieces {
+            if missing.contains(name.as_str()) {
+                lacking.push(piece);
+            } else {
+                present.insert(name);
+            }
+        }
+        Ok((work_dir.to_string(), lacking))
+    }
+
+    /// Sends `pieces` of code in one request; the names of those now on the node.
+    async fn send_code(&self, pieces: &[&Code]) -> Result<Vec<String>, String> {
+        let (script, payload, names) = code_batch(pieces)?;
+        self.call(&script, &payload).await.map_err(|err| format!("sending code to node {}: {err}", self.node))?;
+        Ok(names)
     }
 
     /// Runs a short request (`script`, with `payload` after it on stdin) in the session; its
@@ -370,18 +399,16 @@ impl Transport for Ssh {
 
     fn open<'a>(&'a self, code: &'a [Code]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let listing = self.start(code).await?;
-            let listing = String::from_utf8_lossy(&listing);
-            let mut lines = listing.lines();
-            let work_dir = lines
-                .next()
-                .filter(|line| line.starts_with('/'))
-                .ok_or_else(|| format!("node {}: the working directory could not be made: {listing}", self.node))?;
-            let _ = self.work_dir.set(work_dir.to_string());
-            self.present
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .extend(lines.filter(|name| !name.contains(".tmp.")).map(String::from));
+            let (work_dir, lacking) = self.start(code).await?;
+            let _ = self.work_dir.set(work_dir);
+            // What the node lacks follows at once, in one request, up to a size that suits
+            // the packages of a usual run; larger code waits for `install`, which sends it
+            // only when a component needs it.
+            let batch = sent_at_open(lacking);
+            if !batch.is_empty() {
+                let sent = self.send_code(&batch).await?;
+                self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(sent);
+            }
             Ok(())
         })
     }
@@ -390,17 +417,10 @@ impl Transport for Ssh {
         Box::pin(async move {
             let name = code_name(code);
             let path = format!("{}/.ordo/code/{name}", self.work_dir_or_home());
-            if self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&name) {
-                return Ok(path);
+            if !self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&name) {
+                let sent = self.send_code(&[code]).await?;
+                self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(sent);
             }
-            let (kind, payload) = match code {
-                Code::Package(package) => ("tree", archive(&package.files)?),
-                Code::Puppet(puppet) => ("tree", archive(&puppet.files)?),
-                Code::Script(content) => ("script", content.to_vec()),
-            };
-            let script = format!("set -e\nordo_keep {} {kind} {}", shell_quote(&name), payload.len());
-            self.call(&script, &payload).await.map_err(|err| format!("sending {name} to node {}: {err}", self.node))?;
-            self.present.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name);
             Ok(path)
         })
     }
@@ -536,31 +556,46 @@ fn code_name(code: &Code) -> String {
     }
 }
 
-/// How much code the session brings as it opens: enough for the packages of a usual run, so
-/// a first run costs no extra round trip per node, and little enough that sending it again
-/// to a node that has it costs next to nothing. Larger code (a big Puppet module path) is
-/// sent by `install`, only when the node lacks it.
+/// How much code the session sends as it opens, of what the node lacks: enough for the
+/// packages of a usual run, so the components find their code there. Larger code (a big
+/// Puppet module path) is sent by `install`, only when a component needs it.
 const OPEN_CODE_LIMIT: usize = 256 * 1024;
 
-/// The code the session brings as it opens: for each piece, a line `NAME KIND SIZE` (`tree`,
-/// a tar archive, or `script`) and then its bytes; the node keeps what it does not have yet.
-/// A piece that would take the whole over [`OPEN_CODE_LIMIT`] is only named (`NAME keep 0`),
-/// so the node counts it as used, and left to `install`.
-fn code_bundle(code: &[Code]) -> Result<Vec<u8>, String> {
-    let mut bundle = Vec::new();
-    let mut names = BTreeSet::new();
-    for piece in code {
+/// Of the code a node lacks, what the opening sends: each piece that still fits in
+/// [`OPEN_CODE_LIMIT`] with those before it.
+fn sent_at_open(lacking: Vec<&Code>) -> Vec<&Code> {
+    let mut size = 0;
+    lacking
+        .into_iter()
+        .filter(|piece| {
+            let fits = size + code_size(piece) <= OPEN_CODE_LIMIT;
+            if fits {
+                size += code_size(piece);
+            }
+            fits
+        })
+        .collect()
+}
+
+fn code_size(code: &Code) -> usize {
+    match code {
+        Code::Package(package) => package_size(&package.files),
+        Code::Puppet(puppet) => package_size(&puppet.files),
+        Code::Script(content) => content.len(),
+    }
+}
+
+/// The request that puts `pieces` on the node: a line `ordo_keep NAME KIND SIZE` for each
+/// (`tree`, a tar archive, or `script`) and their bytes after the request, in that order;
+/// then the sweep of code unused for [`CODE_KEEP_DAYS`] days. Returns the request's script,
+/// its payload and the names sent.
+fn code_batch(pieces: &[&Code]) -> Result<(String, Vec<u8>, Vec<String>), String> {
+    let mut script = String::from("set -e\n");
+    let mut payload = Vec::new();
+    let mut names = Vec::new();
+    for piece in pieces {
         let name = code_name(piece);
-        if !names.insert(name.clone()) {
-            continue;
-        }
-        let size = match piece {
-            Code::Package(package) => package_size(&package.files),
-            Code::Puppet(puppet) => package_size(&puppet.files),
-            Code::Script(content) => content.len(),
-        };
-        if bundle.len() + size > OPEN_CODE_LIMIT {
-            bundle.extend_from_slice(format!("{name} keep 0\n").as_bytes());
+        if names.contains(&name) {
             continue;
         }
         let (kind, bytes) = match piece {
@@ -568,10 +603,12 @@ fn code_bundle(code: &[Code]) -> Result<Vec<u8>, String> {
             Code::Puppet(puppet) => ("tree", archive(&puppet.files)?),
             Code::Script(content) => ("script", content.to_vec()),
         };
-        bundle.extend_from_slice(format!("{name} {kind} {}\n", bytes.len()).as_bytes());
-        bundle.extend_from_slice(&bytes);
+        script.push_str(&format!("ordo_keep {name} {kind} {}\n", bytes.len()));
+        payload.extend_from_slice(&bytes);
+        names.push(name);
     }
-    Ok(bundle)
+    script.push_str("ordo_sweep\n");
+    Ok((script, payload, names))
 }
 
 fn package_size(files: &[PackageFile]) -> usize {
@@ -609,7 +646,7 @@ mod tests {
     }
 
     #[test]
-    fn open_brings_each_small_package_once_and_leaves_large_code_to_install() {
+    fn the_opening_sends_small_code_once_and_leaves_large_code_to_install() {
         let package = |name: &str, size: usize| {
             Code::Package(Arc::new(crate::model::PackageFiles {
                 name: name.to_string(),
@@ -617,17 +654,30 @@ mod tests {
                 files: vec![PackageFile { path: "scripts/apply".into(), content: vec![b'x'; size], executable: true }],
             }))
         };
-        let (small, large) = (package("small", 100), package("large", OPEN_CODE_LIMIT));
-        let bundle = code_bundle(&[small.clone(), large.clone(), small.clone()]).unwrap();
-        let header = format!("{} tree ", code_name(&small));
-        let text = String::from_utf8_lossy(&bundle);
-        assert!(text.starts_with(&header), "{text}");
-        assert_eq!(text.matches(" tree ").count(), 1, "{text}");
-        let first_line = text.lines().next().unwrap();
-        let size: usize = first_line[header.len()..].parse().unwrap();
-        // The large one is only named, after the small one's bytes.
-        let rest = &bundle[first_line.len() + 1 + size..];
-        assert_eq!(String::from_utf8_lossy(rest), format!("{} keep 0\n", code_name(&large)));
+        let (small, large, script) =
+            (package("small", 100), package("large", OPEN_CODE_LIMIT), Code::Script(Arc::new(b"#!/bin/sh\n".to_vec())));
+        let sent = sent_at_open(vec![&small, &large, &script]);
+        assert_eq!(
+            sent.iter().map(|piece| code_name(piece)).collect::<Vec<_>>(),
+            [code_name(&small), code_name(&script)]
+        );
+        let (request, payload, names) = code_batch(&[&small, &script, &small]).unwrap();
+        assert_eq!(names, [code_name(&small), code_name(&script)]);
+        let archived = archive(match &small {
+            Code::Package(package) => &package.files,
+            _ => unreachable!(),
+        })
+        .unwrap();
+        assert_eq!(
+            request,
+            format!(
+                "set -e\nordo_keep {} tree {}\nordo_keep {} script 10\nordo_sweep\n",
+                code_name(&small),
+                archived.len(),
+                code_name(&script)
+            )
+        );
+        assert_eq!(payload, [archived.as_slice(), b"#!/bin/sh\n"].concat());
     }
 
     #[test]
