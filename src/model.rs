@@ -557,17 +557,36 @@ pub fn normalize_reference(reference: &str) -> String {
 /// segment capitalised as Ruby's `String#capitalize` does (first letter upper case, the rest
 /// lower case), a leading `::` dropped. `pasture_APP::db` is `Pasture_app::Db`.
 pub fn capitalize_type(name: &str) -> String {
-    name.trim_start_matches("::")
-        .split("::")
-        .map(|segment| {
-            let mut chars = segment.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("::")
+    let mut capitalized = String::with_capacity(name.len());
+    for (index, segment) in name.trim_start_matches("::").split("::").enumerate() {
+        if index > 0 {
+            capitalized.push_str("::");
+        }
+        capitalized.extend(capitalized_segment(segment));
+    }
+    capitalized
+}
+
+/// Whether `name`, as written in a package or manifest, names the type `type_name` (as
+/// [`capitalize_type`] writes it): `lamp::db` names `Lamp::Db`. Compares without building
+/// the capitalized name, since it runs for every mapping of every component.
+pub fn names_type(name: &str, type_name: &str) -> bool {
+    let mut written = name.trim_start_matches("::").split("::");
+    let mut canonical = type_name.split("::");
+    loop {
+        match (written.next(), canonical.next()) {
+            (None, None) => return true,
+            (Some(segment), Some(expected)) if capitalized_segment(segment).eq(expected.chars()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// A segment of a type name with its first letter upper case and the rest lower case.
+fn capitalized_segment(segment: &str) -> impl Iterator<Item = char> + '_ {
+    let mut chars = segment.chars();
+    let first = chars.next().into_iter().flat_map(char::to_uppercase);
+    first.chain(chars.flat_map(char::to_lowercase))
 }
 
 #[cfg(test)]
@@ -639,6 +658,12 @@ pub(crate) mod tests {
         assert_eq!(split_reference("Sql"), None);
         assert_eq!(capitalize_type("lamp::db"), "Lamp::Db");
         assert_eq!(capitalize_type("::Pasture_App::dB"), "Pasture_app::Db");
+        for (name, type_name) in [("lamp::db", "Lamp::Db"), ("::Pasture_App::dB", "Pasture_app::Db"), ("sql", "Sql")] {
+            assert!(names_type(name, type_name), "{name}");
+        }
+        for (name, type_name) in [("lamp::db", "Lamp"), ("lamp", "Lamp::Db"), ("lamp::dbx", "Lamp::Db"), ("", "Sql")] {
+            assert!(!names_type(name, type_name), "{name}");
+        }
         assert_eq!(normalize_reference("pasture_APP::db['x']"), "Pasture_app::Db['x']");
     }
 }

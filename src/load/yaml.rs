@@ -27,7 +27,7 @@ use super::resolve::{self, glob_match};
 use crate::diag::{self, Diagnostic, Location, suggest};
 use crate::model::{
     Application, AvailabilityCheck, Capability, CheckKind, Component, Implementation, Model, NameMap, PackageFile,
-    PackageFiles, Param, Params, Script, Scripts, capitalize_type, split_reference,
+    PackageFiles, Param, Params, Script, Scripts, capitalize_type, names_type, split_reference,
 };
 use crate::text::join_some;
 
@@ -1050,7 +1050,7 @@ fn check_exports(loader: &mut Loader, declared: &[Declared]) {
     for component in declared {
         for capability in &component.produces {
             let (type_name, _) = split_reference(capability).unwrap_or_default();
-            if !component.component_type.raw.produces.keys().any(|key| capitalize_type(key) == type_name) {
+            if !component.component_type.raw.produces.keys().any(|key| names_type(key, type_name)) {
                 loader.diagnostics.push(
                     Diagnostic::error(format!(
                         "{} exports {capability}, but component type {} has no `produces: {type_name}` mapping",
@@ -1105,7 +1105,7 @@ fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> 
     for capability in &component.consumes {
         let Some(produced) = model.capabilities.get(capability) else { continue };
         let (type_name, _) = split_reference(capability).unwrap_or_default();
-        let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+        let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| names_type(key, type_name)) else {
             loader.diagnostics.push(
                 Diagnostic::error(format!(
                     "{} consumes {capability}, but component type {} has no `consumes: {type_name}` mapping",
@@ -1253,7 +1253,7 @@ fn produce_capabilities(
     let raw_type = component.component_type.raw;
     for capability in &component.produces {
         let (type_name, _) = split_reference(capability).unwrap_or_default();
-        let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| capitalize_type(key) == type_name) else {
+        let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| names_type(key, type_name)) else {
             continue;
         };
         let capability_type = capability_types.get(type_name).map(|(_, raw)| *raw);
