@@ -63,7 +63,9 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 
-ssh_options=(-F /dev/null -p "$port" -l root -i "$work/ssh/client_key" -o BatchMode=yes
+# Every tool reads the machine's own ssh configuration (/etc/ssh/ssh_config, ~/.ssh/config),
+# as ordo does, so all four pay the same for it.
+ssh_options=(-p "$port" -l root -i "$work/ssh/client_key" -o BatchMode=yes
     -o UserKnownHostsFile="$work/ssh/known_hosts" -o StrictHostKeyChecking=yes)
 export SSH_OPTIONS="${ssh_options[*]}"
 
@@ -191,7 +193,7 @@ EOF
         echo "ansible_port=$port"
         echo "ansible_user=root"
         echo "ansible_ssh_private_key_file=$work/ssh/client_key"
-        echo "ansible_ssh_common_args='-F /dev/null -o UserKnownHostsFile=$work/ssh/known_hosts -o StrictHostKeyChecking=yes'"
+        echo "ansible_ssh_common_args='-o UserKnownHostsFile=$work/ssh/known_hosts -o StrictHostKeyChecking=yes'"
         echo "ansible_python_interpreter=/usr/bin/python3"
     } > "$dir/hosts"
     cat > "$dir/play.yml" <<'EOF'
