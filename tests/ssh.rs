@@ -165,6 +165,23 @@ fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
 }
 
 #[test]
+fn a_package_too_large_for_the_opening_reaches_the_node_in_the_same_session() {
+    let fleet = Fleet::lamp();
+    // 400 KiB: more than the opening sends, and more than a pipe holds.
+    let data: Vec<u8> = (0..400 * 1024u32).map(|index| (index.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(fleet.repo.path().join("packages/lamp/data.bin"), &data).unwrap();
+    fleet.repo.commit("a large file in the package");
+    let sessions = ssh_sessions(&fleet.repo, &["apply", "--yes"]);
+    assert_eq!(sessions.len(), 4, "{sessions:#?}");
+    for node in ["dev1.example.net", "dev4.example.net"] {
+        let code = fleet.work_dir(node).join(".ordo/code");
+        let package = std::fs::read_dir(&code).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(std::fs::read(package.join("data.bin")).unwrap(), data, "{node}");
+    }
+    let _ = &fleet.sshd;
+}
+
+#[test]
 fn a_changed_host_key_is_a_clear_error_and_nothing_runs_there() {
     let sshd = Sshd::start();
     let nodes = tempfile::tempdir().unwrap();
