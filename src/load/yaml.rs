@@ -68,15 +68,12 @@ fn reader_options(size: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    // Comments are checked as YAML either way; nothing here reads their text.
-    options.emit_comments = false;
     let per_byte = size.saturating_mul(4).saturating_add(1024);
     let repeated = size.max(1_000_000);
     if let Some(budget) = &mut options.budget {
         budget.max_events = budget.max_events.max(per_byte);
         budget.max_nodes = budget.max_nodes.max(per_byte);
         budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(size);
-        budget.max_total_comment_bytes = budget.max_total_comment_bytes.max(size);
         budget.max_anchors = budget.max_anchors.max(size);
         budget.max_aliases = budget.max_aliases.max(size);
         budget.max_merge_keys = budget.max_merge_keys.max(size);
@@ -162,9 +159,7 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
         }
         BudgetBreach::Documents { .. } => "too many YAML documents",
         BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => "too many values",
-        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } | BudgetBreach::CommentBytes { .. } => {
-            "too much text"
-        }
+        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => "too much text",
         BudgetBreach::MergeKeys { .. } => "too many merge keys (`<<`)",
         BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
             return ALIASES_TOO_LARGE.into();
