@@ -12,7 +12,10 @@
 //! Every mistake becomes a [`Diagnostic`] with the file and place; loading goes on after a
 //! mistake so one run reports as many as it can.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// Loading hashes every name a site declares: a fast hasher, seeded per process.
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;

@@ -13,7 +13,11 @@ pub mod render;
 
 // Maps only looked up, never iterated into output, are HashMaps: planning does tens of
 // thousands of lookups, and no order can leak from them.
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Planning hashes hundreds of thousands of names it made itself: a fast hasher, seeded per
+// process.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde::Serialize;
 use similar::TextDiff;
