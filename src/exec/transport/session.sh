@@ -12,6 +12,8 @@
 # whatever a request started is stopped.
 set -e
 ordo_keep_days=$3
+# Set by ordo_keep when code arrives, for ordo_sweep.
+ordo_arrived=
 IFS= read -r ordo_token
 wd=$1
 if [ -z "$wd" ]; then

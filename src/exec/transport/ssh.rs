@@ -155,15 +155,9 @@ impl Ssh {
             opening.push(b'\n');
         }
         opening.extend_from_slice(b"-\n");
-        let mut printed = Vec::new();
-        // A write that fails means ssh already ended; what it said tells why.
-        let status = match session.send(&opening).await {
-            Ok(()) => session.reply(&mut |bytes| printed.extend_from_slice(bytes)).await,
-            Err(()) => None,
-        };
-        if status.is_none() {
+        let Some((_, printed)) = session.exchange(&opening).await else {
             return Err(self.broken(session).await);
-        }
+        };
         *self.session.lock().await = Some(session);
         let printed = String::from_utf8_lossy(&printed);
         let mut lines = printed.lines();
@@ -198,22 +192,11 @@ impl Ssh {
         let mut session = slot.take().ok_or_else(|| self.lost())?;
         let mut request = request(script);
         request.extend_from_slice(payload);
-        let mut printed = Vec::new();
-        let status = match session.send(&request).await {
-            Ok(()) => session.reply(&mut |bytes| printed.extend_from_slice(bytes)).await,
-            Err(()) => None,
+        let Some((code, printed)) = session.exchange(&request).await else {
+            return Err(self.broken(session).await);
         };
-        match status {
-            Some(0) => {
-                *slot = Some(session);
-                Ok(printed)
-            }
-            Some(code) => {
-                *slot = Some(session);
-                Err(self.failure(&String::from_utf8_lossy(&printed), Some(code)))
-            }
-            None => Err(self.broken(session).await),
-        }
+        *slot = Some(session);
+        if code == 0 { Ok(printed) } else { Err(self.failure(&String::from_utf8_lossy(&printed), Some(code))) }
     }
 
     fn lost(&self) -> String {
@@ -323,12 +306,15 @@ impl Session {
         self.stdin.flush().await.map_err(|_| ())
     }
 
-    /// Reads until the request in progress ends, handing its output to `sink`; its exit
-    /// status, or `None` when the session ended first.
-    async fn reply(&mut self, sink: &mut (dyn FnMut(&[u8]) + Send)) -> Option<i32> {
+    /// Sends a request (or the opening) and reads its whole reply: its exit status and what
+    /// it printed, or `None` when the session ended first (a write that fails means ssh
+    /// already ended; what it said tells why).
+    async fn exchange(&mut self, bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
+        self.send(bytes).await.ok()?;
+        let mut printed = Vec::new();
         loop {
-            match self.read_some(sink).await {
-                Ok(Some(code)) => return Some(code),
+            match self.read_some(&mut |bytes| printed.extend_from_slice(bytes)).await {
+                Ok(Some(code)) => return Some((code, printed)),
                 Ok(None) => {}
                 Err(()) => return None,
             }
@@ -459,7 +445,7 @@ impl Transport for Ssh {
     }
 }
 
-/// The `ssh` options for a target (everything but the control socket and destination).
+/// The `ssh` options for a target (everything but the destination).
 pub fn options(target: &SshTarget, connect_timeout: u64) -> Vec<String> {
     let mut options: Vec<String> = [
         "BatchMode=yes".to_string(),
