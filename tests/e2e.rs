@@ -105,9 +105,7 @@ fn a_database_change_flows_into_its_consumers_in_two_groups() {
 fn a_removed_instance_is_torn_down_consumers_first_with_prune() {
     let repo = lamp_repo();
     repo.ordo(&["apply", "--yes"]).success();
-    let site = repo.read("site.yaml");
-    let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").unwrap();
-    repo.write("site.yaml", &site[..app2]);
+    repo.write("site.yaml", &repo.lamp_site_without_app2());
     repo.commit("retire app2");
 
     let plan = repo.plan_json();

@@ -29,9 +29,7 @@ fn a_teardown_gets_its_secret_parameter_from_the_applied_revision() {
     repo.ordo(&["apply", "--yes"]).success();
     // The secret changes after the apply: the teardown must see the one applied.
     repo.edit("site.yaml", "db_password: pw-one", "db_password: pw-two");
-    let site = repo.read("site.yaml");
-    let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").unwrap();
-    repo.write("site.yaml", &site[..app2]);
+    repo.write("site.yaml", &repo.lamp_site_without_app2());
     repo.commit("retire app2, new password for app1");
     let run = repo.ordo(&["apply", "--yes", "--prune"]).success();
     assert_eq!(repo.read(".ordo/nodes/dev1.example.net/dropped-app2"), "dropped with secret\n");
@@ -249,11 +247,10 @@ fn under_continue_teardowns_run_unless_they_wait_for_a_failed_node() {
         ),
     );
     repo.edit("packages/lamp/scripts/webapp-apply", "set -eu\n", "set -eu\n[ \"$ORDO_NODE\" != dev5.example.net ]\n");
-    let site = repo.read("site.yaml");
-    let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").unwrap();
+    let site = repo.lamp_site_without_app2();
     repo.write(
         "site.yaml",
-        &site[..app2].replace("dev4.example.net: Lamp::Webapp[app1-3]", "dev5.example.net: Lamp::Webapp[app1-3]"),
+        &site.replace("dev4.example.net: Lamp::Webapp[app1-3]", "dev5.example.net: Lamp::Webapp[app1-3]"),
     );
     repo.commit("retire app2, move app1-3 to dev5, which fails");
     let run = repo.ordo(&["apply", "--yes", "--prune", "--on-failure", "continue"]);

@@ -17,13 +17,12 @@ fn changed_lamp() -> Repo {
         "    title: app1\n    parameters:\n",
         "    title: app1\n    parameters:\n      db_port: 3307\n",
     );
-    let site = repo.read("site.yaml");
-    let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").unwrap();
+    let site = repo.lamp_site_without_app2();
     repo.write(
         "site.yaml",
         &format!(
             "{}{}",
-            &site[..app2],
+            site,
             "  - application: lamp
     title: app3
     profile: small

@@ -179,6 +179,14 @@ impl Repo {
     }
 
     /// `ordo plan --format json` of the working tree.
+    /// The LAMP example's `site.yaml` without its second instance, `app2`.
+    pub fn lamp_site_without_app2(&self) -> String {
+        let mut site = self.read("site.yaml");
+        let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").expect("the LAMP site declares app2");
+        site.truncate(app2);
+        site
+    }
+
     pub fn plan_json(&self) -> serde_json::Value {
         self.ordo(&["plan", "--format", "json"]).success().json()
     }
