@@ -216,6 +216,7 @@ fn check_everything(plan: &mut Plan, filter: &Filter, model: &Model) {
     keep_groups_of_runs(plan);
     plan.teardown_groups.clear();
     plan.teardowns.clear();
+    plan.teardown_waits.clear();
 }
 
 /// The run order's groups, cut down to the nodes that still have something to run.

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::exec::output::Masker;
 use crate::exec::{Check, Code, ComponentWork, NodeWork, Phase, Stage, WorkKind};
 use crate::model::{AvailabilityCheck, CheckKind, Implementation, Model, Node, Param, Params, Transport};
-use crate::plan::{Action, Inventory, Plan, StoredValue};
+use crate::plan::{Inventory, Plan, StoredValue};
 
 /// The stages a plan runs as.
 pub fn stages(
@@ -141,7 +141,6 @@ fn teardown_stage(
     inventory: &Inventory,
     teardown_parameters: &HashMap<(String, String), Params>,
 ) -> anyhow::Result<Stage> {
-    let waits_for = teardown_waits(plan, inventory);
     let mut groups = Vec::new();
     for group in &plan.teardown_groups {
         let mut works = Vec::new();
@@ -189,43 +188,12 @@ fn teardown_stage(
                     parameters,
                 });
             }
-            let depends_on =
-                waits_for.get(node_name.as_str()).into_iter().flatten().map(|node| node.to_string()).collect();
+            // Under `--on-failure continue`, what it waits for holds it back when it failed.
+            let depends_on = plan.teardown_waits.get(node_name).into_iter().flatten().cloned().collect();
             works.push(NodeWork { node, components, depends_on });
         }
         groups.push(works);
     }
     let checks = vec![Vec::new(); groups.len()];
     Ok(Stage { phase: Phase::Teardown, groups, checks })
-}
-
-/// For each node with teardowns, the nodes whose failure must hold them back (so that under
-/// `--on-failure continue` every other teardown still runs): a moved component leaves its
-/// old node only once its new node has it, and a component goes only after the components
-/// that depend on it went.
-fn teardown_waits<'a>(plan: &'a Plan, inventory: &'a Inventory) -> BTreeMap<&'a str, BTreeSet<&'a str>> {
-    let leaving: HashMap<&str, &str> = plan
-        .teardowns
-        .iter()
-        .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
-        .collect();
-    let mut waits: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for change in &plan.changes {
-        if change.action == Action::Move
-            && let Some(previous) = change.previous_node.as_deref()
-        {
-            waits.entry(previous).or_default().insert(change.node.as_str());
-        }
-    }
-    for (&component, &node) in &leaving {
-        let Some(applied) = inventory.components.get(&(component.to_string(), node.to_string())) else { continue };
-        for dependency in &applied.depends_on {
-            if let Some(&dependency_node) = leaving.get(dependency.as_str())
-                && dependency_node != node
-            {
-                waits.entry(dependency_node).or_default().insert(node);
-            }
-        }
-    }
-    waits
 }

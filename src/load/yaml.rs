@@ -13,10 +13,10 @@
 //! mistake so one run reports as many as it can.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 // Loading hashes every name a site declares: a fast hasher, seeded per process.
 use foldhash::{HashMap, HashMapExt};
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

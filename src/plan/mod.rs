@@ -11,12 +11,11 @@ pub mod inventory;
 pub mod picture;
 pub mod render;
 
-// Maps only looked up, never iterated into output, are HashMaps: planning does tens of
-// thousands of lookups, and no order can leak from them.
 use std::collections::{BTreeMap, BTreeSet};
 
-// Planning hashes hundreds of thousands of names it made itself: a fast hasher, seeded per
-// process.
+// Maps only looked up, never iterated into output, are HashMaps: planning does tens of
+// thousands of lookups, and no order can leak from them. Their keys are names planning made
+// itself, so a fast hasher (seeded per process) serves.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde::Serialize;
@@ -111,6 +110,10 @@ pub struct Plan {
     /// Nodes to tear components down on, consumers first; each entry's components in order.
     pub teardown_groups: Vec<Vec<String>>,
     pub teardowns: BTreeMap<String, Vec<String>>,
+    /// For each node with teardowns, the nodes whose failure holds them back: the new node
+    /// of a component moving away from it, and the nodes where the components that depend
+    /// on one of its components are torn down.
+    pub teardown_waits: BTreeMap<String, BTreeSet<String>>,
     pub changes: Vec<Change>,
 }
 
@@ -354,7 +357,8 @@ fn assemble(
         .filter(|group| !group.is_empty())
         .collect();
 
-    let (teardown_groups, teardowns) = teardown_order(inventory, &changes);
+    let TeardownOrder { groups: teardown_groups, teardowns, waits: teardown_waits } =
+        teardown_order(inventory, &changes);
     let group_index: HashMap<&str, usize> = all_groups
         .iter()
         .enumerate()
@@ -399,12 +403,20 @@ fn assemble(
         runs,
         teardown_groups,
         teardowns,
+        teardown_waits,
         changes,
     }
 }
 
 /// Teardowns (removed components, and moved ones on the node they leave), consumers first.
-fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>>, BTreeMap<String, Vec<String>>) {
+#[derive(Default)]
+struct TeardownOrder {
+    groups: Vec<Vec<String>>,
+    teardowns: BTreeMap<String, Vec<String>>,
+    waits: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn teardown_order(inventory: &Inventory, changes: &[Change]) -> TeardownOrder {
     let leaving: Vec<(&str, &str)> = changes
         .iter()
         .filter_map(|change| match change.action {
@@ -414,11 +426,18 @@ fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>
         })
         .collect();
     if leaving.is_empty() {
-        return (Vec::new(), BTreeMap::new());
+        return TeardownOrder::default();
     }
     let node_of: BTreeMap<&str, &str> = leaving.iter().copied().collect();
     let mut graph = NodeGraph::default();
     let mut teardowns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // A moved component leaves its old node only once its new node has it.
+    let mut waits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for change in changes.iter().filter(|change| change.action == Action::Move) {
+        if let Some(previous) = &change.previous_node {
+            waits.entry(previous.clone()).or_default().insert(change.node.clone());
+        }
+    }
     for &(component, node) in &leaving {
         graph.add_node(node);
         teardowns.entry(node.to_string()).or_default().push(component.to_string());
@@ -434,6 +453,7 @@ fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>
                     node,
                     Cause { from_component: dependency.clone(), to_component: component.to_string(), capability: None },
                 );
+                waits.entry(dependency_node.to_string()).or_default().insert(node.to_string());
             }
         }
     }
@@ -449,7 +469,7 @@ fn teardown_order(inventory: &Inventory, changes: &[Change]) -> (Vec<Vec<String>
     // A past cycle cannot be ordered; fall back to one group rather than refuse to clean up.
     let mut groups = graph.groups().unwrap_or_else(|_| vec![graph.nodes.iter().cloned().collect()]);
     groups.reverse();
-    (groups, teardowns)
+    TeardownOrder { groups, teardowns, waits }
 }
 
 /// A unified diff of two parameter sets, secrets masked; `None` when nothing differs.
