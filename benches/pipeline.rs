@@ -8,6 +8,7 @@
 //!   per size, and per component (targets: 10,000 and 30,000 nodes < 0.2 s and < 150 MB;
 //!   100,000 nodes < 1.5 s and < 700 MB; linear growth); the state is recorded through the
 //!   store as `ordo apply` records it, without running 300,000 scripts first;
+//! - `ordo plan --format json` and `ordo show` of the whole site at the largest size;
 //! - `ordo plan` with one changed instance at the largest size: time, memory and the lines of
 //!   the plan, which follow the change, not the site;
 //! - the first `ordo apply` of 10,000 nodes / 30,000 components (target: < 10 s), beside
@@ -156,6 +157,11 @@ fn bench_plan_curve(sizes: &[usize], runs: usize) {
     let (wall, rss, lines) = measure(dir.path(), &["plan", "--format", "json"]);
     println!(
         "  plan --format json, {nodes} nodes      {:>9.3} s {rss:>8.1} MB peak {lines:>7} lines",
+        wall.as_secs_f64()
+    );
+    let (wall, rss, lines) = measure(dir.path(), &["show", "."]);
+    println!(
+        "  show, {nodes} nodes                    {:>9.3} s {rss:>8.1} MB peak {lines:>7} lines",
         wall.as_secs_f64()
     );
     // One changed parameter in the database of instance 0 ripples to its web and lb nodes.

@@ -12,9 +12,10 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
+use foldhash::{HashMap, HashMapExt};
 use serde_json::{Value, json};
 
-use super::{Action, Change, Plan};
+use super::{Action, Change, EdgeRef, Plan};
 use crate::model::{Model, Params};
 use crate::text::{escape_controls, plural};
 
@@ -408,19 +409,27 @@ pub fn show_text(plan: &Plan, style: Style) -> String {
         .iter()
         .flat_map(|(node, components)| components.iter().map(move |component| (component.as_str(), node.as_str())))
         .collect();
+    // Each component's edges out and in, in the plan's edge order, found once: scanning
+    // every edge for every component is quadratic in the size of the site.
+    let mut edges_from: HashMap<&str, Vec<&EdgeRef>> = HashMap::new();
+    let mut edges_to: HashMap<&str, Vec<&EdgeRef>> = HashMap::new();
+    for edge in &plan.edges {
+        edges_from.entry(edge.from.as_str()).or_default().push(edge);
+        edges_to.entry(edge.to.as_str()).or_default().push(edge);
+    }
     for (application, components) in &plan.applications {
         let _ = writeln!(out, "{}", style.paint(&plain(application), "1"));
         for component in components {
             let node = node_of.get(component.as_str()).copied().unwrap_or("(unassigned)");
             let _ = writeln!(out, "  {} => {}", plain(component), style.paint(&plain(node), "33"));
-            for edge in plan.edges.iter().filter(|edge| &edge.from == component) {
+            for edge in edges_from.get(component.as_str()).into_iter().flatten() {
                 let via = edge
                     .capability
                     .as_deref()
                     .map_or("required by".to_string(), |cap| format!("+ produces {} for", plain(cap)));
                 let _ = writeln!(out, "      {via} {}", plain(&edge.to));
             }
-            for edge in plan.edges.iter().filter(|edge| &edge.to == component) {
+            for edge in edges_to.get(component.as_str()).into_iter().flatten() {
                 let via = edge
                     .capability
                     .as_deref()
