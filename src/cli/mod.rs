@@ -20,8 +20,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::diag::has_errors;
 use crate::engine::{self, Engine, JobRequest, Prepared};
 use crate::load::{self, Input, Loaded};
+use crate::model::Model;
 use crate::plan::render::{self, Style};
-use crate::plan::{self, Filter, Inventory, Plan, PlanOptions};
+use crate::plan::{self, Filter, Inventory, Plan, PlanOptions, Unchanged};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
 use crate::text::{escape_controls, plural};
@@ -620,14 +621,19 @@ fn filter(target: &TargetArgs) -> Filter {
     }
 }
 
-/// The environment's inventory, the store's salt and the last-applied revision; empty when
-/// there is no store yet.
-fn stored_inventory(state: &StateDir, environment: &str) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
-    match store::open_read_only(state)? {
+/// The environment's inventory for planning `model`, the store's salt and the last-applied
+/// revision; empty when there is no store yet.
+fn stored_inventory(
+    store: Option<Box<dyn Store>>,
+    environment: &str,
+    model: &Model,
+) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
+    match store {
         Some(store) => {
-            let inventory = store.inventory(environment)?;
+            let salt = store.secret_key()?;
+            let inventory = store.inventory_except(environment, Some(&Unchanged::new(model, &salt)))?;
             let revision = inventory.revision.clone();
-            Ok((inventory, store.secret_key()?, revision))
+            Ok((inventory, salt, revision))
         }
         None => Ok((Inventory::default(), Vec::new(), None)),
     }
@@ -641,13 +647,10 @@ fn plan_command(
     format: PlanFormat,
     detailed_exitcode: bool,
 ) -> anyhow::Result<ExitCode> {
-    // The store is read on a second thread while the repository loads.
-    let (loaded, stored) = std::thread::scope(|threads| {
-        let stored = base.is_none().then(|| threads.spawn(|| stored_inventory(state, &target.env)));
-        let loaded = load_checked(&source.path, source.rev.as_deref());
-        (loaded, stored.map(|thread| thread.join().expect("reading the store does not panic")))
-    });
-    let Some(loaded) = loaded? else {
+    // The store is opened first, so a store this ordo cannot read is reported before a long
+    // load; its records are read once the model can tell which of them planning needs.
+    let store = if base.is_none() { store::open_read_only(state)? } else { None };
+    let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
         return Ok(ExitCode::from(1));
     };
     let (inventory, salt, base_revision) = match base {
@@ -659,7 +662,7 @@ fn plan_command(
             let salt = b"ordo-base-plan".to_vec();
             (Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision))
         }
-        None => stored.expect("the store is read when there is no base")?,
+        None => stored_inventory(store, &target.env, &loaded.model)?,
     };
     let options = PlanOptions {
         environment: target.env.clone(),

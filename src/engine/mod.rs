@@ -26,7 +26,7 @@ use crate::diag::{Diagnostic, SourceMap, has_errors};
 use crate::exec::{self, Phase, RunOptions, RunReport, Stop};
 use crate::load::{self, Input, LoadOptions};
 use crate::model::{FailurePolicy, Model};
-use crate::plan::{self, Action, Filter, Inventory, Plan, PlanOptions};
+use crate::plan::{self, Action, Filter, Inventory, Plan, PlanOptions, Unchanged};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobFinish, JobId, JobKind, JobState, NewJob, SharedStore, Trigger};
 use crate::text::plural;
@@ -149,7 +149,9 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
         let mut store = store::lock(&engine.store);
         // A job a dead process left running is over; its finished components are recorded.
         store.interrupt_jobs(&request.environment)?;
-        (store.inventory(&request.environment)?, store.secret_key()?)
+        let secret_key = store.secret_key()?;
+        let unchanged = Unchanged::new(&loaded.model, &secret_key);
+        (store.inventory_except(&request.environment, Some(&unchanged))?, secret_key)
     };
     let options = PlanOptions {
         environment: request.environment.clone(),

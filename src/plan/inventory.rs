@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use foldhash::{HashSet, HashSetExt};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,6 +57,33 @@ pub struct AppliedComponent {
 pub struct Inventory {
     pub revision: Option<String>,
     pub components: BTreeMap<(String, String), AppliedComponent>,
+    /// Applied components (by reference) known to be exactly as the model being planned
+    /// wants them, on the node it names, read from the store by key and digest alone (see
+    /// [`Unchanged`]): nothing plans them, so their records are not read. Empty for an
+    /// inventory read whole.
+    pub unchanged: HashSet<String>,
+}
+
+/// Tells the store which applied components need no record because the model wants them
+/// exactly as they were applied: the component is on the same node with the same digest.
+/// Reading only keys and digests for those keeps a plan without changes from reading and
+/// holding every record of a large site.
+pub struct Unchanged<'a> {
+    model: &'a Model,
+    salt: &'a [u8],
+}
+
+impl<'a> Unchanged<'a> {
+    pub fn new(model: &'a Model, salt: &'a [u8]) -> Unchanged<'a> {
+        Unchanged { model, salt }
+    }
+
+    /// Whether the component applied on `node` with `digest` is what the model wants.
+    pub fn contains(&self, component: &str, node: &str, digest: &str) -> bool {
+        self.model
+            .component(component)
+            .is_some_and(|desired| desired.node == node && component_digest(desired, self.salt) == digest)
+    }
 }
 
 impl Inventory {
@@ -70,7 +99,7 @@ impl Inventory {
                 ((applied.reference.clone(), applied.node.clone()), applied)
             })
             .collect();
-        Inventory { revision: None, components }
+        Inventory { revision: None, components, unchanged: HashSet::new() }
     }
 }
 

@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 // Maps only looked up, never iterated into output, are HashMaps: planning does tens of
 // thousands of lookups, and no order can leak from them. Their keys are names planning made
 // itself, so a fast hasher (seeded per process) serves.
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 
 use serde::Serialize;
 use similar::TextDiff;
 
 pub use graph::{Cause, Cycle, NodeGraph};
-pub use inventory::{AppliedComponent, Inventory, StoredValue};
+pub use inventory::{AppliedComponent, Inventory, StoredValue, Unchanged};
 
 use crate::diag::Diagnostic;
 use crate::model::{Model, NameMap};
@@ -257,10 +257,11 @@ fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> 
         .map(|((reference, node), applied)| ((reference.as_str(), node.as_str()), applied))
         .collect();
     let mut changes = Vec::new();
-    let mut desired_keys: HashSet<(&str, &str)> = HashSet::with_capacity(model.components.len());
     for (index, component) in model.components.iter().enumerate() {
-        desired_keys.insert((component.reference.as_str(), component.node.as_str()));
         if !selected(&component.node, &component.application) {
+            continue;
+        }
+        if inventory.unchanged.contains(component.reference.as_str()) {
             continue;
         }
         let applied = applied_by_key.get(&(component.reference.as_str(), component.node.as_str())).copied();
@@ -307,7 +308,7 @@ fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> 
     let moved: BTreeSet<(String, String)> =
         changes.iter().filter_map(|change| Some((change.component.clone(), change.previous_node.clone()?))).collect();
     for (key, applied) in &inventory.components {
-        if desired_keys.contains(&(key.0.as_str(), key.1.as_str()))
+        if model.component(&key.0).is_some_and(|component| component.node == key.1)
             || !selected(&applied.node, &applied.application)
             || moved.contains(key)
         {

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use records::*;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
-use crate::plan::{AppliedComponent, Inventory};
+use crate::plan::{AppliedComponent, Inventory, Unchanged};
 use crate::state_dir::StateDir;
 
 /// One write of a running job, recorded with others in one transaction.
@@ -49,7 +49,14 @@ pub trait Store: Send {
     fn environments(&self) -> anyhow::Result<Vec<EnvironmentRecord>>;
 
     /// Everything applied in an environment.
-    fn inventory(&self, environment: &str) -> anyhow::Result<Inventory>;
+    fn inventory(&self, environment: &str) -> anyhow::Result<Inventory> {
+        self.inventory_except(environment, None)
+    }
+
+    /// What is applied in an environment, for planning a model against: the components
+    /// `unchanged` names (same node, same digest) are only listed in
+    /// [`Inventory::unchanged`], without their records; every other record is read whole.
+    fn inventory_except(&self, environment: &str, unchanged: Option<&Unchanged>) -> anyhow::Result<Inventory>;
 
     /// Records a job that has not started yet.
     fn queue_job(&mut self, job: &NewJob) -> anyhow::Result<JobId>;

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::records::*;
 use super::{JobWrite, Store, now};
-use crate::plan::{AppliedComponent, Inventory};
+use crate::plan::{AppliedComponent, Inventory, Unchanged};
 use crate::state_dir::StateDir;
 
 /// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
@@ -157,6 +157,10 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (number, environment)
      );
      CREATE INDEX previews_by_update ON previews (updated_at);",
+    // 7: each applied component's digest beside its record, so planning can tell an
+    // unchanged component without reading its record.
+    "ALTER TABLE applied_components ADD COLUMN digest TEXT;
+     UPDATE applied_components SET digest = json_extract(record, '$.digest');",
 ];
 
 /// The schema version this build writes.
@@ -277,13 +281,14 @@ impl SqliteStore {
             match write {
                 JobWrite::Applied(record) => {
                     let mut statement = self.conn.prepare_cached(
-                        "INSERT OR REPLACE INTO applied_components (environment, component, node, record, job_id, applied_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT OR REPLACE INTO applied_components (environment, component, node, digest, record, job_id, applied_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
                     statement.execute(params![
                         environment,
                         record.reference,
                         record.node,
+                        record.digest,
                         serde_json::to_string(record)?,
                         id,
                         now()
@@ -375,17 +380,27 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn inventory(&self, environment: &str) -> anyhow::Result<Inventory> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT record FROM applied_components WHERE environment = ?1 ORDER BY component, node")?;
+    fn inventory_except(&self, environment: &str, unchanged: Option<&Unchanged>) -> anyhow::Result<Inventory> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT component, node, digest, record FROM applied_components WHERE environment = ?1 ORDER BY component, node",
+        )?;
         let mut inventory = Inventory {
             revision: self.environment(environment)?.and_then(|record| record.last_applied_revision),
             ..Inventory::default()
         };
-        let rows = statement.query_map(params![environment], |row| row.get::<_, String>(0))?;
-        for row in rows {
-            let record: AppliedComponent = serde_json::from_str(&row?).context("reading an applied component")?;
+        let mut rows = statement.query(params![environment])?;
+        while let Some(row) = rows.next()? {
+            // A record's text is only fetched, and parsed, when its digest says it is needed.
+            let component = row.get_ref(0)?.as_str()?;
+            if let Some(unchanged) = unchanged
+                && let Some(digest) = row.get_ref(2)?.as_str_or_null()?
+                && unchanged.contains(component, row.get_ref(1)?.as_str()?, digest)
+            {
+                inventory.unchanged.insert(component.to_string());
+                continue;
+            }
+            let record: AppliedComponent =
+                serde_json::from_str(row.get_ref(3)?.as_str()?).context("reading an applied component")?;
             inventory.components.insert((record.reference.clone(), record.node.clone()), record);
         }
         Ok(inventory)
@@ -1064,6 +1079,44 @@ mod tests {
         assert!(!bytes.windows(13).any(|window| window == b"old-salt-0123"), "the old key is still in the file");
         let mode = std::fs::metadata(state.key_file()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn planning_reads_only_the_records_of_what_changed_also_in_a_migrated_store() {
+        use crate::model::tests::component;
+        use crate::model::{Model, Param};
+        use crate::plan::inventory::applied_component;
+
+        let (_dir, state) = state();
+        let mut store = SqliteStore::open(&state).unwrap();
+        let salt = store.secret_key().unwrap();
+        let mut model = Model {
+            components: vec![component("A[a]", "n1"), component("B[b]", "n1"), component("C[c]", "n2")],
+            ..Model::default()
+        };
+        let writes: Vec<JobWrite> = model
+            .components
+            .iter()
+            .map(|component| JobWrite::Applied(Box::new(applied_component(component, Vec::new(), &salt))))
+            .collect();
+        store.record(1, "production", &writes).unwrap();
+        // As a store of schema version 6 had them: records without a digest column, which
+        // the migration fills from the records themselves.
+        store.conn.execute_batch("ALTER TABLE applied_components DROP COLUMN digest; PRAGMA user_version = 6").unwrap();
+        drop(store);
+        drop(SqliteStore::open(&state).unwrap());
+
+        // B changes a parameter, C moves to another node; A is as applied.
+        model.components[1].parameters.insert("port".into(), Param { value: serde_json::json!(1), secret: false });
+        model.components[2].node = "n3".into();
+        let store = SqliteStore::open_read_only(&state).unwrap().unwrap();
+        let inventory = store.inventory_except("production", Some(&Unchanged::new(&model, &salt))).unwrap();
+        assert_eq!(inventory.unchanged.iter().collect::<Vec<_>>(), vec!["A[a]"]);
+        let read: Vec<(String, String)> = inventory.components.keys().cloned().collect();
+        assert_eq!(read, vec![("B[b]".into(), "n1".into()), ("C[c]".into(), "n2".into())]);
+        // The whole inventory still has every record.
+        assert_eq!(store.inventory("production").unwrap().components.len(), 3);
+        assert!(store.inventory("production").unwrap().unchanged.is_empty());
     }
 
     #[test]
