@@ -129,70 +129,13 @@ fn titles_cannot_forge_lines_in_text_plans_or_markdown_in_comments() {
     expect![[r#"  - add ```Lamp::Mysql[x`` ]\n# Hacked [link](evil.example.net)\n\u{1b}[31mPlan: 0 to add`]``` (```Lamp[x`` ]\n# Hacked [link](evil.example.net)\n\u{1b}[31mPlan: 0 to add`]```)"#]].assert_eq(line);
 }
 
-/// A capability whose check puts `host` (a parameter of its producer) into one field.
-fn check_repo(check: &str, host: &str) -> Repo {
-    let repo = Repo::fixture(&format!(
-        r#"
-//- inventory.yaml
-defaults: {{transport: local, timeout: 60}}
-nodes:
-  - name: n1
-  - name: n2
-//- site.yaml
-instances:
-  - application: app
-    title: one
-    parameters:
-      host: '{host}'
-    nodes:
-      n1: App::Db[one]
-      n2: App::Web[one]
-//- packages/app/package.yaml
-name: app
-version: 1.0.0
-parameters:
-  host: string
-capabilities:
-  Svc:
-    attributes: {{host: string}}
-    check: {{{check}, timeout: 0}}
-components:
-  App::Db:
-    parameters: {{host: string}}
-    produces:
-      Svc: {{host: "${{host}}"}}
-    scripts: {{apply: ok}}
-  App::Web:
-    parameters: {{}}
-    consumes: {{Svc: {{}}}}
-    scripts: {{apply: ok}}
-application:
-  name: app
-  components:
-    - component: App::Db
-      title: "${{title}}"
-      parameters: {{host: "${{host}}"}}
-      export: Svc[${{title}}]
-    - component: App::Web
-      title: "${{title}}"
-      consume: Svc[${{title}}]
-//- packages/app/ok
-#!/bin/sh
-exit 0
-"#
-    ));
-    repo.git_init();
-    repo.commit("checks");
-    repo
-}
-
 #[test]
 fn no_shell_parses_a_value_in_any_check_field() {
     let marker = tempfile::tempdir().unwrap();
     let touched = marker.path().join("touched");
     let injection = format!("db; touch {0} $(touch {0}) `touch {0}` | touch {0}", touched.display());
     for check in [r#"command: "test -n ${host}""#, r#"tcp: "${host}:1""#, r#"http: "http://${host}/""#] {
-        let repo = check_repo(check, &injection);
+        let repo = Repo::with_checked_capability(check, "host", false, &injection);
         let run = repo.ordo(&["apply", "--yes"]);
         assert!(!touched.exists(), "{check}: a value was run as a command\n{}{}", run.stdout, run.stderr);
         if check.starts_with("command") {

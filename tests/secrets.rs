@@ -58,63 +58,6 @@ printf '\n%s\n' "$forms"
     }
 }
 
-/// A capability with a secret attribute used in its availability check's address or command.
-fn check_repo(check: &str) -> Repo {
-    let repo = Repo::fixture(&format!(
-        r#"
-//- inventory.yaml
-defaults: {{transport: local, timeout: 60}}
-nodes:
-  - name: n1
-  - name: n2
-//- site.yaml
-instances:
-  - application: app
-    title: one
-    parameters:
-      password: Sup3r-s3cret-pw
-    nodes:
-      n1: App::Db[one]
-      n2: App::Web[one]
-//- packages/app/package.yaml
-name: app
-version: 1.0.0
-parameters:
-  password: {{type: string, secret: true}}
-capabilities:
-  Svc:
-    attributes: {{password: {{type: string, secret: true}}}}
-    check: {{{check}, timeout: 0}}
-components:
-  App::Db:
-    parameters: {{password: {{type: string, secret: true}}}}
-    produces:
-      Svc: {{password: "${{password}}"}}
-    scripts: {{apply: ok}}
-  App::Web:
-    parameters: {{}}
-    consumes: {{Svc: {{}}}}
-    scripts: {{apply: ok}}
-application:
-  name: app
-  components:
-    - component: App::Db
-      title: "${{title}}"
-      parameters: {{password: "${{password}}"}}
-      export: Svc[${{title}}]
-    - component: App::Web
-      title: "${{title}}"
-      consume: Svc[${{title}}]
-//- packages/app/ok
-#!/bin/sh
-exit 0
-"#
-    ));
-    repo.git_init();
-    repo.commit("checks");
-    repo
-}
-
 #[test]
 fn a_failed_availability_check_never_records_its_secret() {
     for check in [
@@ -122,7 +65,7 @@ fn a_failed_availability_check_never_records_its_secret() {
         r#"http: "http://127.0.0.1:1/${password}""#,
         r#"command: "echo ${password}; exit 1""#,
     ] {
-        let repo = check_repo(check);
+        let repo = Repo::with_checked_capability(check, "password", true, "Sup3r-s3cret-pw");
         let run = repo.ordo(&["apply", "--yes"]);
         assert_eq!(run.code, 1, "{check}: the check fails\n{}{}", run.stdout, run.stderr);
         assert!(run.stdout.contains("Svc[one] is not available"), "{}", run.stdout);

@@ -178,13 +178,75 @@ impl Repo {
         command
     }
 
-    /// `ordo plan --format json` of the working tree.
     /// The LAMP example's `site.yaml` without its second instance, `app2`.
     pub fn lamp_site_without_app2(&self) -> String {
         let mut site = self.read("site.yaml");
         let app2 = site.find("  - application: lamp@1.0.0\n    title: app2").expect("the LAMP site declares app2");
         site.truncate(app2);
         site
+    }
+
+    /// A committed repository of one instance on two local nodes: `App::Db[one]` on n1
+    /// produces `Svc[one]`, with the availability check `check` (a YAML mapping's entries),
+    /// for `App::Web[one]` on n2. The application's parameter `parameter` (secret or not),
+    /// given `value` in the site, becomes the capability's attribute of the same name, so
+    /// the check can use it.
+    pub fn with_checked_capability(check: &str, parameter: &str, secret: bool, value: &str) -> Repo {
+        let value = value.replace('\'', "''");
+        let spec = format!("{{type: string, secret: {secret}}}");
+        let repo = Repo::fixture(&format!(
+            r#"
+//- inventory.yaml
+defaults: {{transport: local, timeout: 60}}
+nodes:
+  - name: n1
+  - name: n2
+//- site.yaml
+instances:
+  - application: app
+    title: one
+    parameters:
+      {parameter}: '{value}'
+    nodes:
+      n1: App::Db[one]
+      n2: App::Web[one]
+//- packages/app/package.yaml
+name: app
+version: 1.0.0
+parameters:
+  {parameter}: {spec}
+capabilities:
+  Svc:
+    attributes: {{{parameter}: {spec}}}
+    check: {{{check}, timeout: 0}}
+components:
+  App::Db:
+    parameters: {{{parameter}: {spec}}}
+    produces:
+      Svc: {{{parameter}: "${{{parameter}}}"}}
+    scripts: {{apply: ok}}
+  App::Web:
+    parameters: {{}}
+    consumes: {{Svc: {{}}}}
+    scripts: {{apply: ok}}
+application:
+  name: app
+  components:
+    - component: App::Db
+      title: "${{title}}"
+      parameters: {{{parameter}: "${{{parameter}}}"}}
+      export: Svc[${{title}}]
+    - component: App::Web
+      title: "${{title}}"
+      consume: Svc[${{title}}]
+//- packages/app/ok
+#!/bin/sh
+exit 0
+"#
+        ));
+        repo.git_init();
+        repo.commit("checks");
+        repo
     }
 
     pub fn plan_json(&self) -> serde_json::Value {
