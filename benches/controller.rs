@@ -11,11 +11,9 @@
 //! Run with `cargo bench --bench controller`; it prints each figure.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use ordo::plan::EdgeRef;
 use ordo::plan::picture;
 use ordo::state_dir::StateDir;
@@ -24,9 +22,11 @@ use ordo::store::{
     NodeState, Trigger,
 };
 use serde_json::Value;
-use sha2::Sha256;
 
-const SECRET: &str = "bench-secret";
+mod support;
+
+use support::{Serving, copy_dir, git, report, sign};
+
 const TOKEN: &str = "bench-token";
 
 fn main() {
@@ -41,7 +41,8 @@ fn main() {
     let (nodes, edges) = big_graph(1_000);
     seed_big_job(&state, &nodes, &edges);
 
-    let mut controller = Controller::start(work.path(), &repo, &state);
+    let mut controller =
+        Serving::start(work.path(), &repo, &state, "api_token_env = \"BENCH_TOKEN\"\n", "", &[("BENCH_TOKEN", TOKEN)]);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     wait_for_jobs(&agent, &controller.url, 10_001);
 
@@ -208,44 +209,6 @@ fn seed_jobs(state: &Path, n: usize) {
     }
 }
 
-struct Controller {
-    child: Child,
-    url: String,
-}
-
-impl Controller {
-    fn start(dir: &Path, repo: &Path, state: &Path) -> Controller {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.join("ordo.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = \"{}\"\n[repository]\nurl = \"{}\"\npoll_interval = \"1h\"\n[environments]\nproduction = \"main\"\n\
-                 [server]\nlisten = \"127.0.0.1:{port}\"\nwebhook_secret_env = \"BENCH_SECRET\"\napi_token_env = \"BENCH_TOKEN\"\n",
-                state.display(),
-                repo.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("BENCH_SECRET", SECRET)
-            .env("BENCH_TOKEN", TOKEN)
-            .env("ORDO_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Controller { child, url: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn get(agent: &ureq::Agent, url: &str) -> Value {
     match agent.get(url).call() {
         Ok(mut response) => response.body_mut().read_json().unwrap_or(Value::Null),
@@ -336,7 +299,7 @@ fn webhook_burst(agent: &ureq::Agent, url: &str, repo: &Path) {
     );
 }
 
-fn idle(controller: &Controller) {
+fn idle(controller: &Serving) {
     let pid = controller.child.id();
     std::thread::sleep(Duration::from_secs(2));
     let cpu_before = cpu_ticks(pid);
@@ -377,52 +340,8 @@ fn job_reads(agent: &ureq::Agent, url: &str) {
     report("GET /api/v1/jobs/ID with 10,000 jobs in the store", &mut latencies);
 }
 
-fn report(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
-    println!(
-        "{what}: median {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms ({} samples)",
-        at(0.5).as_secs_f64() * 1e3,
-        at(0.9).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-        samples[samples.len() - 1].as_secs_f64() * 1e3,
-        samples.len()
-    );
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>())
-}
-
 /// A node time from the store, as a clock time.
 fn parse_timestamp(text: &str) -> SystemTime {
     let millis = store::timestamp_millis(text).expect("the store writes RFC 3339 times");
     UNIX_EPOCH + Duration::from_millis(millis as u64)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.net")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.net")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
-fn copy_dir(from: &Path, to: &PathBuf) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -14,17 +14,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
-const SECRET: &str = "bench-secret";
+mod support;
+
+use support::{Serving, copy_dir, git, report, sign};
 
 fn main() {
     let rounds = std::env::var("ORDO_BENCH_ROUNDS").ok().and_then(|value| value.parse().ok()).unwrap_or(10);
@@ -40,9 +40,9 @@ fn main() {
     init(&repo);
     let mut controller = Controller::start(work.path(), &repo, &forge.url);
     controller.wait_for_applied(&repo);
-    let (comments, statuses) = rounds_of(&controller, &forge, &repo, 1, rounds, "app1");
-    report("LAMP example, webhook to comment [target < 1 s]", comments);
-    report("LAMP example, webhook to plan status", statuses);
+    let (mut comments, mut statuses) = rounds_of(&controller, &forge, &repo, 1, rounds, "app1");
+    report("LAMP example, webhook to comment [target < 1 s]", &mut comments);
+    report("LAMP example, webhook to plan status", &mut statuses);
     controller.stop();
 
     let work = tempfile::tempdir().unwrap();
@@ -54,9 +54,9 @@ fn main() {
     println!("10,000 nodes: site written and recorded as applied in {:.1} s", started.elapsed().as_secs_f64());
     let mut controller = Controller::start(work.path(), &repo, &forge.url);
     controller.wait_for_applied(&repo);
-    let (comments, statuses) = rounds_of(&controller, &forge, &repo, 2, rounds, "i1234");
-    report("10,000 nodes, one instance changed, webhook to comment [target < 2 s]", comments);
-    report("10,000 nodes, one instance changed, webhook to plan status", statuses);
+    let (mut comments, mut statuses) = rounds_of(&controller, &forge, &repo, 2, rounds, "i1234");
+    report("10,000 nodes, one instance changed, webhook to comment [target < 2 s]", &mut comments);
+    report("10,000 nodes, one instance changed, webhook to plan status", &mut statuses);
     controller.stop();
 }
 
@@ -92,7 +92,7 @@ fn rounds_of(
         let sent = Instant::now();
         let status = controller
             .agent
-            .post(format!("{}/webhooks/github", controller.url))
+            .post(format!("{}/webhooks/github", controller.serving.url))
             .header("X-GitHub-Event", "pull_request")
             .header("X-GitHub-Delivery", format!("bench-{number}-{round}"))
             .header("X-Hub-Signature-256", sign(&body))
@@ -211,38 +211,19 @@ async fn answer(
 }
 
 struct Controller {
-    child: Child,
-    url: String,
+    serving: Serving,
     agent: ureq::Agent,
 }
 
 impl Controller {
     fn start(dir: &Path, repo: &Path, forge: &str) -> Controller {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.join("ordo.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = \"{}\"\n[repository]\nurl = \"{}\"\npoll_interval = \"1h\"\n[environments]\nproduction = \"main\"\n\
-                 [server]\nlisten = \"127.0.0.1:{port}\"\nwebhook_secret_env = \"BENCH_SECRET\"\n\
-                 [forge]\nkind = \"github\"\napi_url = \"{forge}\"\nrepository = \"acme/site\"\ntoken_env = \"BENCH_SECRET\"\n\
-                 [jobs]\nconcurrency = 64\n",
-                dir.join("state").display(),
-                repo.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("BENCH_SECRET", SECRET)
-            .env("ORDO_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let tables = format!(
+            "[forge]\nkind = \"github\"\napi_url = \"{forge}\"\nrepository = \"acme/site\"\ntoken_env = \"BENCH_SECRET\"\n\
+             [jobs]\nconcurrency = 64\n"
+        );
+        let serving = Serving::start(dir, repo, &dir.join("state"), "", &tables, &[]);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Controller { child, url: format!("http://127.0.0.1:{port}"), agent }
+        Controller { serving, agent }
     }
 
     /// Waits until production is at `main`.
@@ -250,11 +231,11 @@ impl Controller {
         let main = output(repo, &["rev-parse", "main"]);
         let started = Instant::now();
         loop {
-            let environment: Value = match self.agent.get(format!("{}/api/v1/environments/production", self.url)).call()
-            {
-                Ok(mut response) => response.body_mut().read_json().unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
+            let environment: Value =
+                match self.agent.get(format!("{}/api/v1/environments/production", self.serving.url)).call() {
+                    Ok(mut response) => response.body_mut().read_json().unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
             if environment["last_applied_revision"] == format!("main@sha1:{main}") {
                 return;
             }
@@ -264,8 +245,7 @@ impl Controller {
     }
 
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.serving.stop();
     }
 }
 
@@ -328,57 +308,13 @@ fn record_applied(state: &Path, repo: &Path) {
     store.finish_job(job, &finish).unwrap();
 }
 
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
-    println!(
-        "{what}: median {:.0} ms, p90 {:.0} ms, min {:.0} ms, max {:.0} ms ({} rounds)",
-        at(0.5).as_secs_f64() * 1e3,
-        at(0.9).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-        samples[samples.len() - 1].as_secs_f64() * 1e3,
-        samples.len()
-    );
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>())
-}
-
 fn init(repo: &Path) {
     git(repo, &["init", "-q", "-b", "main"]);
     git(repo, &["add", "-A"]);
     git(repo, &["commit", "-qm", "site"]);
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.net")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.net")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 fn output(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
     String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
