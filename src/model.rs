@@ -354,8 +354,8 @@ pub struct Component {
 /// What runs on the node to converge a component.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Implementation {
-    /// A deployment package's scripts.
-    Scripts(Scripts),
+    /// A deployment package's scripts, shared by every component of their type.
+    Scripts(Arc<Scripts>),
     /// A Puppet defined type or class, applied with `puppet apply` in its node's catalog.
     Puppet(PuppetComponent),
     /// Read from an environment graph: ordered and planned, but there is no code to run.
@@ -604,12 +604,12 @@ pub(crate) mod tests {
             application: "App[a]".into(),
             node: node.into(),
             parameters: Params::new(),
-            implementation: Implementation::Scripts(Scripts {
+            implementation: Implementation::Scripts(Arc::new(Scripts {
                 apply: script,
                 check: None,
                 remove: None,
                 package: Arc::new(PackageFiles { name: "p".into(), code_id: "0".repeat(40), files: Vec::new() }),
-            }),
+            })),
             code_id: "0".repeat(40),
             produces: Vec::new(),
             consumes: Vec::new(),

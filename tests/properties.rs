@@ -221,12 +221,12 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
 }
 
 fn script() -> Implementation {
-    Implementation::Scripts(Scripts {
+    Implementation::Scripts(Arc::new(Scripts {
         apply: Script { path: "apply".into(), content: Arc::new(b"#!/bin/sh\n".to_vec()) },
         check: None,
         remove: None,
         package: Arc::new(ordo::model::PackageFiles { name: "p".into(), code_id: "0".repeat(40), files: Vec::new() }),
-    })
+    }))
 }
 
 fn node(name: &str) -> Node {

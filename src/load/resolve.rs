@@ -212,11 +212,13 @@ pub fn finish(
     edges: BTreeSet<(usize, usize, Option<String>)>,
 ) {
     let n_declared = resolved.len();
-    // The order is found on indexes and references, then each component moves once: sorting
-    // the components themselves would move each a dozen times.
+    // The order is found on indexes and references, then each component moves once, in
+    // place: sorting the components themselves would move each a dozen times, and moving
+    // them into a new vector would hold two of them at once.
     let mut order: Vec<usize> = (0..n_declared).filter(|&index| resolved[index].is_some()).collect();
     let reference = |index: usize| resolved[index].as_ref().map(|component| component.reference.as_str());
     order.sort_by(|&a, &b| reference(a).cmp(&reference(b)));
+    let n_resolved = order.len();
     let mut position = vec![usize::MAX; n_declared];
     for (new_index, &old_index) in order.iter().enumerate() {
         position[old_index] = new_index;
@@ -227,12 +229,47 @@ pub fn finish(
         .map(|(from, to, capability)| Edge { from: position[from], to: position[to], capability })
         .collect();
     model.edges.sort();
-    model.components = order.into_iter().filter_map(|index| resolved[index].take()).collect();
+    // Components that could not be resolved go last, then every slot is swapped to its place.
+    let unresolved = position.iter_mut().filter(|slot| **slot == usize::MAX);
+    for (last, slot) in (n_resolved..).zip(unresolved) {
+        *slot = last;
+    }
+    for index in 0..n_declared {
+        while position[index] != index {
+            let target = position[index];
+            resolved.swap(index, target);
+            position.swap(index, target);
+        }
+    }
+    resolved.truncate(n_resolved);
+    model.components =
+        resolved.into_iter().map(|component| component.expect("resolved components come first")).collect();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finishing_orders_components_by_reference_and_reindexes_edges() {
+        use crate::model::tests::component;
+        let resolved = vec![
+            Some(component("C[c]", "n1")),
+            None,
+            Some(component("A[a]", "n2")),
+            Some(component("B[b]", "n3")),
+            None,
+        ];
+        let edges = BTreeSet::from([(0, 2, None), (2, 3, Some("X[x]".to_string())), (1, 3, None), (4, 0, None)]);
+        let mut model = Model::default();
+        finish(&mut model, resolved, edges);
+        let order: Vec<(&str, &str)> =
+            model.components.iter().map(|component| (component.reference.as_str(), component.node.as_str())).collect();
+        assert_eq!(order, vec![("A[a]", "n2"), ("B[b]", "n3"), ("C[c]", "n1")]);
+        let edges: Vec<(usize, usize, Option<&str>)> =
+            model.edges.iter().map(|edge| (edge.from, edge.to, edge.capability.as_deref())).collect();
+        assert_eq!(edges, vec![(0, 1, Some("X[x]")), (2, 0, None)]);
+    }
 
     #[test]
     fn wildcards_match_runs_of_characters() {

@@ -215,7 +215,7 @@ struct Package {
 struct ComponentType<'a> {
     package: &'a Package,
     raw: &'a raw::RawComponentType,
-    scripts: Option<Scripts>,
+    scripts: Option<Arc<Scripts>>,
 }
 
 /// A component as declared by an instance, before its parameters are resolved.
@@ -428,7 +428,7 @@ fn read_scripts(
     loader: &mut Loader,
     package: &Package,
     raw: &raw::RawComponentType,
-) -> anyhow::Result<Option<Scripts>> {
+) -> anyhow::Result<Option<Arc<Scripts>>> {
     let mut read = |script: &Spanned<String>| -> anyhow::Result<Option<Script>> {
         let relative = script.value.trim_start_matches("./").to_string();
         let path = format!("{}/{relative}", package.dir);
@@ -469,7 +469,7 @@ fn read_scripts(
         Some(script) => read(script)?,
         None => None,
     };
-    Ok(apply.map(|apply| Scripts { apply, check, remove, package: Arc::clone(&package.files) }))
+    Ok(apply.map(|apply| Arc::new(Scripts { apply, check, remove, package: Arc::clone(&package.files) })))
 }
 
 /// Why a script path could leave its package directory, or `None` when it stays inside:
@@ -1040,6 +1040,9 @@ fn resolve_components(
             origin: component.assigned_at.take().or(component.declared_at.take()),
         });
     }
+    // The declarations' shells go before the components are sorted into the model, so the
+    // sort reuses their memory instead of adding to the peak.
+    drop(declared);
     resolve::finish(model, resolved, edges);
 }
 
