@@ -396,7 +396,12 @@ fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::
 
 /// Plans a model; prints cycle diagnostics and returns `None` when it cannot be ordered.
 fn plan_checked(path: &Path, loaded: &Loaded, inventory: &Inventory, options: &PlanOptions) -> Option<Plan> {
-    match plan::plan(&loaded.model, inventory, options) {
+    report_cycles(path, loaded, plan::plan(&loaded.model, inventory, options))
+}
+
+/// The plan, or `None` after printing the diagnostics of a node cycle.
+fn report_cycles(path: &Path, loaded: &Loaded, planned: Result<Plan, Vec<crate::diag::Diagnostic>>) -> Option<Plan> {
+    match planned {
         Ok(plan) => Some(plan),
         Err(diagnostics) => {
             report_diagnostics(&diagnostics, &loaded.sources, path);
@@ -653,16 +658,24 @@ fn plan_command(
     let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
         return Ok(ExitCode::from(1));
     };
-    let (inventory, salt, base_revision) = match base {
+    let ((inventory, salt, base_revision), ordering) = match base {
         Some(base) => {
             let Some(base_loaded) = load_checked(&source.path, Some(base))? else {
                 stderr(&format!("error: the base revision {base} does not load\n"));
                 return Ok(ExitCode::from(1));
             };
             let salt = b"ordo-base-plan".to_vec();
-            (Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision))
+            ((Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision)), None)
         }
-        None => stored_inventory(store, &target.env, &loaded.model)?,
+        None => {
+            // The store is read while the model's ordering is computed on a second thread.
+            let (ordering, stored) = std::thread::scope(|threads| {
+                let ordering = threads.spawn(|| plan::Ordering::of(&loaded.model));
+                let stored = stored_inventory(store, &target.env, &loaded.model);
+                (ordering.join().expect("ordering a model does not panic"), stored)
+            });
+            (stored?, Some(ordering))
+        }
     };
     let options = PlanOptions {
         environment: target.env.clone(),
@@ -671,7 +684,11 @@ fn plan_command(
         salt,
         filter: filter(target),
     };
-    let Some(plan) = plan_checked(&source.path, &loaded, &inventory, &options) else {
+    let planned = match ordering {
+        Some(ordering) => plan::plan_ordered(&loaded.model, &inventory, &options, ordering),
+        None => plan::plan(&loaded.model, &inventory, &options),
+    };
+    let Some(plan) = report_cycles(&source.path, &loaded, planned) else {
         return Ok(ExitCode::from(1));
     };
     write_stdout(&match format {

@@ -145,14 +145,13 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
             sources: loaded.sources,
         })));
     }
-    let (inventory, secret_key) = {
-        let mut store = store::lock(&engine.store);
-        // A job a dead process left running is over; its finished components are recorded.
-        store.interrupt_jobs(&request.environment)?;
-        let secret_key = store.secret_key()?;
-        let unchanged = Unchanged::new(&loaded.model, &secret_key);
-        (store.inventory_except(&request.environment, Some(&unchanged))?, secret_key)
-    };
+    // The store is read while the model's ordering is computed on a second thread.
+    let (ordering, stored) = std::thread::scope(|threads| {
+        let ordering = threads.spawn(|| plan::Ordering::of(&loaded.model));
+        let stored = stored_inventory(engine, &request.environment, &loaded.model);
+        (ordering.join().expect("ordering a model does not panic"), stored)
+    });
+    let (inventory, secret_key) = stored?;
     let options = PlanOptions {
         environment: request.environment.clone(),
         revision: loaded.revision.clone(),
@@ -160,7 +159,7 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
         salt: secret_key.clone(),
         filter: request.filter.clone(),
     };
-    match plan::plan(&loaded.model, &inventory, &options) {
+    match plan::plan_ordered(&loaded.model, &inventory, &options, ordering) {
         Ok(mut plan) => {
             if request.kind == JobKind::Drift {
                 check_everything(&mut plan, &request.filter, &loaded.model);
@@ -197,6 +196,18 @@ pub fn prepare(engine: &Engine, request: JobRequest, input: &Input) -> anyhow::R
             })))
         }
     }
+}
+
+/// What planning `model` needs from the store, after marking the jobs a dead process left
+/// running as interrupted: the inventory (records of what changed only) and the key of the
+/// secret digests.
+fn stored_inventory(engine: &Engine, environment: &str, model: &Model) -> anyhow::Result<(Inventory, Vec<u8>)> {
+    let mut store = store::lock(&engine.store);
+    // A job a dead process left running is over; its finished components are recorded.
+    store.interrupt_jobs(environment)?;
+    let secret_key = store.secret_key()?;
+    let unchanged = Unchanged::new(model, &secret_key);
+    Ok((store.inventory_except(environment, Some(&unchanged))?, secret_key))
 }
 
 /// Turns a plan into a drift check: every component of every (selected) node is asked, in

@@ -215,17 +215,51 @@ fn node_orders(model: &Model) -> BTreeMap<String, Vec<String>> {
     orders
 }
 
+/// The part of a plan that depends on the model alone: the node groups and each node's
+/// component order. Callers that must still read the inventory compute it beside that read.
+pub struct Ordering {
+    groups: Result<Vec<Vec<String>>, Vec<Cycle>>,
+    nodes: BTreeMap<String, Vec<String>>,
+}
+
+impl Ordering {
+    pub fn of(model: &Model) -> Ordering {
+        Ordering { groups: node_graph(model).groups(), nodes: node_orders(model) }
+    }
+}
+
 /// Plans the model against the inventory.
 pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
-    // The node groups and the per-node order are independent of the changes: they are
-    // computed on a second thread while the changes are found.
+    // The ordering is independent of the changes: it is computed on a second thread while
+    // the changes are found.
     std::thread::scope(|threads| {
-        let ordering = threads.spawn(|| (node_graph(model).groups(), node_orders(model)));
+        let ordering = threads.spawn(|| Ordering::of(model));
         let changes = find_changes(model, inventory, options);
-        let (groups, nodes) = ordering.join().expect("ordering a model does not panic");
-        let all_groups = groups.map_err(|cycles| cycle_diagnostic(&cycles))?;
-        Ok(assemble(model, inventory, options, all_groups, nodes, changes))
+        let ordering = ordering.join().expect("ordering a model does not panic");
+        finish(model, inventory, options, ordering, changes)
     })
+}
+
+/// Plans the model against the inventory with an ordering computed beforehand.
+pub fn plan_ordered(
+    model: &Model,
+    inventory: &Inventory,
+    options: &PlanOptions,
+    ordering: Ordering,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let changes = find_changes(model, inventory, options);
+    finish(model, inventory, options, ordering, changes)
+}
+
+fn finish(
+    model: &Model,
+    inventory: &Inventory,
+    options: &PlanOptions,
+    ordering: Ordering,
+    changes: Vec<Change>,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let all_groups = ordering.groups.map_err(|cycles| cycle_diagnostic(&cycles))?;
+    Ok(assemble(model, inventory, options, all_groups, ordering.nodes, changes))
 }
 
 /// Every component's change against the inventory, unordered.
