@@ -22,7 +22,7 @@ use crate::engine::{self, Engine, JobRequest, Prepared};
 use crate::load::{self, Input, Loaded};
 use crate::model::Model;
 use crate::plan::render::{self, Style};
-use crate::plan::{self, Filter, Inventory, Plan, PlanOptions, Unchanged};
+use crate::plan::{self, Filter, Inventory, Plan, PlanOptions};
 use crate::state_dir::StateDir;
 use crate::store::{self, JobDetail, JobKind, JobQuery, JobState, Store, Trigger};
 use crate::text::{escape_controls, plural};
@@ -626,22 +626,32 @@ fn filter(target: &TargetArgs) -> Filter {
     }
 }
 
+/// What `plan` plans against: an inventory, the salt of its secret digests, and the revision
+/// it stands for.
+type PlannedAgainst = (Inventory, Vec<u8>, Option<String>);
+
 /// The environment's inventory for planning `model`, the store's salt and the last-applied
 /// revision; empty when there is no store yet.
-fn stored_inventory(
-    store: Option<Box<dyn Store>>,
-    environment: &str,
-    model: &Model,
-) -> anyhow::Result<(Inventory, Vec<u8>, Option<String>)> {
+fn stored_inventory(store: Option<Box<dyn Store>>, environment: &str, model: &Model) -> anyhow::Result<PlannedAgainst> {
     match store {
         Some(store) => {
-            let salt = store.secret_key()?;
-            let inventory = store.inventory_except(environment, Some(&Unchanged::new(model, &salt)))?;
+            let (inventory, salt) = engine::inventory_for(&*store, environment, model)?;
             let revision = inventory.revision.clone();
             Ok((inventory, salt, revision))
         }
         None => Ok((Inventory::default(), Vec::new(), None)),
     }
+}
+
+/// The inventory a successful apply of the base revision would leave, its salt and its
+/// revision; `None` after printing why the base does not load.
+fn base_inventory(source: &SourceArgs, base: &str) -> anyhow::Result<Option<PlannedAgainst>> {
+    let Some(base_loaded) = load_checked(&source.path, Some(base))? else {
+        stderr(&format!("error: the base revision {base} does not load\n"));
+        return Ok(None);
+    };
+    let salt = b"ordo-base-plan".to_vec();
+    Ok(Some((Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision))))
 }
 
 fn plan_command(
@@ -658,24 +668,18 @@ fn plan_command(
     let Some(loaded) = load_checked(&source.path, source.rev.as_deref())? else {
         return Ok(ExitCode::from(1));
     };
-    let ((inventory, salt, base_revision), ordering) = match base {
-        Some(base) => {
-            let Some(base_loaded) = load_checked(&source.path, Some(base))? else {
-                stderr(&format!("error: the base revision {base} does not load\n"));
-                return Ok(ExitCode::from(1));
-            };
-            let salt = b"ordo-base-plan".to_vec();
-            ((Inventory::from_model(&base_loaded.model, &salt), salt, Some(base_loaded.revision)), None)
-        }
-        None => {
-            // The store is read while the model's ordering is computed on a second thread.
-            let (ordering, stored) = std::thread::scope(|threads| {
-                let ordering = threads.spawn(|| plan::Ordering::of(&loaded.model));
-                let stored = stored_inventory(store, &target.env, &loaded.model);
-                (ordering.join().expect("ordering a model does not panic"), stored)
-            });
-            (stored?, Some(ordering))
-        }
+    // What the model is planned against is read (the store) or loaded (the base revision)
+    // while the model's ordering is computed on a second thread.
+    let (ordering, against) = std::thread::scope(|threads| {
+        let ordering = threads.spawn(|| plan::Ordering::of(&loaded.model));
+        let against = match base {
+            Some(base) => base_inventory(source, base),
+            None => stored_inventory(store, &target.env, &loaded.model).map(Some),
+        };
+        (ordering.join().expect("ordering a model does not panic"), against)
+    });
+    let Some((inventory, salt, base_revision)) = against? else {
+        return Ok(ExitCode::from(1));
     };
     let options = PlanOptions {
         environment: target.env.clone(),
@@ -684,10 +688,7 @@ fn plan_command(
         salt,
         filter: filter(target),
     };
-    let planned = match ordering {
-        Some(ordering) => plan::plan_ordered(&loaded.model, &inventory, &options, ordering),
-        None => plan::plan(&loaded.model, &inventory, &options),
-    };
+    let planned = plan::plan_ordered(&loaded.model, &inventory, &options, ordering);
     let Some(plan) = report_cycles(&source.path, &loaded, planned) else {
         return Ok(ExitCode::from(1));
     };

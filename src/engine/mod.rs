@@ -28,7 +28,7 @@ use crate::load::{self, Input, LoadOptions};
 use crate::model::{FailurePolicy, Model};
 use crate::plan::{self, Action, Filter, Inventory, Plan, PlanOptions, Unchanged};
 use crate::state_dir::StateDir;
-use crate::store::{self, JobFinish, JobId, JobKind, JobState, NewJob, SharedStore, Trigger};
+use crate::store::{self, JobFinish, JobId, JobKind, JobState, NewJob, SharedStore, Store, Trigger};
 use crate::text::plural;
 
 pub use locks::owner_is_gone;
@@ -205,9 +205,16 @@ fn stored_inventory(engine: &Engine, environment: &str, model: &Model) -> anyhow
     let mut store = store::lock(&engine.store);
     // A job a dead process left running is over; its finished components are recorded.
     store.interrupt_jobs(environment)?;
-    let secret_key = store.secret_key()?;
-    let unchanged = Unchanged::new(model, &secret_key);
-    Ok((store.inventory_except(environment, Some(&unchanged))?, secret_key))
+    inventory_for(&**store, environment, model)
+}
+
+/// What planning `model` needs from a store: the environment's inventory, with whole records
+/// only for what the model does not want exactly as applied, and the key of the secret
+/// digests that tells the two apart.
+pub fn inventory_for(store: &dyn Store, environment: &str, model: &Model) -> anyhow::Result<(Inventory, Vec<u8>)> {
+    let key = store.secret_key()?;
+    let inventory = store.inventory_except(environment, Some(&Unchanged::new(model, &key)))?;
+    Ok((inventory, key))
 }
 
 /// Turns a plan into a drift check: every component of every (selected) node is asked, in

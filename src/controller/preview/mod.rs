@@ -33,7 +33,7 @@ use super::config::{ForgeConfig, ForgeKind};
 use super::{Controller, Inner, Update};
 use crate::diag::has_errors;
 use crate::load::{self, LoadOptions, Loaded};
-use crate::plan::{self, Filter, Inventory, PlanOptions, Unchanged, render};
+use crate::plan::{self, Filter, Inventory, PlanOptions, render};
 use crate::report::{CommitStatus, Post, PullComment, StatusState};
 use crate::source::Snapshot;
 use crate::store::{self, PreviewDetail, PreviewRecord, PreviewState};
@@ -335,9 +335,7 @@ fn make(inner: &Inner, event: &PullRequestEvent, environment: &str) -> anyhow::R
     let head = head?;
     let (inventory, key) = {
         let store = store::lock(&inner.engine.store);
-        let key = store.secret_key()?;
-        let unchanged = Unchanged::new(&head.model, &key);
-        (store.inventory_except(environment, Some(&unchanged))?, key)
+        crate::engine::inventory_for(&**store, environment, &head.model)?
     };
     let title: String = event.title.chars().take(MAX_TITLE_CHARS).collect();
     let link = format!("{}/previews/{number}", inner.config.server.public_url);
