@@ -40,6 +40,12 @@ impl<V> NameMap<V> {
         NameMap::default()
     }
 
+    /// Room for `capacity` values: a map that grew one insert at a time keeps room for four
+    /// or more, which a component with one or two parameters would pay for.
+    pub fn with_capacity(capacity: usize) -> NameMap<V> {
+        NameMap(Vec::with_capacity(capacity))
+    }
+
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
     }
@@ -342,8 +348,9 @@ pub struct Component {
     pub node: String,
     pub parameters: Params,
     pub implementation: Implementation,
-    /// Identity of the code that implements it: the Git tree id of its package directory.
-    pub code_id: String,
+    /// Identity of the code that implements it: the Git tree id of its package directory,
+    /// shared by every component of the package.
+    pub code_id: Arc<str>,
     /// Capability references this component produces, consumes and requires.
     pub produces: Vec<String>,
     pub consumes: Vec<String>,
@@ -610,7 +617,7 @@ pub(crate) mod tests {
                 remove: None,
                 package: Arc::new(PackageFiles { name: "p".into(), code_id: "0".repeat(40), files: Vec::new() }),
             })),
-            code_id: "0".repeat(40),
+            code_id: "0".repeat(40).into(),
             produces: Vec::new(),
             consumes: Vec::new(),
             requires: Vec::new(),

@@ -248,7 +248,7 @@ fn component(reference: String, node: &str, parameters: BTreeMap<String, Param>)
         node: node.into(),
         parameters: parameters.into_iter().collect(),
         implementation: script(),
-        code_id: "0".repeat(40),
+        code_id: "0".repeat(40).into(),
         produces: Vec::new(),
         consumes: Vec::new(),
         requires: Vec::new(),

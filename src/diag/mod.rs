@@ -8,6 +8,7 @@
 mod render;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 pub use render::render;
 
@@ -101,22 +102,27 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
 /// The text of every file a diagnostic may point into, kept for rendering.
 #[derive(Debug, Default, Clone)]
 pub struct SourceMap {
-    files: Vec<(String, String)>,
+    files: Vec<(String, Arc<str>)>,
 }
 
 impl SourceMap {
     pub fn add(&mut self, name: &str, text: &str) {
+        self.add_shared(name, Arc::from(text));
+    }
+
+    /// Keeps `text` itself, not a copy: a large file read once is not held twice.
+    pub fn add_shared(&mut self, name: &str, text: Arc<str>) {
         if !self.files.iter().any(|(existing, _)| existing == name) {
-            self.files.push((name.to_string(), text.to_string()));
+            self.files.push((name.to_string(), text));
         }
     }
 
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.files.iter().find(|(existing, _)| existing == name).map(|(_, text)| text.as_str())
+        self.files.iter().find(|(existing, _)| existing == name).map(|(_, text)| &**text)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.files.iter().map(|(name, text)| (name.as_str(), text.as_str()))
+        self.files.iter().map(|(name, text)| (name.as_str(), &**text))
     }
 }
 

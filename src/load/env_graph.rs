@@ -4,6 +4,7 @@
 //! Choria era can be shown and planned. This module is the only owner of that format.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +107,7 @@ pub fn import(
                 node: member.node.clone(),
                 parameters: Params::new(),
                 implementation: Implementation::Graph,
-                code_id: String::new(),
+                code_id: Arc::from(""),
                 produces: member.produces.iter().map(|reference| normalize_reference(reference)).collect(),
                 consumes,
                 requires,

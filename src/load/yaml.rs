@@ -47,8 +47,9 @@ pub(crate) fn read_yaml<T: DeserializeOwned>(loader: &mut Loader, file: &str) ->
     let Some(text) = loader.snapshot.read_text(file)? else {
         return Ok(None);
     };
+    let text = Arc::from(text);
     let parsed = parse_yaml(file, &text);
-    Ok(record_parse(loader, file, &text, parsed))
+    Ok(record_parse(loader, file, text, parsed))
 }
 
 /// Parses YAML text; a failure is the diagnostic to report.
@@ -91,8 +92,8 @@ fn reader_options(size: usize) -> serde_saphyr::Options {
 }
 
 /// Keeps a parsed file's text for diagnostics, and its error if it did not parse.
-fn record_parse<T>(loader: &mut Loader, file: &str, text: &str, parsed: Result<T, Diagnostic>) -> Option<T> {
-    loader.sources.add(file, text);
+fn record_parse<T>(loader: &mut Loader, file: &str, text: Arc<str>, parsed: Result<T, Diagnostic>) -> Option<T> {
+    loader.sources.add_shared(file, text);
     parsed.map_err(|diagnostic| loader.diagnostics.push(diagnostic)).ok()
 }
 
@@ -206,7 +207,7 @@ struct Package {
     dir: String,
     file: String,
     raw: RawPackage,
-    code_id: String,
+    code_id: Arc<str>,
     application: String,
     files: Arc<PackageFiles>,
 }
@@ -238,9 +239,10 @@ struct Declared<'a> {
 pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     // site.yaml, usually the largest file, parses on a second thread while the inventory and
     // the packages are read; its instances are expanded as they arrive.
-    let site_text = loader.snapshot.read_text(SITE)?;
+    // Shared, so the text the parser reads is the text diagnostics point into.
+    let site_text: Option<Arc<str>> = loader.snapshot.read_text(SITE)?.map(Arc::from);
     std::thread::scope(|threads| {
-        let site = site_text.as_deref().map(|text| {
+        let site = site_text.as_ref().map(|text| {
             let (sink, instances) = std::sync::mpsc::sync_channel(SITE_QUEUE);
             let parse = threads.spawn(move || raw::with_instance_sink(sink, || parse_yaml::<RawSite>(SITE, text)));
             SiteParse { text, instances, parse }
@@ -254,7 +256,7 @@ const SITE_QUEUE: usize = 1024;
 
 /// `site.yaml` being parsed on another thread, its instances arriving in order.
 struct SiteParse<'scope, 'text> {
-    text: &'text str,
+    text: &'text Arc<str>,
     instances: std::sync::mpsc::Receiver<raw::RawInstance>,
     parse: std::thread::ScopedJoinHandle<'scope, Result<RawSite, Diagnostic>>,
 }
@@ -328,11 +330,14 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
         loader.diagnostics.truncate(before_site);
         model.applications.clear();
     }
-    if record_parse(loader, SITE, text, parsed).is_none() || !expand {
+    if record_parse(loader, SITE, Arc::clone(text), parsed).is_none() || !expand {
         return Ok(model);
     }
     model.applications.sort_by(|a, b| a.reference.cmp(&b.reference));
-    resolve_components(loader, &mut model, declarations.components, &capability_types);
+    // What found duplicates goes before resolution, which holds the most.
+    let declared = std::mem::take(&mut declarations.components);
+    drop(declarations);
+    resolve_components(loader, &mut model, declared, &capability_types);
     Ok(model)
 }
 
@@ -387,6 +392,7 @@ fn load_packages(loader: &mut Loader) -> anyhow::Result<Vec<Package>> {
         let mut files = Vec::new();
         read_package_files(loader, &dir, "", &mut files)?;
         let files = Arc::new(PackageFiles { name: entry.name.clone(), code_id: code_id.clone(), files });
+        let code_id = Arc::from(code_id.as_str());
         packages.push(Package { dir, file, raw, code_id, application, files });
     }
     Ok(packages)
@@ -810,7 +816,7 @@ fn declare_component<'a>(
         Some((value, false)) => crate::model::display_value(&value),
         None => return Err(Stop::Skip),
     };
-    let mut explicit = NameMap::new();
+    let mut explicit = NameMap::with_capacity(component.parameters.len());
     for (name, value) in &component.parameters {
         if !component_type.raw.parameters.contains_key(name) {
             loader.diagnostics.push(unknown_parameter(
@@ -857,7 +863,8 @@ fn references(
     let Some(list) = list else { return Vec::new() };
     let app_ref = &instance.reference;
     let location = spanned_location(&instance.package.file, list);
-    let mut out = Vec::new();
+    // Sized to the list: most name one capability, and a site has hundreds of thousands.
+    let mut out = Vec::with_capacity(list.value.0.len());
     for item in &list.value.0 {
         let item = &item.value;
         match interpolate(&Value::String(item.clone()), scope) {
@@ -1001,7 +1008,9 @@ fn resolve_components(
         return;
     };
     let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
-    // Each node's facts are made a value once and shared by the scopes of its components.
+    // Each node's facts are made a value once and shared by the scopes of its components:
+    // they move out of the node for that and back once every component is resolved, so a
+    // site's facts are never held twice.
     let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
     for index in order {
         let component = &mut declared[index];
@@ -1013,7 +1022,8 @@ fn resolve_components(
         let facts = match facts_of_node.get(&node_name) {
             Some(facts) => facts.clone(),
             None => {
-                let facts = model.nodes.get(&node_name).map(|node| node.facts.clone()).unwrap_or_default();
+                let facts =
+                    model.nodes.get_mut(&node_name).map(|node| std::mem::take(&mut node.facts)).unwrap_or_default();
                 let facts = Arc::new(Value::Object(facts));
                 facts_of_node.insert(node_name.clone(), facts.clone());
                 facts
@@ -1039,6 +1049,13 @@ fn resolve_components(
             requires: std::mem::take(&mut component.requires),
             origin: component.assigned_at.take().or(component.declared_at.take()),
         });
+    }
+    for (node_name, facts) in facts_of_node {
+        let Some(node) = model.nodes.get_mut(&node_name) else { continue };
+        // No scope outlives its component, so each node's facts are held here alone.
+        if let Value::Object(facts) = Arc::unwrap_or_clone(facts) {
+            node.facts = facts;
+        }
     }
     // The declarations' shells go before the components are sorted into the model, so the
     // sort reuses their memory instead of adding to the peak.
@@ -1072,6 +1089,9 @@ fn expand_wildcards<'a>(
 ) -> Vec<Declared<'a>> {
     for component in &mut declared {
         for list in [&mut component.consumes, &mut component.requires] {
+            if !list.iter().any(|reference| reference.contains('*')) {
+                continue;
+            }
             let mut expanded = Vec::new();
             for reference in list.iter() {
                 if !reference.contains('*') {
@@ -1181,7 +1201,7 @@ fn resolve_parameters(
     for (name, (value, secret)) in &values {
         scope.set(name, value.clone(), *secret);
     }
-    let mut parameters = Params::new();
+    let mut parameters = Params::with_capacity(raw_type.parameters.len());
     let mut pending: Vec<&String> = raw_type.parameters.keys().collect();
     let mut waiting: BTreeMap<&String, (InterpolationError, Option<Location>)> = BTreeMap::new();
     while !pending.is_empty() {
@@ -1258,7 +1278,7 @@ fn produce_capabilities(
             continue;
         };
         let capability_type = capability_types.get(type_name).map(|(_, raw)| *raw);
-        let mut attributes = Params::new();
+        let mut attributes = Params::with_capacity(mapping.len());
         let mut capability_scope = Scope::default();
         for (name, expression) in mapping {
             let spec = capability_type.and_then(|raw| raw.attributes.get(name));

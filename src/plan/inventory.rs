@@ -122,7 +122,7 @@ pub fn applied_component(component: &Component, depends_on: Vec<String>, salt: &
         type_name: component.type_name.clone(),
         digest: digest(&component.node, &component.code_id, &parameters),
         parameters,
-        code_id: component.code_id.clone(),
+        code_id: component.code_id.to_string(),
         depends_on,
         remove_script,
         package,
@@ -273,7 +273,7 @@ mod tests {
         let record = applied_component(&component, Vec::new(), b"salt");
         assert_eq!(component_digest(&component, b"salt"), record.digest);
         assert_ne!(component_digest(&component, b"other salt"), record.digest);
-        let canonical = serde_json::json!({"node": "n1", "code": component.code_id, "parameters": record.parameters});
+        let canonical = serde_json::json!({"node": "n1", "code": &*component.code_id, "parameters": record.parameters});
         assert_eq!(record.digest, format!("sha256:{}", hex(&Sha256::digest(canonical.to_string().as_bytes()))));
     }
 

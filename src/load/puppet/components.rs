@@ -190,7 +190,7 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                 is_class: component.is_class,
                 code: Arc::clone(context.puppet_code),
             }),
-            code_id: component_code_id(loader, component, context)?,
+            code_id: component_code_id(loader, component, context)?.into(),
             produces: component.produces.clone(),
             consumes: component.consumes.clone(),
             requires: component.requires.clone(),

@@ -76,7 +76,7 @@ pub fn add_node_only_components(
                 is_class: false,
                 code: Arc::clone(puppet_code),
             }),
-            code_id: puppet_code.main_manifest.digest.clone(),
+            code_id: puppet_code.main_manifest.digest.as_str().into(),
             produces: Vec::new(),
             consumes: Vec::new(),
             requires: Vec::new(),
