@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::sshd::{Sshd, processes_with};
@@ -144,23 +144,41 @@ fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(code.join(&names[0]).join("scripts").is_dir(), "{names:?}");
     // A package removed from a node by hand is sent again by the next run that needs it;
-    // code a run uses is marked used, and when new code arrives, code no run has used for
-    // 30 days goes.
+    // code a run uses is marked used (the time of `.ordo/used/NAME`), and when new code
+    // arrives, code no run has used for 30 days goes: by its mark, or by its own time when it
+    // has none (code an earlier version kept).
     std::fs::remove_dir_all(code.join(&names[0])).unwrap();
-    let stale = code.join("lamp-0000000000000000000000000000000000000000");
-    std::fs::create_dir_all(stale.join("scripts")).unwrap();
-    let in_use = fleet.work_dir("dev3.example.net").join(".ordo/code").join(&names[0]);
+    let marks = fleet.work_dir("dev1.example.net").join(".ordo/used");
     let days_ago = |days: u64| std::time::SystemTime::now() - Duration::from_secs(days * 24 * 3600);
-    for (dir, days) in [(&stale, 31), (&in_use, 40)] {
-        std::fs::File::open(dir).unwrap().set_modified(days_ago(days)).unwrap();
+    let set_time = |path: &Path, days: u64| std::fs::File::open(path).unwrap().set_modified(days_ago(days)).unwrap();
+    let stale = code.join("lamp-0000000000000000000000000000000000000000");
+    let unmarked = code.join("lamp-1111111111111111111111111111111111111111");
+    let recent = code.join("lamp-2222222222222222222222222222222222222222");
+    for (dir, days) in [(&stale, 31), (&unmarked, 31), (&recent, 29)] {
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        set_time(dir, 1);
+        let mark = marks.join(dir.file_name().unwrap());
+        if dir != &unmarked {
+            std::fs::write(&mark, "").unwrap();
+            set_time(&mark, days);
+        } else {
+            set_time(dir, days);
+        }
     }
+    let dev3_marks = fleet.work_dir("dev3.example.net").join(".ordo/used");
+    let in_use = dev3_marks.join(&names[0]);
+    set_time(&in_use, 40);
     fleet.repo.edit("site.yaml", "db_password: pw-7781x", "db_password: pw-7782x");
     fleet.repo.commit("new password");
     let sessions = ssh_sessions(&fleet.repo, &["apply", "--yes"]);
     assert!(code.join(&names[0]).join("scripts").is_dir(), "{sessions:#?}");
     assert!(!stale.exists(), "code unused for 31 days is still on the node");
+    assert!(!marks.join(stale.file_name().unwrap()).exists(), "the mark of removed code is still on the node");
+    assert!(!unmarked.exists(), "unmarked code last changed 31 days ago is still on the node");
+    assert!(recent.join("scripts").is_dir(), "code used 29 days ago was removed");
     let used = std::fs::metadata(&in_use).unwrap().modified().unwrap();
     assert!(used > days_ago(1), "code the run used is not marked used");
+    assert!(dev3_marks.parent().unwrap().join("code").join(&names[0]).is_dir());
     let _ = &fleet.sshd;
 }
 

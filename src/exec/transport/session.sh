@@ -21,7 +21,7 @@ if [ -z "$wd" ]; then
     if [ -n "$2" ]; then wd="$wd/$2"; fi
 fi
 case $wd in "~") wd=$HOME ;; "~/"*) wd="$HOME/${wd#"~/"}" ;; esac
-[ -d "$wd/.ordo/code" ] || mkdir -p "$wd/.ordo/code"
+[ -d "$wd/.ordo/used" ] || mkdir -p "$wd/.ordo/code" "$wd/.ordo/used"
 cd "$wd"
 # Where earlier versions of ordo kept their runner.
 [ ! -d .ordo/bin ] || rm -rf .ordo/bin
@@ -51,6 +51,7 @@ ordo_keep() {
         chmod 755 "$ordo_tmp"
     fi
     if [ -e ".ordo/code/$1" ]; then rm -rf "$ordo_tmp"; else mv "$ordo_tmp" ".ordo/code/$1"; fi
+    : > ".ordo/used/$1"
 }
 
 # Runs the command "$@" in a process group of its own, with $ordo_input on its stdin and its
@@ -79,29 +80,33 @@ ordo_run() {
 }
 
 # Code no run has used for $ordo_keep_days days goes, once new code has arrived (code only
-# stops being used when other code takes its place, so only then is it looked for).
+# stops being used when other code takes its place, so only then is it looked for). When a
+# run last used .ordo/code/NAME is the time of .ordo/used/NAME.
 ordo_sweep() {
-    if [ -n "$ordo_arrived" ]; then
-        find .ordo/code/. ! -name . -prune -mtime "+$ordo_keep_days" -exec rm -rf {} +
-    fi
+    [ -n "$ordo_arrived" ] || return 0
+    for ordo_code in .ordo/code/*; do
+        ordo_name=${ordo_code##*/}
+        # Code that has no mark (kept by an earlier version, or left half-sent) was last
+        # used when it was last changed.
+        [ -e ".ordo/used/$ordo_name" ] || [ ! -e "$ordo_code" ] || touch -r "$ordo_code" ".ordo/used/$ordo_name"
+    done
+    find .ordo/used/. ! -name . -prune -mtime "+$ordo_keep_days" | while IFS= read -r ordo_mark; do
+        ordo_name=${ordo_mark##*/}
+        rm -rf ".ordo/code/$ordo_name" "$ordo_mark"
+    done
 }
 
-# The code the run uses: what is here is marked used, what is not is asked for. Shell
-# builtins but one touch: this runs on every node of every run.
+# The code the run uses: what is here is marked used (emptying its mark sets the mark's
+# time), what is not is asked for. Shell builtins only: this runs on every node of every run.
 pwd
-ordo_used=
 while IFS= read -r ordo_name; do
     [ "$ordo_name" != - ] || break
     if [ -e ".ordo/code/$ordo_name" ]; then
-        ordo_used="$ordo_used .ordo/code/$ordo_name"
+        : > ".ordo/used/$ordo_name"
     else
         echo "missing $ordo_name"
     fi
 done
-# Names of code are path segments (no spaces, no pattern characters): the list splits into
-# them.
-# shellcheck disable=SC2086
-[ -z "$ordo_used" ] || touch -c $ordo_used
 set +e
 printf '%s 0\n' "$ordo_token"
 
