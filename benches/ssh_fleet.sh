@@ -3,7 +3,7 @@
 # `true`, in two groups (a database tier, then a web tier that consumes it).
 #
 #   benches/ssh_fleet.sh            # builds ordo in release mode first
-#   ORDO=/path/to/ordo benches/ssh_fleet.sh 50 200
+#   ORDO=/path/to/ordo ROUNDS=5 benches/ssh_fleet.sh 50 200
 #
 # It starts its own sshd on a free loopback port (its own host key, configuration and
 # authorized key), maps every node name to it, and times, side by side in one run:
@@ -13,11 +13,15 @@
 #   ssh fresh       plain ssh, a fresh connection per command
 #   ansible         ansible-core (forks 64) running the same two-tier play over the same
 #                   nodes, installed from PyPI into a venv under the work directory
-# Every tool runs 64 nodes at a time. Needs root (sshd), openssh-server, python3 with venv.
+# Every tool runs 64 nodes at a time. Each size runs ROUNDS rounds (default 3) of all four in
+# turn, from empty nodes and state; the table gives each figure's median and the median of
+# the rounds' ratios, since a shared machine's speed drifts between runs. Needs root (sshd),
+# openssh-server, python3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(50 200)
+rounds=${ROUNDS:-3}
 parallel=64
 
 if [ -z "${ORDO:-}" ]; then
@@ -78,6 +82,12 @@ fi
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$2"; }
+# The median of the numbers given.
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
+# The median of the rounds' ratios a/b, for "a1 a2 ..." and "b1 b2 ...".
+median_ratio() {
+    python3 -c "import statistics, sys; a, b = (list(map(float, s.split())) for s in sys.argv[1:]); print(f'{statistics.median(x / y for x, y in zip(a, b)):.2f}x')" "$1" "$2"
+}
 
 # One tier of plain ssh: a master connection per node, `true` over it, the master closed.
 mux_one() {
@@ -156,34 +166,7 @@ EOF
                 "$i" "$i" "$i" "$i" "$i"
         done
     } > "$dir/site.template"
-    sed 's/GENERATION/1/' "$dir/site.template" > "$dir/repo/site.yaml"
-
-    # ordo: the first apply sends the code to every node; the re-apply changes every
-    # component, with the code already there.
-    start=$(now)
-    "$ORDO" --state "$dir/state" apply "$dir/repo" --yes --concurrency "$parallel" > "$dir/ordo-1.log" 2>&1
-    results[$n,ordo_first]=$(elapsed "$start" "$(now)")
-    grep -q "Success: $n nodes in 2 groups" "$dir/ordo-1.log" || { cat "$dir/ordo-1.log"; exit 1; }
-    sed 's/GENERATION/2/' "$dir/site.template" > "$dir/repo/site.yaml"
-    start=$(now)
-    "$ORDO" --state "$dir/state" apply "$dir/repo" --yes --concurrency "$parallel" > "$dir/ordo-2.log" 2>&1
-    results[$n,ordo_again]=$(elapsed "$start" "$(now)")
-    grep -q "Success: $n nodes in 2 groups" "$dir/ordo-2.log" || { cat "$dir/ordo-2.log"; exit 1; }
-
-    # Plain ssh, multiplexed: a master per node, then the command over it, tier by tier.
-    export MUX_DIR="$dir/mux"
-    start=$(now)
-    printf '%s\n' "${dbs[@]}" | xargs -P "$parallel" -I{} bash -c 'mux_one {}'
-    printf '%s\n' "${webs[@]}" | xargs -P "$parallel" -I{} bash -c 'mux_one {}'
-    results[$n,mux]=$(elapsed "$start" "$(now)")
-
-    # Plain ssh, a fresh connection per command.
-    start=$(now)
-    printf '%s\n' "${dbs[@]}" | xargs -P "$parallel" -I{} bash -c 'fresh_one {}'
-    printf '%s\n' "${webs[@]}" | xargs -P "$parallel" -I{} bash -c 'fresh_one {}'
-    results[$n,fresh]=$(elapsed "$start" "$(now)")
-
-    # Ansible: the same two tiers as two plays, `command: true` on each node.
+    # Ansible's inventory and play: the same two tiers as two plays, `command: true` on each node.
     {
         echo "[db]"
         for node in "${dbs[@]}"; do echo "$node ansible_host=127.0.0.1"; done
@@ -206,22 +189,58 @@ EOF
   tasks:
     - ansible.builtin.command: "true"
 EOF
-    start=$(now)
-    ANSIBLE_FORKS=$parallel ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_CONTROL_PATH_DIR="$dir/ansible-cp" \
-        ANSIBLE_LOCAL_TEMP="$dir/ansible-tmp" ANSIBLE_NOCOLOR=1 \
-        "$venv/bin/ansible-playbook" -i "$dir/hosts" "$dir/play.yml" > "$dir/ansible.log" 2>&1 ||
-        { tail -30 "$dir/ansible.log"; exit 1; }
-    results[$n,ansible]=$(elapsed "$start" "$(now)")
+    for round in $(seq "$rounds"); do
+        # Every round starts from nodes without code and an empty state.
+        rm -rf "$dir/state" "$dir/nodes" "$dir/mux" "$dir/ansible-cp"
+        mkdir -p "$dir/nodes" "$dir/mux"
+        sed 's/GENERATION/1/' "$dir/site.template" > "$dir/repo/site.yaml"
+        # ordo: the first apply sends the code to every node; the re-apply changes every
+        # component, with the code already there.
+        start=$(now)
+        "$ORDO" --state "$dir/state" apply "$dir/repo" --yes --concurrency "$parallel" > "$dir/ordo-1.log" 2>&1
+        results[$n,ordo_first]+=" $(elapsed "$start" "$(now)")"
+        grep -q "Success: $n nodes in 2 groups" "$dir/ordo-1.log" || { cat "$dir/ordo-1.log"; exit 1; }
+        sed 's/GENERATION/2/' "$dir/site.template" > "$dir/repo/site.yaml"
+        start=$(now)
+        "$ORDO" --state "$dir/state" apply "$dir/repo" --yes --concurrency "$parallel" > "$dir/ordo-2.log" 2>&1
+        results[$n,ordo_again]+=" $(elapsed "$start" "$(now)")"
+        grep -q "Success: $n nodes in 2 groups" "$dir/ordo-2.log" || { cat "$dir/ordo-2.log"; exit 1; }
+
+        # Plain ssh, multiplexed: a master per node, then the command over it, tier by tier.
+        export MUX_DIR="$dir/mux"
+        start=$(now)
+        printf '%s\n' "${dbs[@]}" | xargs -P "$parallel" -I{} bash -c 'mux_one {}'
+        printf '%s\n' "${webs[@]}" | xargs -P "$parallel" -I{} bash -c 'mux_one {}'
+        results[$n,mux]+=" $(elapsed "$start" "$(now)")"
+
+        # Plain ssh, a fresh connection per command.
+        start=$(now)
+        printf '%s\n' "${dbs[@]}" | xargs -P "$parallel" -I{} bash -c 'fresh_one {}'
+        printf '%s\n' "${webs[@]}" | xargs -P "$parallel" -I{} bash -c 'fresh_one {}'
+        results[$n,fresh]+=" $(elapsed "$start" "$(now)")"
+
+        start=$(now)
+        ANSIBLE_FORKS=$parallel ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_CONTROL_PATH_DIR="$dir/ansible-cp" \
+            ANSIBLE_LOCAL_TEMP="$dir/ansible-tmp" ANSIBLE_NOCOLOR=1 \
+            "$venv/bin/ansible-playbook" -i "$dir/hosts" "$dir/play.yml" > "$dir/ansible.log" 2>&1 ||
+            { tail -30 "$dir/ansible.log"; exit 1; }
+        results[$n,ansible]+=" $(elapsed "$start" "$(now)")"
+        echo "$n nodes, round $round of $rounds:$(printf ' %s' "${results[$n,ordo_first]##* }" "${results[$n,ordo_again]##* }" \
+            "${results[$n,mux]##* }" "${results[$n,fresh]##* }" "${results[$n,ansible]##* }") s (ordo first, ordo again, ssh mux, ssh fresh, ansible)"
+    done
 done
 
 echo
-echo "Two groups of nodes over SSH on loopback, one component running \`true\` per node, $parallel nodes at a time"
+echo "Two groups of nodes over SSH on loopback, one component running \`true\` per node, $parallel nodes at a time;"
+echo "medians of $rounds rounds (ratios: the median of the rounds' ratios)"
 printf '%-6s %14s %14s %12s %12s %10s %18s %18s\n' nodes "ordo first" "ordo again" "ssh mux" "ssh fresh" ansible \
     "ordo / ssh mux" "ansible / ordo"
 for n in "${sizes[@]}"; do
-    ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$1" "$2"; }
-    printf '%-6s %13ss %13ss %11ss %11ss %9ss %8s / %-8s %17s\n' "$n" "${results[$n,ordo_first]}" "${results[$n,ordo_again]}" \
-        "${results[$n,mux]}" "${results[$n,fresh]}" "${results[$n,ansible]}" \
-        "$(ratio "${results[$n,ordo_first]}" "${results[$n,mux]}")" "$(ratio "${results[$n,ordo_again]}" "${results[$n,mux]}")" \
-        "$(ratio "${results[$n,ansible]}" "${results[$n,ordo_again]}")"
+    # shellcheck disable=SC2086
+    printf '%-6s %13ss %13ss %11ss %11ss %9ss %8s / %-8s %17s\n' "$n" "$(median ${results[$n,ordo_first]})" \
+        "$(median ${results[$n,ordo_again]})" "$(median ${results[$n,mux]})" "$(median ${results[$n,fresh]})" \
+        "$(median ${results[$n,ansible]})" \
+        "$(median_ratio "${results[$n,ordo_first]}" "${results[$n,mux]}")" \
+        "$(median_ratio "${results[$n,ordo_again]}" "${results[$n,mux]}")" \
+        "$(median_ratio "${results[$n,ansible]}" "${results[$n,ordo_again]}")"
 done
