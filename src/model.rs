@@ -314,6 +314,9 @@ pub struct SshTarget {
     /// Trust a host key seen for the first time (it is then recorded); a changed key is
     /// refused whatever this says.
     pub accept_new_host_keys: bool,
+    /// Seconds the node's connection stays open after a run, for the next run to use
+    /// (`ControlPersist`); 0: each run opens and closes its own.
+    pub control_persist: u64,
 }
 
 /// A machine that components are applied to.

@@ -8,6 +8,7 @@
 //! puppet/DIGEST/          each lowered Puppet module path as run
 //! scripts/SHA256          teardown scripts as recorded, named by their content
 //! locks/env-ENV.lock      held by the job running in environment ENV
+//! ssh/HASH                the sockets of SSH connections kept open between runs
 //! ```
 //!
 //! Names that come from a repository (nodes, environments) are encoded before they become
@@ -79,6 +80,11 @@ impl StateDir {
     /// Where recorded teardown scripts are written, named by their content.
     pub fn scripts_dir(&self) -> PathBuf {
         self.root.join("scripts")
+    }
+
+    /// Where the sockets of SSH connections kept open between runs are (mode 0700).
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.root.join("ssh")
     }
 
     /// The lock file of an environment's jobs.

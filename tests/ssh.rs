@@ -182,6 +182,53 @@ fn a_first_apply_sends_the_code_with_the_session_that_opens_each_node() {
     let _ = &fleet.sshd;
 }
 
+/// Waits until `sshd` serves exactly `count` connections; the ones it serves then.
+fn settled_connections(sshd: &Sshd, count: usize) -> Vec<i32> {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let connections = sshd.connections();
+        if connections.len() == count {
+            return connections;
+        }
+        assert!(Instant::now() < give_up, "{} connections, not {count}: {connections:?}", connections.len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_connection_stays_open_for_the_next_run_unless_control_persist_is_0() {
+    let fleet = Fleet::lamp();
+    let inventory = std::fs::read_to_string(fleet.repo.path().join("inventory.yaml")).unwrap();
+    fleet.repo.edit("inventory.yaml", "defaults:\n", "defaults:\n  control_persist: 0\n");
+    fleet.repo.commit("no connection kept");
+    fleet.repo.ordo(&["apply", "--yes"]).success();
+    settled_connections(&fleet.sshd, 0);
+
+    // Kept: the first run leaves one connection per node, and the next runs go through them.
+    std::fs::write(fleet.repo.path().join("inventory.yaml"), &inventory).unwrap();
+    fleet.repo.edit("site.yaml", "db_password: pw-7781x", "db_password: pw-7782x");
+    fleet.repo.commit("connections kept");
+    fleet.repo.ordo(&["apply", "--yes"]).success();
+    let kept = settled_connections(&fleet.sshd, 4);
+    let drift = fleet.repo.ordo(&["drift"]);
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
+    fleet.repo.edit("site.yaml", "db_password: pw-7782x", "db_password: pw-7783x");
+    fleet.repo.commit("another password");
+    let run = fleet.repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stdout.contains("Success: 4 nodes in 2 groups"), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(fleet.sshd.connections(), kept, "a run opened connections of its own");
+
+    // A kept connection that broke is replaced by the next run's own.
+    unsafe { libc::kill(kept[0], libc::SIGTERM) };
+    settled_connections(&fleet.sshd, 3);
+    fleet.repo.edit("site.yaml", "db_password: pw-7783x", "db_password: pw-7784x");
+    fleet.repo.commit("after a broken connection");
+    let run = fleet.repo.ordo(&["apply", "--yes"]).success();
+    assert!(run.stdout.contains("Success: 4 nodes in 2 groups"), "{}\n{}", run.stdout, run.stderr);
+    let now = settled_connections(&fleet.sshd, 4);
+    assert_eq!(now.iter().filter(|pid| kept.contains(pid)).count(), 3, "{kept:?} then {now:?}");
+}
+
 #[test]
 fn a_package_too_large_for_the_opening_reaches_the_node_in_the_same_session() {
     let fleet = Fleet::lamp();

@@ -19,6 +19,9 @@ use crate::model::{FailurePolicy, MaxFailures, Node, OnFailure, SshTarget, Trans
 
 pub(super) const INVENTORY: &str = "inventory.yaml";
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
+/// As Ansible keeps its connections: long enough for the next run of a series, not so long
+/// that idle connections pile up.
+const DEFAULT_CONTROL_PERSIST_SECS: u64 = 60;
 
 /// The inventory's nodes, and how to make a node it does not list.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +121,10 @@ fn ssh_target(defaults: &raw::RawNodeDefaults, node: Option<&raw::RawNode>, addr
             .and_then(|node| node.accept_new_host_keys)
             .or(defaults.accept_new_host_keys)
             .unwrap_or(false),
+        control_persist: node
+            .and_then(|node| node.control_persist)
+            .or(defaults.control_persist)
+            .unwrap_or(DEFAULT_CONTROL_PERSIST_SECS),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct RawNodeDefaults {
     pub jump: Option<String>,
     pub work_dir: Option<String>,
     pub accept_new_host_keys: Option<bool>,
+    /// Seconds a node's connection stays open after a run, for the next one.
+    pub control_persist: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +58,8 @@ pub struct RawNode {
     pub jump: Option<String>,
     pub work_dir: Option<String>,
     pub accept_new_host_keys: Option<bool>,
+    /// Seconds a node's connection stays open after a run, for the next one.
+    pub control_persist: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -82,11 +82,41 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// The processes that serve this server's connections, one per connection (a
+    /// connection kept open between runs is one of them until it closes).
+    pub fn connections(&self) -> Vec<i32> {
+        children_of(self.child.id() as i32)
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
+        // The connections first: a connection kept open between runs ends with them, and so
+        // does the ssh master at the other end.
+        for pid in self.connections() {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose parent is `parent`.
+fn children_of(parent: i32) -> Vec<i32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The fields after the command's name, which may hold anything but ends at the last `)`.
+        let mut fields = stat.rsplit(')').next().unwrap_or_default().split_whitespace();
+        let (_state, ppid) = (fields.next(), fields.next().and_then(|ppid| ppid.parse::<i32>().ok()));
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children.sort_unstable();
+    children
 }
 
 /// Processes whose command line contains `marker`, other than the caller's own searches.

@@ -85,7 +85,7 @@ pub fn connect(node: &Node, state: &StateDir) -> Result<Box<dyn Transport>, Stri
     runnable(node)?;
     match &node.transport {
         NodeTransport::Local => Ok(Box::new(local::Local::new(state, &node.name))),
-        NodeTransport::Ssh(target) => Ok(Box::new(ssh::Ssh::new(node, target))),
+        NodeTransport::Ssh(target) => Ok(Box::new(ssh::Ssh::new(node, target, state))),
         NodeTransport::Unknown => Err(format!("node {} cannot be reached", node.name)),
     }
 }

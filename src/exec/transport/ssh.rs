@@ -22,7 +22,7 @@
 //! ordo was killed, or the connection broke).
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -38,7 +38,7 @@ use super::{BoxFuture, Code, NodeCommand, Transport};
 use crate::exec::output::Output;
 use crate::exec::process::{CANCEL_GRACE, Finished, ProcessError};
 use crate::model::{Node, PackageFile, SshTarget};
-use crate::state_dir::path_segment;
+use crate::state_dir::{StateDir, path_segment};
 
 /// The shell that serves a node's session.
 const SESSION: &str = include_str!("session.sh");
@@ -54,6 +54,8 @@ pub struct Ssh {
     node: String,
     target: SshTarget,
     connect_timeout: u64,
+    /// The socket of the connection kept open between runs, when there is one.
+    control_path: Option<PathBuf>,
     /// The working directory on the node, absolute, known once the node is open.
     work_dir: OnceLock<String>,
     /// Code directories already on the node.
@@ -64,11 +66,12 @@ pub struct Ssh {
 }
 
 impl Ssh {
-    pub fn new(node: &Node, target: &SshTarget) -> Ssh {
+    pub fn new(node: &Node, target: &SshTarget, state: &StateDir) -> Ssh {
         Ssh {
             node: node.name.clone(),
             target: target.clone(),
             connect_timeout: node.timeout_secs.clamp(1, 10),
+            control_path: control_path(state, &node.name, target),
             work_dir: OnceLock::new(),
             present: Mutex::new(BTreeSet::new()),
             session: tokio::sync::Mutex::new(None),
@@ -79,6 +82,16 @@ impl Ssh {
     fn ssh(&self, remote: &str) -> std::process::Command {
         let mut command = std::process::Command::new("ssh");
         command.args(options(&self.target, self.connect_timeout));
+        if let Some(path) = &self.control_path
+            && let Some(option) = control_path_option(path)
+            && private_dir(path.parent().unwrap_or(Path::new(".")))
+        {
+            // The first run starts a master that outlives it (ssh detaches it); later runs
+            // reach the node through its socket without a new connection, key exchange
+            // or login. A master that is gone leaves a stale socket, which ssh replaces.
+            command.args(["-o", "ControlMaster=auto", "-o", &option]);
+            command.args(["-o", &format!("ControlPersist={}", self.target.control_persist)]);
+        }
         command.args(["--", &self.target.address, remote]);
         command
     }
@@ -445,6 +458,38 @@ impl Transport for Ssh {
     }
 }
 
+/// Where the socket of the connection to `node` kept between runs goes: under the state
+/// directory, named by everything that decides where and how ssh connects (a changed
+/// inventory entry gets a new connection, never the old one). `None` when connections are
+/// not kept, or when the path is too long for a socket (ssh binds a name 17 bytes longer
+/// first; a socket's path has 108 bytes with its end): the run then has its own connection.
+fn control_path(state: &StateDir, node: &str, target: &SshTarget) -> Option<PathBuf> {
+    if target.control_persist == 0 {
+        return None;
+    }
+    let identity = format!("{node}\0{target:?}");
+    let name = crate::text::hex(&Sha256::digest(identity.as_bytes())[..8]);
+    let path = state.ssh_dir().join(name);
+    (path.as_os_str().len() <= 90).then_some(path)
+}
+
+/// `ControlPath=PATH` as ssh reads it: quoted, `%` doubled (ssh expands `%` tokens there);
+/// `None` for a path ssh could not be given whole.
+fn control_path_option(path: &Path) -> Option<String> {
+    let path = path.to_str()?;
+    if path.contains(['"', '\\']) {
+        return None;
+    }
+    Some(format!("ControlPath=\"{}\"", path.replace('%', "%%")))
+}
+
+/// Makes `dir` (only its owner may enter it, as ssh wants of its sockets' directory) when it
+/// is not there; whether it is there now.
+fn private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::DirBuilderExt;
+    dir.is_dir() || std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).is_ok()
+}
+
 /// The `ssh` options for a target (everything but the destination).
 pub fn options(target: &SshTarget, connect_timeout: u64) -> Vec<String> {
     let mut options: Vec<String> = [
@@ -492,6 +537,7 @@ pub fn run_once(node_name: &str, target: &SshTarget, remote: &str) -> anyhow::Re
         node: node_name.to_string(),
         target: target.clone(),
         connect_timeout: 10,
+        control_path: None,
         work_dir: OnceLock::new(),
         present: Mutex::new(BTreeSet::new()),
         session: tokio::sync::Mutex::new(None),
@@ -623,6 +669,29 @@ const CODE_KEEP_DAYS: u32 = 30;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_connection_is_named_by_the_node_and_how_it_is_reached() {
+        let state = StateDir::new(Path::new("/var/lib/ordo-state")).unwrap();
+        let target = SshTarget { address: "db1".into(), control_persist: 60, ..SshTarget::default() };
+        let path = control_path(&state, "db1", &target).unwrap();
+        assert!(path.starts_with("/var/lib/ordo-state/ssh"), "{}", path.display());
+        assert_eq!(path.file_name().unwrap().len(), 16);
+        assert_eq!(control_path(&state, "db1", &target), Some(path.clone()));
+        assert_ne!(control_path(&state, "db2", &target), Some(path.clone()));
+        let other_user = SshTarget { user: Some("deploy".into()), ..target.clone() };
+        assert_ne!(control_path(&state, "db1", &other_user), Some(path));
+        // Not kept, or a path too long for a socket: the run has a connection of its own.
+        assert_eq!(control_path(&state, "db1", &SshTarget { control_persist: 0, ..target.clone() }), None);
+        let deep = StateDir::new(&Path::new("/").join("d".repeat(80))).unwrap();
+        assert_eq!(control_path(&deep, "db1", &target), None);
+        // ssh expands `%` in a ControlPath and splits it at spaces unless it is quoted.
+        assert_eq!(
+            control_path_option(Path::new("/srv/my state/100%/ssh/ab")).unwrap(),
+            "ControlPath=\"/srv/my state/100%%/ssh/ab\""
+        );
+        assert_eq!(control_path_option(Path::new("/srv/\"/ssh/ab")), None);
+    }
 
     #[test]
     fn words_are_quoted_for_the_shell() {
