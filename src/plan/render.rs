@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use foldhash::{HashMap, HashMapExt};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{Action, Change, EdgeRef, Plan};
 use crate::model::{Model, Params};
@@ -310,93 +311,191 @@ fn longest_run(text: &str, c: char) -> usize {
     longest
 }
 
-/// The graph part shared by `show` and `plan` JSON.
-fn graph_json(plan: &Plan) -> serde_json::Map<String, Value> {
-    let mut map = serde_json::Map::new();
-    map.insert(
-        "applications".into(),
-        plan.applications
-            .iter()
-            .map(|(reference, components)| json!({"ref": reference, "components": components}))
-            .collect(),
-    );
-    map.insert("nodes".into(), json!(plan.nodes));
-    map.insert("edges".into(), json!(plan.edges));
-    map
+// The JSON documents are written straight from the plan and the model, without a
+// `serde_json::Value` tree in between (at 100,000 nodes that tree alone held hundreds of
+// megabytes). Their keys are in alphabetical order, as DESIGN.md shows them: each struct
+// below declares its fields in that order.
+
+/// An application instance and its components.
+#[derive(Serialize)]
+struct ApplicationJson<'a> {
+    components: &'a [String],
+    #[serde(rename = "ref")]
+    reference: &'a str,
+}
+
+#[derive(Serialize)]
+struct EdgeJson<'a> {
+    capability: &'a Option<String>,
+    from: &'a str,
+    to: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    action: Action,
+    application: &'a str,
+    component: &'a str,
+    diff: &'a Option<String>,
+    node: &'a str,
+    previous_node: &'a Option<String>,
+    reasons: &'a [&'static str],
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    add: usize,
+    change: usize,
+    groups: usize,
+    #[serde(rename = "move")]
+    moves: usize,
+    nodes: usize,
+    remove: usize,
+}
+
+/// `plan --format json`.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    applications: Vec<ApplicationJson<'a>>,
+    base_revision: &'a Option<String>,
+    changes: Vec<ChangeJson<'a>>,
+    edges: Vec<EdgeJson<'a>>,
+    environment: &'a str,
+    groups: &'a [Vec<String>],
+    nodes: &'a BTreeMap<String, Vec<String>>,
+    revision: &'a str,
+    summary: SummaryJson,
+    teardown_groups: &'a [Vec<String>],
+}
+
+/// `show --format json`.
+#[derive(Serialize)]
+struct ShowJson<'a> {
+    applications: Vec<ApplicationJson<'a>>,
+    capabilities: BTreeMap<&'a str, CapabilityJson<'a>>,
+    components: BTreeMap<&'a str, ComponentJson<'a>>,
+    edges: Vec<EdgeJson<'a>>,
+    groups: &'a [Vec<String>],
+    nodes: &'a BTreeMap<String, Vec<String>>,
+    revision: &'a str,
+}
+
+#[derive(Serialize)]
+struct ComponentJson<'a> {
+    application: &'a str,
+    node: &'a str,
+    parameters: ShownParams<'a>,
+}
+
+#[derive(Serialize)]
+struct CapabilityJson<'a> {
+    attributes: ShownParams<'a>,
+    producer: &'a str,
+}
+
+/// Parameters by name (in name order), secrets as `(sensitive)`.
+struct ShownParams<'a>(&'a Params);
+
+impl Serialize for ShownParams<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, param)| {
+            (name, if param.secret { ShownValue::Sensitive("(sensitive)") } else { ShownValue::Value(&param.value) })
+        }))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ShownValue<'a> {
+    Sensitive(&'static str),
+    Value(&'a Value),
+}
+
+fn applications_json(plan: &Plan) -> Vec<ApplicationJson<'_>> {
+    plan.applications.iter().map(|(reference, components)| ApplicationJson { components, reference }).collect()
+}
+
+fn edges_json(plan: &Plan) -> Vec<EdgeJson<'_>> {
+    plan.edges.iter().map(|EdgeRef { from, to, capability }| EdgeJson { capability, from, to }).collect()
 }
 
 /// `show --format json`: the desired state's graph, with all groups, and the resolved model:
 /// what each shown component gets (`components`, secrets as `(sensitive)`) and what each
 /// capability its producers export carries (`capabilities`).
 pub fn show_json(plan: &Plan, model: &Model) -> String {
-    let mut map = graph_json(plan);
-    map.insert("revision".into(), json!(plan.revision));
-    map.insert("groups".into(), json!(plan.all_groups));
     let shown: std::collections::BTreeSet<&str> = plan.nodes.values().flatten().map(String::as_str).collect();
-    let mut components = serde_json::Map::new();
-    for component in model.components.iter().filter(|component| shown.contains(component.reference.as_str())) {
-        components.insert(
-            component.reference.clone(),
-            json!({
-                "node": component.node,
-                "application": component.application,
-                "parameters": shown_params(&component.parameters),
-            }),
-        );
-    }
-    let mut capabilities = serde_json::Map::new();
-    for (reference, capability) in &model.capabilities {
-        if shown.contains(capability.producer.as_str()) {
-            capabilities.insert(
-                reference.clone(),
-                json!({"producer": capability.producer, "attributes": shown_params(&capability.attributes)}),
-            );
-        }
-    }
-    map.insert("components".into(), Value::Object(components));
-    map.insert("capabilities".into(), Value::Object(capabilities));
-    pretty(Value::Object(map))
-}
-
-/// Parameters as JSON, secrets as `(sensitive)`.
-fn shown_params(params: &Params) -> Value {
-    Value::Object(
-        params
-            .iter()
-            .map(|(name, param)| {
-                let value = if param.secret { json!("(sensitive)") } else { param.value.clone() };
-                (name.clone(), value)
-            })
-            .collect(),
-    )
+    let components = model
+        .components
+        .iter()
+        .filter(|component| shown.contains(component.reference.as_str()))
+        .map(|component| {
+            let json = ComponentJson {
+                application: &component.application,
+                node: &component.node,
+                parameters: ShownParams(&component.parameters),
+            };
+            (component.reference.as_str(), json)
+        })
+        .collect();
+    let capabilities = model
+        .capabilities
+        .iter()
+        .filter(|(_, capability)| shown.contains(capability.producer.as_str()))
+        .map(|(reference, capability)| {
+            let json =
+                CapabilityJson { attributes: ShownParams(&capability.attributes), producer: &capability.producer };
+            (reference.as_str(), json)
+        })
+        .collect();
+    pretty(&ShowJson {
+        applications: applications_json(plan),
+        capabilities,
+        components,
+        edges: edges_json(plan),
+        groups: &plan.all_groups,
+        nodes: &plan.nodes,
+        revision: &plan.revision,
+    })
 }
 
 /// `plan --format json`: the stable keys of DESIGN.md plus the summary.
 pub fn json(plan: &Plan) -> String {
-    let mut map = graph_json(plan);
-    map.insert("environment".into(), json!(plan.environment));
-    map.insert("revision".into(), json!(plan.revision));
-    map.insert("base_revision".into(), json!(plan.base_revision));
-    map.insert("groups".into(), json!(plan.groups));
-    map.insert("teardown_groups".into(), json!(plan.teardown_groups));
-    map.insert("changes".into(), json!(plan.changes));
-    let n_nodes: usize = plan.groups.iter().map(Vec::len).sum();
-    map.insert(
-        "summary".into(),
-        json!({
-            "add": plan.count(Action::Add),
-            "change": plan.count(Action::Change),
-            "move": plan.count(Action::Move),
-            "remove": plan.count(Action::Remove),
-            "nodes": n_nodes,
-            "groups": plan.groups.len(),
-        }),
-    );
-    pretty(Value::Object(map))
+    let changes = plan
+        .changes
+        .iter()
+        .map(|change| ChangeJson {
+            action: change.action,
+            application: &change.application,
+            component: &change.component,
+            diff: &change.diff,
+            node: &change.node,
+            previous_node: &change.previous_node,
+            reasons: &change.reasons,
+        })
+        .collect();
+    pretty(&PlanJson {
+        applications: applications_json(plan),
+        base_revision: &plan.base_revision,
+        changes,
+        edges: edges_json(plan),
+        environment: &plan.environment,
+        groups: &plan.groups,
+        nodes: &plan.nodes,
+        revision: &plan.revision,
+        summary: SummaryJson {
+            add: plan.count(Action::Add),
+            change: plan.count(Action::Change),
+            groups: plan.groups.len(),
+            moves: plan.count(Action::Move),
+            nodes: plan.groups.iter().map(Vec::len).sum(),
+            remove: plan.count(Action::Remove),
+        },
+        teardown_groups: &plan.teardown_groups,
+    })
 }
 
-fn pretty(value: Value) -> String {
-    let mut text = serde_json::to_string_pretty(&value).expect("a JSON value always serialises");
+fn pretty(document: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("a plan always serialises");
     text.push('\n');
     text
 }
