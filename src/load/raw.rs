@@ -87,13 +87,13 @@ pub struct InstanceStream;
 
 thread_local! {
     /// The sink of the site being parsed on this thread.
-    static INSTANCE_SINK: std::cell::RefCell<Option<std::sync::mpsc::SyncSender<RawInstance>>> =
+    static INSTANCE_SINK: std::cell::RefCell<Option<std::sync::mpsc::Sender<RawInstance>>> =
         const { std::cell::RefCell::new(None) };
 }
 
 /// Runs `parse` (which parses a [`RawSite`] on this thread) with its instances sent to
 /// `sink` as they are parsed; the sink is closed when `parse` returns.
-pub fn with_instance_sink<T>(sink: std::sync::mpsc::SyncSender<RawInstance>, parse: impl FnOnce() -> T) -> T {
+pub fn with_instance_sink<T>(sink: std::sync::mpsc::Sender<RawInstance>, parse: impl FnOnce() -> T) -> T {
     INSTANCE_SINK.with(|slot| *slot.borrow_mut() = Some(sink));
     let parsed = parse();
     INSTANCE_SINK.with(|slot| slot.borrow_mut().take());

@@ -243,16 +243,16 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     let site_text: Option<Arc<str>> = loader.snapshot.read_text(SITE)?.map(Arc::from);
     std::thread::scope(|threads| {
         let site = site_text.as_ref().map(|text| {
-            let (sink, instances) = std::sync::mpsc::sync_channel(SITE_QUEUE);
+            // Unbounded in count, bounded by the file: the parser never waits for expansion
+            // (which waits for the inventory first), and what waits is at most the
+            // instances of a text already in memory.
+            let (sink, instances) = std::sync::mpsc::channel();
             let parse = threads.spawn(move || raw::with_instance_sink(sink, || parse_yaml::<RawSite>(SITE, text)));
             SiteParse { text, instances, parse }
         });
         load_with_site(loader, site)
     })
 }
-
-/// How many parsed instances wait for expansion at most.
-const SITE_QUEUE: usize = 1024;
 
 /// `site.yaml` being parsed on another thread, its instances arriving in order.
 struct SiteParse<'scope, 'text> {
