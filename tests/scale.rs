@@ -23,3 +23,41 @@ fn a_site_over_the_old_yaml_budget_loads() {
         format!(". is valid: 15000 applications, {n_components} components on 36000 nodes in 3 groups\n")
     );
 }
+
+/// Components that depend on nothing in the same step resolve on several cores when there
+/// are many of them: what goes wrong is still reported once each, in the order of one
+/// component after another, and the same on every run.
+#[test]
+fn a_large_site_reports_resolution_errors_in_site_order() {
+    let repo = Repo::new();
+    generate(repo.path(), 1_800, 600);
+    // The database of t100 is on node00300, that of t599 on node01797: without facts, the
+    // address their capabilities carry cannot be resolved.
+    let mut inventory = repo.read("inventory.yaml");
+    for node in ["node00300", "node01797"] {
+        let at = inventory.find(&format!("name: {node}.example.net\n")).unwrap();
+        let facts = at + inventory[at..].find("facts: ").unwrap();
+        let end = facts + inventory[facts..].find('\n').unwrap();
+        inventory.replace_range(facts..end, "facts: {}");
+    }
+    repo.write("inventory.yaml", &inventory);
+    let first = repo.ordo(&["validate"]);
+    assert_eq!(first.code, 1, "{}\n{}", first.stdout, first.stderr);
+    // Each database's problem, then the one it caused its web server: in the site's order,
+    // as if one component resolved after another.
+    let failing: Vec<&str> = first.stderr.lines().filter(|line| line.starts_with("error: ")).collect();
+    assert_eq!(
+        failing,
+        [
+            "error: Tier::Db[t100]: `facts.ipaddress` has no key `ipaddress`",
+            "error: Tier::Web[t100]: unknown variable `host`",
+            "error: Tier::Db[t599]: `facts.ipaddress` has no key `ipaddress`",
+            "error: Tier::Web[t599]: unknown variable `host`",
+            "error: 4 problems found in .",
+        ],
+        "{}",
+        first.stderr
+    );
+    let again = repo.ordo(&["validate"]);
+    assert_eq!(again.stderr, first.stderr);
+}

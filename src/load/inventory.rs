@@ -68,7 +68,8 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         RawTransport::Local => Transport::Local,
         RawTransport::Ssh => Transport::Ssh(Box::new(ssh_target(defaults, None, String::new()))),
     });
-    let default_timeout = defaults.timeout.as_ref().and_then(|timeout| checked_timeout(loader, INVENTORY, timeout, 1));
+    let default_timeout =
+        defaults.timeout.as_ref().and_then(|timeout| checked_timeout(&mut loader.diagnostics, INVENTORY, timeout, 1));
     for raw in inventory.nodes {
         let location = spanned_location(INVENTORY, &raw.name);
         let name = raw.name.value.trim().to_string();
@@ -93,7 +94,9 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
             labels: raw.labels,
             facts,
             timeout_secs: match &raw.timeout {
-                Some(timeout) => checked_timeout(loader, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS),
+                Some(timeout) => {
+                    checked_timeout(&mut loader.diagnostics, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS)
+                }
                 None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
             },
         };

@@ -343,11 +343,16 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
 
 /// A timeout in seconds, from `minimum` to [`MAX_TIMEOUT_SECS`]; `None` (and an error)
 /// outside that range.
-pub(super) fn checked_timeout(loader: &mut Loader, file: &str, timeout: &Spanned<u64>, minimum: u64) -> Option<u64> {
+pub(super) fn checked_timeout(
+    diagnostics: &mut Vec<Diagnostic>,
+    file: &str,
+    timeout: &Spanned<u64>,
+    minimum: u64,
+) -> Option<u64> {
     if (minimum..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
         return Some(timeout.value);
     }
-    loader.diagnostics.push(
+    diagnostics.push(
         Diagnostic::error(format!(
             "timeout {} is out of range: it must be from {minimum} to {MAX_TIMEOUT_SECS} seconds (a week)",
             timeout.value
@@ -1007,49 +1012,60 @@ fn resolve_components(
     let Some(resolve::Wiring { edges, order }) = resolve::wire(&mut loader.diagnostics, &declared, &producers) else {
         return;
     };
-    let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
     // Each node's facts are made a value once and shared by the scopes of its components:
     // they move out of the node for that and back once every component is resolved, so a
     // site's facts are never held twice.
     let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
-    for index in order {
-        let component = &mut declared[index];
-        // Nothing reads a declaration once its component is resolved: its parts move over.
-        let Some(node_name) = component.node.take() else {
-            continue;
-        };
-        let values = consumed_values(loader, model, component);
-        let facts = match facts_of_node.get(&node_name) {
-            Some(facts) => facts.clone(),
-            None => {
-                let facts =
-                    model.nodes.get_mut(&node_name).map(|node| std::mem::take(&mut node.facts)).unwrap_or_default();
-                let facts = Arc::new(Value::Object(facts));
-                facts_of_node.insert(node_name.clone(), facts.clone());
-                facts
-            }
-        };
-        let (parameters, scope) = resolve_parameters(loader, component, &node_name, facts, values);
-        produce_capabilities(loader, model, component, &scope, capability_types);
-        let Some(scripts) = component.component_type.scripts.clone() else {
-            continue;
-        };
-        let take = std::mem::take::<String>;
-        resolved[index] = Some(Component {
-            node: node_name,
-            reference: take(&mut component.reference),
-            type_name: take(&mut component.type_name),
-            title: take(&mut component.title),
-            application: take(&mut component.application),
-            parameters,
-            implementation: Implementation::Scripts(scripts),
-            code_id: component.component_type.package.code_id.clone(),
-            produces: std::mem::take(&mut component.produces),
-            consumes: std::mem::take(&mut component.consumes),
-            requires: std::mem::take(&mut component.requires),
-            origin: component.assigned_at.take().or(component.declared_at.take()),
-        });
+    for component in &declared {
+        let Some(node_name) = &component.node else { continue };
+        if !facts_of_node.contains_key(node_name) {
+            let facts = model.nodes.get_mut(node_name).map(|node| std::mem::take(&mut node.facts)).unwrap_or_default();
+            facts_of_node.insert(node_name.clone(), Arc::new(Value::Object(facts)));
+        }
     }
+    let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
+    // What went wrong is reported in the dependency order, as if the components had
+    // resolved one after another: a producer's problem just before those it caused.
+    let mut position = vec![0usize; declared.len()];
+    for (at, &index) in order.iter().enumerate() {
+        position[index] = at;
+    }
+    let mut reported: Vec<(usize, Vec<Diagnostic>)> = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for batch in independent_batches(&declared, &order, &edges) {
+        let resolutions = resolve_batch(model, &declared, &batch, &facts_of_node, capability_types, cores);
+        for (index, resolution) in batch.into_iter().zip(resolutions) {
+            if !resolution.diagnostics.is_empty() {
+                reported.push((position[index], resolution.diagnostics));
+            }
+            for capability in resolution.produced {
+                model.capabilities.insert(capability.reference.clone(), capability);
+            }
+            let component = &mut declared[index];
+            // Nothing reads a declaration once its component is resolved: its parts move over.
+            let (Some(node_name), Some(scripts)) = (component.node.take(), component.component_type.scripts.clone())
+            else {
+                continue;
+            };
+            let take = std::mem::take::<String>;
+            resolved[index] = Some(Component {
+                node: node_name,
+                reference: take(&mut component.reference),
+                type_name: take(&mut component.type_name),
+                title: take(&mut component.title),
+                application: take(&mut component.application),
+                parameters: resolution.parameters,
+                implementation: Implementation::Scripts(scripts),
+                code_id: component.component_type.package.code_id.clone(),
+                produces: std::mem::take(&mut component.produces),
+                consumes: std::mem::take(&mut component.consumes),
+                requires: std::mem::take(&mut component.requires),
+                origin: component.assigned_at.take().or(component.declared_at.take()),
+            });
+        }
+    }
+    reported.sort_by_key(|(at, _)| *at);
+    loader.diagnostics.extend(reported.into_iter().flat_map(|(_, diagnostics)| diagnostics));
     for (node_name, facts) in facts_of_node {
         let Some(node) = model.nodes.get_mut(&node_name) else { continue };
         // No scope outlives its component, so each node's facts are held here alone.
@@ -1061,6 +1077,81 @@ fn resolve_components(
     // sort reuses their memory instead of adding to the peak.
     drop(declared);
     resolve::finish(model, resolved, edges);
+}
+
+/// What resolving one component gave: its parameters, the capabilities it produces and what
+/// went wrong.
+struct Resolution {
+    parameters: Params,
+    produced: Vec<Capability>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Batches fewer components than this resolve on the calling thread: starting threads costs
+/// more than they save.
+const PARALLEL_BATCH: usize = 512;
+
+/// The components of `order` in batches that can resolve at the same time: a component's
+/// batch comes after those of every producer whose capability it consumes (`edges` that carry
+/// data), and within a batch components keep their order.
+fn independent_batches(
+    declared: &[Declared],
+    order: &[usize],
+    edges: &std::collections::BTreeSet<(usize, usize, Option<String>)>,
+) -> Vec<Vec<usize>> {
+    let mut feeders: Vec<Vec<usize>> = vec![Vec::new(); declared.len()];
+    for (producer, consumer, capability) in edges {
+        if capability.is_some() {
+            feeders[*consumer].push(*producer);
+        }
+    }
+    let mut batch_of = vec![0usize; declared.len()];
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for &index in order {
+        if declared[index].node.is_none() {
+            continue;
+        }
+        let batch = feeders[index].iter().map(|&producer| batch_of[producer] + 1).max().unwrap_or(0);
+        batch_of[index] = batch;
+        if batches.len() <= batch {
+            batches.resize_with(batch + 1, Vec::new);
+        }
+        batches[batch].push(index);
+    }
+    batches
+}
+
+/// Resolves a batch's components, a large batch shared among the cores; the resolutions in
+/// the batch's order.
+fn resolve_batch(
+    model: &Model,
+    declared: &[Declared],
+    batch: &[usize],
+    facts_of_node: &HashMap<String, Arc<Value>>,
+    capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
+    cores: usize,
+) -> Vec<Resolution> {
+    let resolve_one = |&index: &usize| {
+        let component = &declared[index];
+        let node_name = component.node.as_deref().unwrap_or_default();
+        let facts = facts_of_node.get(node_name).cloned().unwrap_or_default();
+        let mut diagnostics = Vec::new();
+        let values = consumed_values(&mut diagnostics, model, component);
+        let (parameters, scope) = resolve_parameters(&mut diagnostics, component, node_name, facts, values);
+        let produced = produce_capabilities(&mut diagnostics, component, &scope, capability_types);
+        Resolution { parameters, produced, diagnostics }
+    };
+    if batch.len() < PARALLEL_BATCH || cores == 1 {
+        return batch.iter().map(resolve_one).collect();
+    }
+    let chunk = batch.len().div_ceil(cores);
+    std::thread::scope(|threads| {
+        let parts: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| threads.spawn(move || part.iter().map(resolve_one).collect::<Vec<_>>()))
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("resolving a component does not panic")).collect()
+    })
 }
 
 /// Every exported capability must have a `produces` mapping in the component's type.
@@ -1119,7 +1210,7 @@ fn expand_wildcards<'a>(
 
 /// A component's explicit parameters, with consumed capability values filling those not set
 /// explicitly; an array parameter collects one value per consumed capability.
-fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> NameMap<(Value, bool)> {
+fn consumed_values(diagnostics: &mut Vec<Diagnostic>, model: &Model, component: &Declared) -> NameMap<(Value, bool)> {
     let raw_type = component.component_type.raw;
     let mut values = component.explicit.clone();
     let mut collected: BTreeMap<String, (Vec<Value>, bool)> = BTreeMap::new();
@@ -1127,7 +1218,7 @@ fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> 
         let Some(produced) = model.capabilities.get(capability) else { continue };
         let (type_name, _) = split_reference(capability).unwrap_or_default();
         let Some(mapping) = raw_type.consumes.iter().find(|(key, _)| names_type(key, type_name)) else {
-            loader.diagnostics.push(
+            diagnostics.push(
                 Diagnostic::error(format!(
                     "{} consumes {capability}, but component type {} has no `consumes: {type_name}` mapping",
                     component.reference, component.type_name
@@ -1154,7 +1245,7 @@ fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> 
                     }
                     entry.1 |= secret;
                 }
-                Ok(_) if values.contains_key(parameter) => loader.diagnostics.push(
+                Ok(_) if values.contains_key(parameter) => diagnostics.push(
                     Diagnostic::error(format!(
                         "{} consumes more than one {type_name} capability, so parameter '{parameter}' gets several values; declare it `type: array`",
                         component.reference
@@ -1164,7 +1255,7 @@ fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> 
                 Ok(result) => {
                     values.insert(parameter.clone(), result);
                 }
-                Err(err) => loader.diagnostics.push(interpolation_error(
+                Err(err) => diagnostics.push(interpolation_error(
                     &component.reference,
                     &err,
                     spanned_location(&component.component_type.package.file, expression),
@@ -1184,7 +1275,7 @@ fn consumed_values(loader: &mut Loader, model: &Model, component: &Declared) -> 
 /// be resolved. A value that resolves to nothing (null) counts as not set, so the default
 /// applies. Returns the parameters and the scope they were resolved in.
 fn resolve_parameters(
-    loader: &mut Loader,
+    diagnostics: &mut Vec<Diagnostic>,
     component: &Declared,
     node_name: &str,
     facts: Arc<Value>,
@@ -1225,7 +1316,7 @@ fn resolve_parameters(
                             waiting.insert(name, (err, location));
                             next.push(name);
                         } else {
-                            loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+                            diagnostics.push(interpolation_error(&component.reference, &err, location));
                         }
                         continue;
                     }
@@ -1236,7 +1327,7 @@ fn resolve_parameters(
             waiting.remove(name);
             if value.is_null() {
                 if spec.mandatory {
-                    loader.diagnostics.push(
+                    diagnostics.push(
                         Diagnostic::error(format!("{}: expects a value for parameter '{name}'", component.reference))
                             .at(component.declared_at.clone()),
                     );
@@ -1248,13 +1339,13 @@ fn resolve_parameters(
                     scope.set(name, value.clone(), spec.secret || tainted);
                     parameters.insert(name.clone(), Param { value, secret: spec.secret || tainted });
                 }
-                Err(got) => loader.diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
+                Err(got) => diagnostics.push(wrong_type(&component.reference, name, spec, got, location)),
             }
         }
         if next.len() == n_pending {
             // No progress: these defaults refer to parameters that never get a value.
             for (_, (err, location)) in std::mem::take(&mut waiting) {
-                loader.diagnostics.push(interpolation_error(&component.reference, &err, location));
+                diagnostics.push(interpolation_error(&component.reference, &err, location));
             }
             break;
         }
@@ -1263,15 +1354,15 @@ fn resolve_parameters(
     (parameters, scope)
 }
 
-/// The capabilities a component produces, evaluated in its scope, into the model.
+/// The capabilities a component produces, evaluated in its scope.
 fn produce_capabilities(
-    loader: &mut Loader,
-    model: &mut Model,
+    diagnostics: &mut Vec<Diagnostic>,
     component: &Declared,
     scope: &Scope,
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
-) {
+) -> Vec<Capability> {
     let raw_type = component.component_type.raw;
+    let mut produced = Vec::with_capacity(component.produces.len());
     for capability in &component.produces {
         let (type_name, _) = split_reference(capability).unwrap_or_default();
         let Some((_, mapping)) = raw_type.produces.iter().find(|(key, _)| names_type(key, type_name)) else {
@@ -1283,7 +1374,7 @@ fn produce_capabilities(
         for (name, expression) in mapping {
             let spec = capability_type.and_then(|raw| raw.attributes.get(name));
             if capability_type.is_some() && spec.is_none() {
-                loader.diagnostics.push(
+                diagnostics.push(
                     Diagnostic::error(format!("capability type {type_name} has no attribute '{name}'"))
                         .at(spanned_location(&component.component_type.package.file, expression)),
                 );
@@ -1297,14 +1388,14 @@ fn produce_capabilities(
                         Err(got) => {
                             let location = spanned_location(&component.component_type.package.file, expression);
                             let spec = spec.expect("a type error needs a declared attribute type");
-                            loader.diagnostics.push(wrong_type(capability, name, spec, got, location));
+                            diagnostics.push(wrong_type(capability, name, spec, got, location));
                             continue;
                         }
                     };
                     capability_scope.set(name, value.clone(), secret);
                     attributes.insert(name.clone(), Param { value, secret });
                 }
-                Err(err) => loader.diagnostics.push(interpolation_error(
+                Err(err) => diagnostics.push(interpolation_error(
                     &component.reference,
                     &err,
                     spanned_location(&component.component_type.package.file, expression),
@@ -1325,7 +1416,7 @@ fn produce_capabilities(
                     capability_scope.set(name, value.clone(), spec.secret);
                     attributes.insert(name.clone(), Param { value, secret: spec.secret });
                 }
-                None if spec.mandatory => loader.diagnostics.push(
+                None if spec.mandatory => diagnostics.push(
                     Diagnostic::error(format!(
                         "{} produces {capability} without attribute '{name}', which capability type {type_name} requires",
                         component.reference
@@ -1337,29 +1428,32 @@ fn produce_capabilities(
         }
         let check = capability_type
             .and_then(|raw| raw.check.as_ref())
-            .and_then(|check| availability_check(loader, component, check, &capability_scope));
-        model.capabilities.insert(
-            capability.clone(),
-            Capability { reference: capability.clone(), producer: component.reference.clone(), attributes, check },
-        );
+            .and_then(|check| availability_check(diagnostics, component, check, &capability_scope));
+        produced.push(Capability {
+            reference: capability.clone(),
+            producer: component.reference.clone(),
+            attributes,
+            check,
+        });
     }
+    produced
 }
 
 fn availability_check(
-    loader: &mut Loader,
+    diagnostics: &mut Vec<Diagnostic>,
     component: &Declared,
     check: &raw::RawCheck,
     scope: &Scope,
 ) -> Option<AvailabilityCheck> {
     let file = &component.component_type.package.file;
     let timeout_secs = match &check.timeout {
-        Some(timeout) => checked_timeout(loader, file, timeout, 0)?,
+        Some(timeout) => checked_timeout(diagnostics, file, timeout, 0)?,
         None => 60,
     };
     let field = match (&check.tcp, &check.http, &check.command) {
         (Some(value), None, None) | (None, Some(value), None) | (None, None, Some(value)) => value,
         _ => {
-            loader.diagnostics.push(
+            diagnostics.push(
                 Diagnostic::error("an availability check needs exactly one of `tcp`, `http`, `command`")
                     .at(Some(Location { file: file.clone(), range: 0..0 })),
             );
@@ -1367,32 +1461,35 @@ fn availability_check(
         }
     };
     if check.status_codes.is_some() && check.http.is_none() {
-        loader.diagnostics.push(
+        diagnostics.push(
             Diagnostic::error("`status_codes` applies only to an `http` check")
                 .at(Some(Location { file: file.clone(), range: 0..0 })),
         );
     }
     if check.node.is_some() && check.command.is_none() {
-        loader.diagnostics.push(
+        diagnostics.push(
             Diagnostic::error("`node` applies only to a `command` check")
                 .at(Some(Location { file: file.clone(), range: 0..0 })),
         );
     }
-    let report = |loader: &mut Loader, err: InterpolationError, at: &Spanned<String>| {
-        loader.diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, at)));
+    let report = |diagnostics: &mut Vec<Diagnostic>, err: InterpolationError, at: &Spanned<String>| {
+        diagnostics.push(interpolation_error(&component.reference, &err, spanned_location(file, at)));
     };
     let kind = if check.tcp.is_some() {
-        let address = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        let address = interpolate_text(&field.value, scope).map_err(|err| report(diagnostics, err, field)).ok()?;
         CheckKind::Tcp { address }
     } else if check.http.is_some() {
-        let url = interpolate_text(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        let url = interpolate_text(&field.value, scope).map_err(|err| report(diagnostics, err, field)).ok()?;
         CheckKind::Http { url, status_codes: check.status_codes.clone().unwrap_or_default() }
     } else {
         // A command goes to a shell: its values travel as environment variables, never as
         // part of the text the shell parses.
-        let (command, env) = interpolate_shell(&field.value, scope).map_err(|err| report(loader, err, field)).ok()?;
+        let (command, env) =
+            interpolate_shell(&field.value, scope).map_err(|err| report(diagnostics, err, field)).ok()?;
         let node = match &check.node {
-            Some(node) => Some(interpolate_text(&node.value, scope).map_err(|err| report(loader, err, node)).ok()?),
+            Some(node) => {
+                Some(interpolate_text(&node.value, scope).map_err(|err| report(diagnostics, err, node)).ok()?)
+            }
             None => None,
         };
         CheckKind::Command { command, env, node }
