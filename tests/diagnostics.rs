@@ -594,14 +594,14 @@ fn script_paths_outside_the_package() {
 }
 
 #[test]
-fn timeouts_out_of_range() {
+fn timeouts_and_kept_connections_out_of_range() {
     check(
         |repo| {
             repo.edit("inventory.yaml", "  timeout: 60\n", "  timeout: 0\n");
             repo.edit(
                 "inventory.yaml",
                 "    labels: {role: database}\n",
-                "    labels: {role: database}\n    timeout: 18446744073709551615\n",
+                "    labels: {role: database}\n    timeout: 18446744073709551615\n    control_persist: 700000\n",
             );
         },
         expect![[r#"
@@ -617,7 +617,13 @@ fn timeouts_out_of_range() {
             10 │     timeout: 18446744073709551615
                │              ^^^^^^^^^^^^^^^^^^^^
 
-            error: 2 problems found in .
+            error: control_persist 700000 is out of range: it must be from 0 to 604800 seconds (a week)
+               ┌─ inventory.yaml:11:22
+               │
+            11 │     control_persist: 700000
+               │                      ^^^^^^
+
+            error: 3 problems found in .
         "#]],
     );
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::Loader;
 use super::raw::{self, RawTransport};
 use super::resolve;
-use super::yaml::{checked_timeout, read_yaml, spanned_location};
+use super::yaml::{checked_seconds, read_yaml, spanned_location};
 use crate::diag::{Diagnostic, Location};
 use crate::model::{FailurePolicy, MaxFailures, Node, OnFailure, SshTarget, Transport};
 
@@ -64,23 +64,39 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         return Ok(NodeInventory { unreadable, ..NodeInventory::default() });
     };
     let defaults = &inventory.defaults;
+    let diagnostics = &mut loader.diagnostics;
+    let default_timeout =
+        defaults.timeout.as_ref().and_then(|timeout| checked_seconds(diagnostics, INVENTORY, "timeout", timeout, 1));
+    let default_persist = defaults
+        .control_persist
+        .as_ref()
+        .and_then(|persist| checked_seconds(diagnostics, INVENTORY, "control_persist", persist, 0))
+        .unwrap_or(DEFAULT_CONTROL_PERSIST_SECS);
     let default_transport = defaults.transport.map(|transport| match transport {
         RawTransport::Local => Transport::Local,
-        RawTransport::Ssh => Transport::Ssh(Box::new(ssh_target(defaults, None, String::new()))),
+        RawTransport::Ssh => Transport::Ssh(Box::new(ssh_target(defaults, None, String::new(), default_persist))),
     });
-    let default_timeout =
-        defaults.timeout.as_ref().and_then(|timeout| checked_timeout(&mut loader.diagnostics, INVENTORY, timeout, 1));
     for raw in inventory.nodes {
         let location = spanned_location(INVENTORY, &raw.name);
         let name = raw.name.value.trim().to_string();
         if !resolve::check_node_name(&mut loader.diagnostics, &name, location.clone()) {
             continue;
         }
+        let timeout_secs = match &raw.timeout {
+            Some(timeout) => checked_seconds(&mut loader.diagnostics, INVENTORY, "timeout", timeout, 1)
+                .unwrap_or(DEFAULT_TIMEOUT_SECS),
+            None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+        };
+        let persist = match &raw.control_persist {
+            Some(persist) => checked_seconds(&mut loader.diagnostics, INVENTORY, "control_persist", persist, 0)
+                .unwrap_or(DEFAULT_CONTROL_PERSIST_SECS),
+            None => default_persist,
+        };
         let transport = match raw.transport.or(defaults.transport).unwrap_or(RawTransport::Local) {
             RawTransport::Local => Transport::Local,
             RawTransport::Ssh => {
                 let address = raw.address.clone().unwrap_or_else(|| name.clone());
-                Transport::Ssh(Box::new(ssh_target(defaults, Some(&raw), address)))
+                Transport::Ssh(Box::new(ssh_target(defaults, Some(&raw), address, persist)))
             }
         };
         let facts = if raw.gather_facts.or(defaults.gather_facts).unwrap_or(false) {
@@ -88,18 +104,7 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
         } else {
             raw.facts
         };
-        let node = Node {
-            name: name.clone(),
-            transport,
-            labels: raw.labels,
-            facts,
-            timeout_secs: match &raw.timeout {
-                Some(timeout) => {
-                    checked_timeout(&mut loader.diagnostics, INVENTORY, timeout, 1).unwrap_or(DEFAULT_TIMEOUT_SECS)
-                }
-                None => default_timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-            },
-        };
+        let node = Node { name: name.clone(), transport, labels: raw.labels, facts, timeout_secs };
         if nodes.insert(name.clone(), node).is_some() {
             loader.diagnostics.push(Diagnostic::error(format!("node {name} is listed twice")).at(location));
         }
@@ -108,8 +113,13 @@ pub(super) fn load_inventory(loader: &mut Loader) -> anyhow::Result<NodeInventor
     Ok(NodeInventory { nodes, default_transport, default_timeout, unreadable: false })
 }
 
-/// A node's SSH settings: its own, else the inventory's defaults.
-fn ssh_target(defaults: &raw::RawNodeDefaults, node: Option<&raw::RawNode>, address: String) -> SshTarget {
+/// A node's SSH settings: its own, else the inventory's defaults; `control_persist` checked.
+fn ssh_target(
+    defaults: &raw::RawNodeDefaults,
+    node: Option<&raw::RawNode>,
+    address: String,
+    control_persist: u64,
+) -> SshTarget {
     let pick = |own: Option<&String>, default: &Option<String>| own.or(default.as_ref()).cloned();
     SshTarget {
         address,
@@ -124,10 +134,7 @@ fn ssh_target(defaults: &raw::RawNodeDefaults, node: Option<&raw::RawNode>, addr
             .and_then(|node| node.accept_new_host_keys)
             .or(defaults.accept_new_host_keys)
             .unwrap_or(false),
-        control_persist: node
-            .and_then(|node| node.control_persist)
-            .or(defaults.control_persist)
-            .unwrap_or(DEFAULT_CONTROL_PERSIST_SECS),
+        control_persist,
     }
 }
 

@@ -36,7 +36,7 @@ pub struct RawNodeDefaults {
     pub work_dir: Option<String>,
     pub accept_new_host_keys: Option<bool>,
     /// Seconds a node's connection stays open after a run, for the next one.
-    pub control_persist: Option<u64>,
+    pub control_persist: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,7 +59,7 @@ pub struct RawNode {
     pub work_dir: Option<String>,
     pub accept_new_host_keys: Option<bool>,
     /// Seconds a node's connection stays open after a run, for the next one.
-    pub control_persist: Option<u64>,
+    pub control_persist: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -341,23 +341,24 @@ fn load_with_site(loader: &mut Loader, site: Option<SiteParse>) -> anyhow::Resul
     Ok(model)
 }
 
-/// A timeout in seconds, from `minimum` to [`MAX_TIMEOUT_SECS`]; `None` (and an error)
-/// outside that range.
-pub(super) fn checked_timeout(
+/// A number of seconds set under `key` (`timeout`, `control_persist`), from `minimum` to
+/// [`MAX_TIMEOUT_SECS`]; `None` (and an error) outside that range.
+pub(super) fn checked_seconds(
     diagnostics: &mut Vec<Diagnostic>,
     file: &str,
-    timeout: &Spanned<u64>,
+    key: &str,
+    seconds: &Spanned<u64>,
     minimum: u64,
 ) -> Option<u64> {
-    if (minimum..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
-        return Some(timeout.value);
+    if (minimum..=MAX_TIMEOUT_SECS).contains(&seconds.value) {
+        return Some(seconds.value);
     }
     diagnostics.push(
         Diagnostic::error(format!(
-            "timeout {} is out of range: it must be from {minimum} to {MAX_TIMEOUT_SECS} seconds (a week)",
-            timeout.value
+            "{key} {} is out of range: it must be from {minimum} to {MAX_TIMEOUT_SECS} seconds (a week)",
+            seconds.value
         ))
-        .at(spanned_location(file, timeout)),
+        .at(spanned_location(file, seconds)),
     );
     None
 }
@@ -1447,7 +1448,7 @@ fn availability_check(
 ) -> Option<AvailabilityCheck> {
     let file = &component.component_type.package.file;
     let timeout_secs = match &check.timeout {
-        Some(timeout) => checked_timeout(diagnostics, file, timeout, 0)?,
+        Some(timeout) => checked_seconds(diagnostics, file, "timeout", timeout, 0)?,
         None => 60,
     };
     let field = match (&check.tcp, &check.http, &check.command) {
