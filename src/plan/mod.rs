@@ -48,20 +48,21 @@ impl Action {
     }
 }
 
-/// One component's change.
+/// One component's change. Its fields are in alphabetical order, the order of its keys in
+/// the plan's JSON document, which is written from it directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    pub component: String,
+    pub action: Action,
     pub application: String,
+    pub component: String,
+    /// A unified diff of the resolved parameters, secrets shown as `(sensitive)`.
+    pub diff: Option<String>,
     /// The node it runs on (for `remove`, the node it is torn down on).
     pub node: String,
-    pub action: Action,
     /// For `move`: the node it leaves, where it is torn down.
     pub previous_node: Option<String>,
     /// What changed: `parameters`, `code`, `node`.
     pub reasons: Vec<&'static str>,
-    /// A unified diff of the resolved parameters, secrets shown as `(sensitive)`.
-    pub diff: Option<String>,
 }
 
 /// Which part of the desired state a plan covers.
@@ -82,12 +83,13 @@ pub struct PlanOptions {
     pub filter: Filter,
 }
 
-/// A component edge by reference, as shown to users.
+/// A component edge by reference, as shown to users. Its fields are in alphabetical order,
+/// the order of its keys in the JSON documents, which are written from it directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EdgeRef {
+    pub capability: Option<String>,
     pub from: String,
     pub to: String,
-    pub capability: Option<String>,
 }
 
 /// What a job would do.

@@ -314,7 +314,7 @@ fn longest_run(text: &str, c: char) -> usize {
 // The JSON documents are written straight from the plan and the model, without a
 // `serde_json::Value` tree in between (at 100,000 nodes that tree alone held hundreds of
 // megabytes). Their keys are in alphabetical order, as DESIGN.md shows them: each struct
-// below declares its fields in that order.
+// below, and `Change` and `EdgeRef`, declare their fields in that order.
 
 /// An application instance and its components.
 #[derive(Serialize)]
@@ -322,24 +322,6 @@ struct ApplicationJson<'a> {
     components: &'a [String],
     #[serde(rename = "ref")]
     reference: &'a str,
-}
-
-#[derive(Serialize)]
-struct EdgeJson<'a> {
-    capability: &'a Option<String>,
-    from: &'a str,
-    to: &'a str,
-}
-
-#[derive(Serialize)]
-struct ChangeJson<'a> {
-    action: Action,
-    application: &'a str,
-    component: &'a str,
-    diff: &'a Option<String>,
-    node: &'a str,
-    previous_node: &'a Option<String>,
-    reasons: &'a [&'static str],
 }
 
 #[derive(Serialize)]
@@ -358,8 +340,8 @@ struct SummaryJson {
 struct PlanJson<'a> {
     applications: Vec<ApplicationJson<'a>>,
     base_revision: &'a Option<String>,
-    changes: Vec<ChangeJson<'a>>,
-    edges: Vec<EdgeJson<'a>>,
+    changes: &'a [Change],
+    edges: &'a [EdgeRef],
     environment: &'a str,
     groups: &'a [Vec<String>],
     nodes: &'a BTreeMap<String, Vec<String>>,
@@ -374,7 +356,7 @@ struct ShowJson<'a> {
     applications: Vec<ApplicationJson<'a>>,
     capabilities: BTreeMap<&'a str, CapabilityJson<'a>>,
     components: BTreeMap<&'a str, ComponentJson<'a>>,
-    edges: Vec<EdgeJson<'a>>,
+    edges: &'a [EdgeRef],
     groups: &'a [Vec<String>],
     nodes: &'a BTreeMap<String, Vec<String>>,
     revision: &'a str,
@@ -415,10 +397,6 @@ fn applications_json(plan: &Plan) -> Vec<ApplicationJson<'_>> {
     plan.applications.iter().map(|(reference, components)| ApplicationJson { components, reference }).collect()
 }
 
-fn edges_json(plan: &Plan) -> Vec<EdgeJson<'_>> {
-    plan.edges.iter().map(|EdgeRef { from, to, capability }| EdgeJson { capability, from, to }).collect()
-}
-
 /// `show --format json`: the desired state's graph, with all groups, and the resolved model:
 /// what each shown component gets (`components`, secrets as `(sensitive)`) and what each
 /// capability its producers export carries (`capabilities`).
@@ -451,7 +429,7 @@ pub fn show_json(plan: &Plan, model: &Model) -> String {
         applications: applications_json(plan),
         capabilities,
         components,
-        edges: edges_json(plan),
+        edges: &plan.edges,
         groups: &plan.all_groups,
         nodes: &plan.nodes,
         revision: &plan.revision,
@@ -460,24 +438,11 @@ pub fn show_json(plan: &Plan, model: &Model) -> String {
 
 /// `plan --format json`: the stable keys of DESIGN.md plus the summary.
 pub fn json(plan: &Plan) -> String {
-    let changes = plan
-        .changes
-        .iter()
-        .map(|change| ChangeJson {
-            action: change.action,
-            application: &change.application,
-            component: &change.component,
-            diff: &change.diff,
-            node: &change.node,
-            previous_node: &change.previous_node,
-            reasons: &change.reasons,
-        })
-        .collect();
     pretty(&PlanJson {
         applications: applications_json(plan),
         base_revision: &plan.base_revision,
-        changes,
-        edges: edges_json(plan),
+        changes: &plan.changes,
+        edges: &plan.edges,
         environment: &plan.environment,
         groups: &plan.groups,
         nodes: &plan.nodes,
