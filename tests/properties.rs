@@ -108,6 +108,33 @@ proptest! {
     }
 
     #[test]
+    fn a_plan_orders_nodes_as_the_node_graph_and_components_after_their_dependencies(model in model_with(Nodes::AnyOrder)) {
+        let planned = plan::plan(&model, &Inventory::default(), &PlanOptions::default());
+        // The plan orders numbered nodes; the named graph is the reference.
+        match plan::node_graph(&model).groups() {
+            Ok(groups) => {
+                let planned = planned.unwrap();
+                prop_assert_eq!(&planned.all_groups, &groups);
+                for (node, order) in &planned.nodes {
+                    let position = |reference: &str| order.iter().position(|other| other == reference);
+                    for edge in &model.edges {
+                        let (from, to) = (&model.components[edge.from], &model.components[edge.to]);
+                        if from.node == *node && to.node == *node {
+                            prop_assert!(position(&from.reference) < position(&to.reference));
+                        }
+                    }
+                    let mut on_node: Vec<&str> = model.components.iter().filter(|c| c.node == *node).map(|c| c.reference.as_str()).collect();
+                    let mut listed: Vec<&str> = order.iter().map(String::as_str).collect();
+                    on_node.sort_unstable();
+                    listed.sort_unstable();
+                    prop_assert_eq!(listed, on_node);
+                }
+            }
+            Err(cycles) => prop_assert_eq!(planned.unwrap_err(), plan::cycle_diagnostic(&cycles)),
+        }
+    }
+
+    #[test]
     fn planning_a_model_against_its_own_inventory_gives_no_changes(model in model()) {
         let salt = b"salt".to_vec();
         let options = PlanOptions { salt: salt.clone(), ..PlanOptions::default() };
@@ -270,7 +297,21 @@ fn single_component_model(params: &BTreeMap<String, i64>) -> Model {
 /// A random model: components on random nodes, edges only from earlier to later components
 /// and only between different nodes in rank order, so the node graph stays acyclic.
 fn model() -> impl Strategy<Value = Model> {
-    (1usize..30, 1usize..8).prop_flat_map(|(n_components, n_nodes)| {
+    model_with(Nodes::Acyclic)
+}
+
+/// Which edges between nodes a random model may have.
+#[derive(Clone, Copy, PartialEq)]
+enum Nodes {
+    /// Only up in node rank: the node graph has no cycle.
+    Acyclic,
+    /// Any, also within a node: the node graph may have cycles.
+    AnyOrder,
+}
+
+/// A random model whose components depend only on earlier ones (no component cycle).
+fn model_with(nodes: Nodes) -> impl Strategy<Value = Model> {
+    (1usize..30, 1usize..8).prop_flat_map(move |(n_components, n_nodes)| {
         let placement = proptest::collection::vec(0..n_nodes, n_components);
         let edges = proptest::collection::vec((0..n_components, 0..n_components), 0..n_components * 2);
         let secrets = proptest::collection::vec(any::<bool>(), n_components);
@@ -292,7 +333,7 @@ fn model() -> impl Strategy<Value = Model> {
             for (a, b) in edges {
                 let (from, to) = (a.min(b), a.max(b));
                 // Keep the node graph acyclic: only edges that go up in node rank.
-                if from != to && placement[from] < placement[to] {
+                if from != to && (nodes == Nodes::AnyOrder || placement[from] < placement[to]) {
                     edge_set.insert(Edge { from, to, capability: None });
                 }
             }

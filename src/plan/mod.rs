@@ -8,6 +8,7 @@
 
 mod graph;
 pub mod inventory;
+mod ordering;
 pub mod picture;
 pub mod render;
 
@@ -23,6 +24,7 @@ use similar::TextDiff;
 
 pub use graph::{Cause, Cycle, NodeGraph};
 pub use inventory::{AppliedComponent, Inventory, StoredValue, Unchanged};
+pub use ordering::Ordering;
 
 use crate::diag::Diagnostic;
 use crate::model::{Model, NameMap};
@@ -184,50 +186,6 @@ pub fn cycle_diagnostic(cycles: &[Cycle]) -> Vec<Diagnostic> {
             diagnostic.with_note("a node cannot run both before and after another; move one of these components")
         })
         .collect()
-}
-
-/// Components of each node in run order: dependencies within the node first, then by name.
-fn node_orders(model: &Model) -> BTreeMap<String, Vec<String>> {
-    let mut local_deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); model.components.len()];
-    for edge in &model.edges {
-        if model.components[edge.from].node == model.components[edge.to].node {
-            local_deps[edge.to].insert(edge.from);
-        }
-    }
-    let mut orders: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut placed = vec![false; model.components.len()];
-    let mut by_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, component) in model.components.iter().enumerate() {
-        by_node.entry(component.node.as_str()).or_default().push(index);
-    }
-    for (node, members) in by_node {
-        let mut order = Vec::with_capacity(members.len());
-        // Repeatedly take the first component (by name) whose local dependencies are placed.
-        // Component cycles were rejected while loading, so this always makes progress.
-        let mut remaining = members;
-        while !remaining.is_empty() {
-            let position =
-                remaining.iter().position(|&index| local_deps[index].iter().all(|&dep| placed[dep])).unwrap_or(0);
-            let index = remaining.remove(position);
-            placed[index] = true;
-            order.push(model.components[index].reference.clone());
-        }
-        orders.insert(node.to_string(), order);
-    }
-    orders
-}
-
-/// The part of a plan that depends on the model alone: the node groups and each node's
-/// component order. Callers that must still read the inventory compute it beside that read.
-pub struct Ordering {
-    groups: Result<Vec<Vec<String>>, Vec<Cycle>>,
-    nodes: BTreeMap<String, Vec<String>>,
-}
-
-impl Ordering {
-    pub fn of(model: &Model) -> Ordering {
-        Ordering { groups: node_graph(model).groups(), nodes: node_orders(model) }
-    }
 }
 
 /// Plans the model against the inventory.
