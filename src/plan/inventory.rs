@@ -70,20 +70,69 @@ pub struct Inventory {
 /// holding every record of a large site.
 pub struct Unchanged<'a> {
     model: &'a Model,
-    salt: &'a [u8],
+    /// Each component's digest, by its index in the model: computed up front, on every
+    /// core, as the store is read one row after another.
+    digests: Vec<[u8; 32]>,
+    /// Where the last component asked about was found: the store lists components in
+    /// reference order, as the model holds them, so the next is usually the same or the one
+    /// after, found without a search.
+    last: std::cell::Cell<usize>,
 }
 
 impl<'a> Unchanged<'a> {
     pub fn new(model: &'a Model, salt: &'a [u8]) -> Unchanged<'a> {
-        Unchanged { model, salt }
+        let digest = |component: &Component| {
+            digest_bytes(&component.node, &component.code_id, &StoredView { parameters: &component.parameters, salt })
+        };
+        let components = &model.components;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let digests = if components.len() < PARALLEL_DIGESTS || cores == 1 {
+            components.iter().map(digest).collect()
+        } else {
+            std::thread::scope(|threads| {
+                let parts: Vec<_> = components
+                    .chunks(components.len().div_ceil(cores))
+                    .map(|part| threads.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
+                    .collect();
+                parts.into_iter().flat_map(|part| part.join().expect("hashing does not panic")).collect()
+            })
+        };
+        Unchanged { model, digests, last: std::cell::Cell::new(0) }
     }
 
     /// Whether the component applied on `node` with `digest` is what the model wants.
     pub fn contains(&self, component: &str, node: &str, digest: &str) -> bool {
-        self.model
-            .component(component)
-            .is_some_and(|desired| desired.node == node && component_digest(desired, self.salt) == digest)
+        let components = &self.model.components;
+        let last = self.last.get();
+        let index = match [last, last + 1]
+            .into_iter()
+            .find(|&index| components.get(index).is_some_and(|desired| desired.reference == component))
+        {
+            Some(index) => index,
+            None => match components.binary_search_by(|desired| desired.reference.as_str().cmp(component)) {
+                Ok(index) => index,
+                Err(_) => return false,
+            },
+        };
+        self.last.set(index);
+        components[index].node == node && digest_text_is(digest, &self.digests[index])
     }
+}
+
+/// Fewer components than this are hashed on the calling thread: starting threads costs more
+/// than they save.
+const PARALLEL_DIGESTS: usize = 4096;
+
+/// Whether `text` is the written form (`sha256:` and lowercase hex) of `digest`.
+fn digest_text_is(text: &str, digest: &[u8; 32]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let Some(written) = text.strip_prefix("sha256:") else { return false };
+    written.len() == 64
+        && written
+            .as_bytes()
+            .chunks(2)
+            .zip(digest)
+            .all(|(pair, byte)| pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0xf)])
 }
 
 impl Inventory {
@@ -169,26 +218,23 @@ pub fn component_digest(component: &Component, salt: &[u8]) -> String {
 
 /// Hashes the canonical JSON of a component's inputs (keys sorted) as it is written.
 fn digest_of<P: Serialize>(node: &str, code_id: &str, parameters: &P) -> String {
+    format!("sha256:{}", hex(&digest_bytes(node, code_id, parameters)))
+}
+
+/// The SHA-256 of the canonical JSON of a component's inputs.
+fn digest_bytes<P: Serialize>(node: &str, code_id: &str, parameters: &P) -> [u8; 32] {
     #[derive(Serialize)]
     struct Input<'a, P> {
         code: &'a str,
         node: &'a str,
         parameters: &'a P,
     }
-    struct HashWriter(Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut writer = HashWriter(Sha256::new());
-    serde_json::to_writer(&mut writer, &Input { code: code_id, node, parameters })
-        .expect("serialising plain data into a hasher cannot fail");
-    format!("sha256:{}", hex(&writer.0.finalize()))
+    // Written out whole and hashed at once: the hasher takes one long input faster than the
+    // many short pieces the serializer writes.
+    let mut json = Vec::with_capacity(256);
+    serde_json::to_writer(&mut json, &Input { code: code_id, node, parameters })
+        .expect("serialising plain data into memory cannot fail");
+    Sha256::digest(&json).into()
 }
 
 /// Parameters serialised exactly as [`stored_parameters`] would store them, without copies.
