@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use foldhash::{HashMap, HashMapExt};
+
 use crate::diag::{Diagnostic, Location, suggest};
 use crate::model::{Component, Edge, Model};
 
@@ -63,9 +65,20 @@ pub fn check_node_name(diagnostics: &mut Vec<Diagnostic>, name: &str, location: 
     false
 }
 
+/// Which component (by index) exports each capability, looked up by name. Nothing iterates
+/// it in its own order: what lists capabilities sorts them ([`sorted_capabilities`]).
+pub type Producers = HashMap<String, usize>;
+
+/// The exported capabilities in name order.
+pub fn sorted_capabilities(producers: &Producers) -> Vec<&str> {
+    let mut names: Vec<&str> = producers.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
 /// Which component (by index) exports each capability; a second export is an error.
-pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[D]) -> BTreeMap<String, usize> {
-    let mut producers: BTreeMap<String, usize> = BTreeMap::new();
+pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[D]) -> Producers {
+    let mut producers = Producers::with_capacity(declared.len());
     for (index, component) in declared.iter().enumerate() {
         for capability in component.produces() {
             match producers.get(capability) {
@@ -93,9 +106,12 @@ pub fn producers<D: Declaration>(diagnostics: &mut Vec<Diagnostic>, declared: &[
 /// Component edges (producer -> consumer, with the capability; required -> requirer,
 /// without) and the order to resolve components in.
 pub struct Wiring {
-    pub edges: BTreeSet<(usize, usize, Option<String>)>,
+    pub edges: Edges,
     pub order: Vec<usize>,
 }
+
+/// Component edges by index `(from, to, capability)`, sorted and without duplicates.
+pub type Edges = Vec<(usize, usize, Option<String>)>;
 
 /// Wires consumers to producers. A capability nobody exports is reported once with all
 /// who want it, unless errors were already reported (it is then most likely a consequence);
@@ -103,10 +119,10 @@ pub struct Wiring {
 pub fn wire<D: Declaration>(
     diagnostics: &mut Vec<Diagnostic>,
     declared: &[D],
-    producers: &BTreeMap<String, usize>,
+    producers: &Producers,
 ) -> Option<Wiring> {
-    let mut depends_on: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); declared.len()];
-    let mut edges = BTreeSet::new();
+    let mut depends_on: Vec<Vec<usize>> = vec![Vec::new(); declared.len()];
+    let mut edges = Edges::new();
     let mut missing: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
     for (index, component) in declared.iter().enumerate() {
         let needed =
@@ -121,12 +137,19 @@ pub fn wire<D: Declaration>(
                     .at(component.declared_at()),
                 ),
                 Some(&producer) => {
-                    depends_on[index].insert(producer);
-                    edges.insert((producer, index, carries_data.then(|| capability.clone())));
+                    depends_on[index].push(producer);
+                    edges.push((producer, index, carries_data.then(|| capability.clone())));
                 }
                 None => missing.entry(capability).or_default().push((index, carries_data)),
             }
         }
+    }
+    // Collected as they come, sorted once: quicker than sets for hundreds of thousands.
+    edges.sort_unstable();
+    edges.dedup();
+    for dependencies in &mut depends_on {
+        dependencies.sort_unstable();
+        dependencies.dedup();
     }
     let earlier_errors = crate::diag::has_errors(diagnostics);
     for (capability, wanted_by) in missing.into_iter().filter(|_| !earlier_errors) {
@@ -140,13 +163,11 @@ pub fn wire<D: Declaration>(
         let mut diagnostic =
             Diagnostic::error(format!("{capability} is consumed but never exported; wanted by {}", names.join(", ")))
                 .at(declared[wanted_by[0].0].declared_at());
-        match suggest(capability, producers.keys().map(String::as_str)) {
+        let exported = sorted_capabilities(producers);
+        match suggest(capability, exported.iter().copied()) {
             Some(best) => diagnostic = diagnostic.with_note(format!("did you mean `{best}`?")),
             None if producers.is_empty() => diagnostic = diagnostic.with_note("no component exports anything"),
-            None => {
-                let exported: Vec<&str> = producers.keys().map(String::as_str).collect();
-                diagnostic = diagnostic.with_note(format!("exported capabilities: {}", exported.join(", ")));
-            }
+            None => diagnostic = diagnostic.with_note(format!("exported capabilities: {}", exported.join(", "))),
         }
         diagnostics.push(diagnostic);
     }
@@ -177,9 +198,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Kahn's algorithm, smallest index first; `Err` holds the components left in cycles.
-pub fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Vec<usize>> {
-    let mut remaining: Vec<usize> = depends_on.iter().map(BTreeSet::len).collect();
+/// Kahn's algorithm, smallest index first; `Err` holds the components left in cycles. Each
+/// component's dependencies are listed once.
+pub fn dependency_order(depends_on: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let mut remaining: Vec<usize> = depends_on.iter().map(Vec::len).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); depends_on.len()];
     for (index, dependencies) in depends_on.iter().enumerate() {
         for &dependency in dependencies {
@@ -206,11 +228,7 @@ pub fn dependency_order(depends_on: &[BTreeSet<usize>]) -> Result<Vec<usize>, Ve
 
 /// Puts the resolved components into the model, ordered by reference, with the edges
 /// (indexes into `resolved`) re-indexed into that order; unresolved components drop out.
-pub fn finish(
-    model: &mut Model,
-    mut resolved: Vec<Option<Component>>,
-    edges: BTreeSet<(usize, usize, Option<String>)>,
-) {
+pub fn finish(model: &mut Model, mut resolved: Vec<Option<Component>>, edges: Edges) {
     let n_declared = resolved.len();
     // The order is found on indexes and references, then each component moves once, in
     // place: sorting the components themselves would move each a dozen times, and moving
@@ -260,7 +278,7 @@ mod tests {
             Some(component("B[b]", "n3")),
             None,
         ];
-        let edges = BTreeSet::from([(0, 2, None), (2, 3, Some("X[x]".to_string())), (1, 3, None), (4, 0, None)]);
+        let edges = vec![(0, 2, None), (1, 3, None), (2, 3, Some("X[x]".to_string())), (4, 0, None)];
         let mut model = Model::default();
         finish(&mut model, resolved, edges);
         let order: Vec<(&str, &str)> =
@@ -281,9 +299,9 @@ mod tests {
 
     #[test]
     fn dependencies_come_first_and_cycles_are_named() {
-        let depends_on = vec![BTreeSet::from([1]), BTreeSet::new(), BTreeSet::from([0])];
+        let depends_on = vec![vec![1], vec![], vec![0]];
         assert_eq!(dependency_order(&depends_on), Ok(vec![1, 0, 2]));
-        let cycle = vec![BTreeSet::from([1]), BTreeSet::from([0]), BTreeSet::new()];
+        let cycle = vec![vec![1], vec![0], vec![]];
         assert_eq!(dependency_order(&cycle), Err(vec![0, 1]));
     }
 }

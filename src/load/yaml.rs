@@ -1095,11 +1095,7 @@ const PARALLEL_BATCH: usize = 512;
 /// The components of `order` in batches that can resolve at the same time: a component's
 /// batch comes after those of every producer whose capability it consumes (`edges` that carry
 /// data), and within a batch components keep their order.
-fn independent_batches(
-    declared: &[Declared],
-    order: &[usize],
-    edges: &std::collections::BTreeSet<(usize, usize, Option<String>)>,
-) -> Vec<Vec<usize>> {
+fn independent_batches(declared: &[Declared], order: &[usize], edges: &resolve::Edges) -> Vec<Vec<usize>> {
     let mut feeders: Vec<Vec<usize>> = vec![Vec::new(); declared.len()];
     for (producer, consumer, capability) in edges {
         if capability.is_some() {
@@ -1177,8 +1173,10 @@ fn check_exports(loader: &mut Loader, declared: &[Declared]) {
 fn expand_wildcards<'a>(
     loader: &mut Loader,
     mut declared: Vec<Declared<'a>>,
-    producers: &BTreeMap<String, usize>,
+    producers: &resolve::Producers,
 ) -> Vec<Declared<'a>> {
+    // Matches are listed in name order; most sites have no wildcard and never sort.
+    let mut exported: Option<Vec<&str>> = None;
     for component in &mut declared {
         for list in [&mut component.consumes, &mut component.requires] {
             if !list.iter().any(|reference| reference.contains('*')) {
@@ -1190,8 +1188,12 @@ fn expand_wildcards<'a>(
                     expanded.push(reference.clone());
                     continue;
                 }
-                let matches: Vec<String> =
-                    producers.keys().filter(|produced| glob_match(reference, produced)).cloned().collect();
+                let exported = exported.get_or_insert_with(|| resolve::sorted_capabilities(producers));
+                let matches: Vec<String> = exported
+                    .iter()
+                    .filter(|produced| glob_match(reference, produced))
+                    .map(|produced| produced.to_string())
+                    .collect();
                 if matches.is_empty() {
                     loader.diagnostics.push(
                         Diagnostic::error(format!(
