@@ -70,9 +70,11 @@ pub struct Inventory {
 /// holding every record of a large site.
 pub struct Unchanged<'a> {
     model: &'a Model,
-    /// Each component's digest, by its index in the model: computed up front, on every
-    /// core, as the store is read one row after another.
-    digests: Vec<[u8; 32]>,
+    salt: &'a [u8],
+    /// Each component's digest, by its index in the model: computed at the first question,
+    /// on every core, rather than one by one as the store's rows are read; never for a store
+    /// with nothing applied.
+    digests: std::cell::OnceCell<Vec<[u8; 32]>>,
     /// Where the last component asked about was found: the store lists components in
     /// reference order, as the model holds them, so the next is usually the same or the one
     /// after, found without a search.
@@ -81,23 +83,7 @@ pub struct Unchanged<'a> {
 
 impl<'a> Unchanged<'a> {
     pub fn new(model: &'a Model, salt: &'a [u8]) -> Unchanged<'a> {
-        let digest = |component: &Component| {
-            digest_bytes(&component.node, &component.code_id, &StoredView { parameters: &component.parameters, salt })
-        };
-        let components = &model.components;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let digests = if components.len() < PARALLEL_DIGESTS || cores == 1 {
-            components.iter().map(digest).collect()
-        } else {
-            std::thread::scope(|threads| {
-                let parts: Vec<_> = components
-                    .chunks(components.len().div_ceil(cores))
-                    .map(|part| threads.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
-                    .collect();
-                parts.into_iter().flat_map(|part| part.join().expect("hashing does not panic")).collect()
-            })
-        };
-        Unchanged { model, digests, last: std::cell::Cell::new(0) }
+        Unchanged { model, salt, digests: std::cell::OnceCell::new(), last: std::cell::Cell::new(0) }
     }
 
     /// Whether the component applied on `node` with `digest` is what the model wants.
@@ -115,7 +101,29 @@ impl<'a> Unchanged<'a> {
             },
         };
         self.last.set(index);
-        components[index].node == node && digest_text_is(digest, &self.digests[index])
+        components[index].node == node && digest_text_is(digest, &self.digests()[index])
+    }
+
+    fn digests(&self) -> &[[u8; 32]] {
+        self.digests.get_or_init(|| {
+            let salt = self.salt;
+            let digest = |component: &Component| {
+                let parameters = StoredView { parameters: &component.parameters, salt };
+                digest_bytes(&component.node, &component.code_id, &parameters)
+            };
+            let components = &self.model.components;
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            if components.len() < PARALLEL_DIGESTS || cores == 1 {
+                return components.iter().map(digest).collect();
+            }
+            std::thread::scope(|threads| {
+                let parts: Vec<_> = components
+                    .chunks(components.len().div_ceil(cores))
+                    .map(|part| threads.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
+                    .collect();
+                parts.into_iter().flat_map(|part| part.join().expect("hashing does not panic")).collect()
+            })
+        })
     }
 }
 
