@@ -14,6 +14,7 @@ pub mod exec;
 pub mod lang;
 pub mod load;
 pub mod model;
+pub mod parallel;
 pub mod plan;
 pub mod report;
 pub mod server;

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 /// For each top-level module, the modules of the crate it may use.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("text", &[]),
+    ("parallel", &[]),
     ("diag", &["text"]),
     ("lang", &[]),
     ("state_dir", &[]),
     ("model", &["diag", "text"]),
     ("source", &["text"]),
-    ("load", &["diag", "lang", "model", "source", "text"]),
-    ("plan", &["diag", "model", "text"]),
+    ("load", &["diag", "lang", "model", "parallel", "source", "text"]),
+    ("plan", &["diag", "model", "parallel", "text"]),
     ("exec", &["model", "state_dir", "text"]),
     ("store", &["plan", "state_dir", "text"]),
     ("engine", &["diag", "exec", "load", "model", "plan", "source", "state_dir", "store", "text"]),

@@ -1032,9 +1032,11 @@ fn resolve_components(
         position[index] = at;
     }
     let mut reported: Vec<(usize, Vec<Diagnostic>)> = Vec::new();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     for batch in independent_batches(&declared, &order, &edges) {
-        let resolutions = resolve_batch(model, &declared, &batch, &facts_of_node, capability_types, cores);
+        // A large batch is shared among the cores.
+        let resolutions = crate::parallel::map(&batch, PARALLEL_BATCH, |&index| {
+            resolve_one(model, &declared[index], &facts_of_node, capability_types)
+        });
         for (index, resolution) in batch.into_iter().zip(resolutions) {
             if !resolution.diagnostics.is_empty() {
                 reported.push((position[index], resolution.diagnostics));
@@ -1088,8 +1090,7 @@ struct Resolution {
     diagnostics: Vec<Diagnostic>,
 }
 
-/// Batches fewer components than this resolve on the calling thread: starting threads costs
-/// more than they save.
+/// Batches of fewer components than this resolve on the calling thread.
 const PARALLEL_BATCH: usize = 512;
 
 /// The components of `order` in batches that can resolve at the same time: a component's
@@ -1118,37 +1119,20 @@ fn independent_batches(declared: &[Declared], order: &[usize], edges: &resolve::
     batches
 }
 
-/// Resolves a batch's components, a large batch shared among the cores; the resolutions in
-/// the batch's order.
-fn resolve_batch(
+/// Resolves one component of a batch: its consumed values, parameters and capabilities.
+fn resolve_one(
     model: &Model,
-    declared: &[Declared],
-    batch: &[usize],
+    component: &Declared,
     facts_of_node: &HashMap<String, Arc<Value>>,
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
-    cores: usize,
-) -> Vec<Resolution> {
-    let resolve_one = |&index: &usize| {
-        let component = &declared[index];
-        let node_name = component.node.as_deref().unwrap_or_default();
-        let facts = facts_of_node.get(node_name).cloned().unwrap_or_default();
-        let mut diagnostics = Vec::new();
-        let values = consumed_values(&mut diagnostics, model, component);
-        let (parameters, scope) = resolve_parameters(&mut diagnostics, component, node_name, facts, values);
-        let produced = produce_capabilities(&mut diagnostics, component, &scope, capability_types);
-        Resolution { parameters, produced, diagnostics }
-    };
-    if batch.len() < PARALLEL_BATCH || cores == 1 {
-        return batch.iter().map(resolve_one).collect();
-    }
-    let chunk = batch.len().div_ceil(cores);
-    std::thread::scope(|threads| {
-        let parts: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| threads.spawn(move || part.iter().map(resolve_one).collect::<Vec<_>>()))
-            .collect();
-        parts.into_iter().flat_map(|part| part.join().expect("resolving a component does not panic")).collect()
-    })
+) -> Resolution {
+    let node_name = component.node.as_deref().unwrap_or_default();
+    let facts = facts_of_node.get(node_name).cloned().unwrap_or_default();
+    let mut diagnostics = Vec::new();
+    let values = consumed_values(&mut diagnostics, model, component);
+    let (parameters, scope) = resolve_parameters(&mut diagnostics, component, node_name, facts, values);
+    let produced = produce_capabilities(&mut diagnostics, component, &scope, capability_types);
+    Resolution { parameters, produced, diagnostics }
 }
 
 /// Every exported capability must have a `produces` mapping in the component's type.

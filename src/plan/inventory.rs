@@ -105,42 +105,22 @@ impl<'a> Unchanged<'a> {
     }
 
     fn digests(&self) -> &[[u8; 32]] {
+        let salt = self.salt;
         self.digests.get_or_init(|| {
-            let salt = self.salt;
-            let digest = |component: &Component| {
+            crate::parallel::map(&self.model.components, PARALLEL_DIGESTS, |component| {
                 let parameters = StoredView { parameters: &component.parameters, salt };
                 digest_bytes(&component.node, &component.code_id, &parameters)
-            };
-            let components = &self.model.components;
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            if components.len() < PARALLEL_DIGESTS || cores == 1 {
-                return components.iter().map(digest).collect();
-            }
-            std::thread::scope(|threads| {
-                let parts: Vec<_> = components
-                    .chunks(components.len().div_ceil(cores))
-                    .map(|part| threads.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
-                    .collect();
-                parts.into_iter().flat_map(|part| part.join().expect("hashing does not panic")).collect()
             })
         })
     }
 }
 
-/// Fewer components than this are hashed on the calling thread: starting threads costs more
-/// than they save.
+/// Fewer components than this are hashed on the calling thread.
 const PARALLEL_DIGESTS: usize = 4096;
 
 /// Whether `text` is the written form (`sha256:` and lowercase hex) of `digest`.
 fn digest_text_is(text: &str, digest: &[u8; 32]) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let Some(written) = text.strip_prefix("sha256:") else { return false };
-    written.len() == 64
-        && written
-            .as_bytes()
-            .chunks(2)
-            .zip(digest)
-            .all(|(pair, byte)| pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0xf)])
+    text.strip_prefix("sha256:").is_some_and(|written| written == hex(digest))
 }
 
 impl Inventory {
