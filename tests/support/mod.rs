@@ -279,10 +279,16 @@ pub fn assert_no_file_holds(dir: &Path, needle: &str) {
 
 /// Whether a process is still alive (a zombie counts as gone).
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or_default().trim_start().starts_with('Z'),
-        Err(_) => false,
-    }
+    process_stat(pid).is_some_and(|(state, _)| state != 'Z')
+}
+
+/// A process's state letter and its parent's pid, from `/proc/PID/stat`; `None` when it is gone.
+pub fn process_stat(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's name, which may hold anything but ends at the last `)`.
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -107,11 +107,7 @@ fn children_of(parent: i32) -> Vec<i32> {
     let mut children = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // The fields after the command's name, which may hold anything but ends at the last `)`.
-        let mut fields = stat.rsplit(')').next().unwrap_or_default().split_whitespace();
-        let (_state, ppid) = (fields.next(), fields.next().and_then(|ppid| ppid.parse::<i32>().ok()));
-        if ppid == Some(parent) {
+        if super::process_stat(pid).is_some_and(|(_, ppid)| ppid == parent) {
             children.push(pid);
         }
     }
