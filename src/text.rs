@@ -9,15 +9,25 @@ pub fn plural(count: usize, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Lower-case hexadecimal, as digests are written.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+        out.push(HEX_DIGITS[usize::from(byte >> 4)] as char);
+        out.push(HEX_DIGITS[usize::from(byte & 0xf)] as char);
     }
     out
+}
+
+/// Whether `text` is [`hex`] of `bytes`, without writing it: a store compares hundreds of
+/// thousands of written digests with computed ones.
+pub fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
+    text.len() == bytes.len() * 2
+        && text.as_bytes().chunks_exact(2).zip(bytes).all(|(pair, byte)| {
+            pair[0] == HEX_DIGITS[usize::from(byte >> 4)] && pair[1] == HEX_DIGITS[usize::from(byte & 0xf)]
+        })
 }
 
 /// Text with the characters that could forge output escaped: control characters (newlines,
@@ -79,6 +89,10 @@ mod tests {
         assert_eq!(plural(1, "node"), "1 node");
         assert_eq!(plural(0, "group"), "0 groups");
         assert_eq!(hex(&[0, 0xab, 0x7f]), "00ab7f");
+        assert!(is_hex_of("00ab7f", &[0, 0xab, 0x7f]));
+        assert!(!is_hex_of("00AB7F", &[0, 0xab, 0x7f]));
+        assert!(!is_hex_of("00ab7", &[0, 0xab, 0x7f]));
+        assert!(!is_hex_of("00ab7e", &[0, 0xab, 0x7f]));
     }
 
     #[test]

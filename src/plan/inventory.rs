@@ -7,14 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::{HashSet, HashSetExt};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Component, Implementation, Model, NameMap};
-use crate::text::hex;
+use crate::text::{hex, is_hex_of};
 
 /// A parameter as stored: its value, or only a digest when it is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,11 +55,26 @@ pub struct AppliedComponent {
 pub struct Inventory {
     pub revision: Option<String>,
     pub components: BTreeMap<(String, String), AppliedComponent>,
-    /// Applied components (by reference) known to be exactly as the model being planned
-    /// wants them, on the node it names, read from the store by key and digest alone (see
+    /// The components of the model being planned (by index) known to be exactly as
+    /// applied, on the node it names, read from the store by key and digest alone (see
     /// [`Unchanged`]): nothing plans them, so their records are not read. Empty for an
     /// inventory read whole.
-    pub unchanged: HashSet<String>,
+    unchanged: Vec<bool>,
+}
+
+impl Inventory {
+    /// Whether the model's component at `index` is known to be exactly as applied.
+    pub fn is_unchanged(&self, index: usize) -> bool {
+        self.unchanged.get(index).copied().unwrap_or(false)
+    }
+
+    /// Records that the model's component at `index` is exactly as applied.
+    pub fn set_unchanged(&mut self, index: usize) {
+        if self.unchanged.len() <= index {
+            self.unchanged.resize(index + 1, false);
+        }
+        self.unchanged[index] = true;
+    }
 }
 
 /// Tells the store which applied components need no record because the model wants them
@@ -86,8 +99,9 @@ impl<'a> Unchanged<'a> {
         Unchanged { model, salt, digests: std::cell::OnceCell::new(), last: std::cell::Cell::new(0) }
     }
 
-    /// Whether the component applied on `node` with `digest` is what the model wants.
-    pub fn contains(&self, component: &str, node: &str, digest: &str) -> bool {
+    /// The index in the model of the component applied on `node` with `digest`, when that is
+    /// what the model wants.
+    pub fn find(&self, component: &str, node: &str, digest: &str) -> Option<usize> {
         let components = &self.model.components;
         let last = self.last.get();
         let index = match [last, last + 1]
@@ -97,11 +111,11 @@ impl<'a> Unchanged<'a> {
             Some(index) => index,
             None => match components.binary_search_by(|desired| desired.reference.as_str().cmp(component)) {
                 Ok(index) => index,
-                Err(_) => return false,
+                Err(_) => return None,
             },
         };
         self.last.set(index);
-        components[index].node == node && digest_text_is(digest, &self.digests()[index])
+        (components[index].node == node && digest_text_is(digest, &self.digests()[index])).then_some(index)
     }
 
     fn digests(&self) -> &[[u8; 32]] {
@@ -120,7 +134,7 @@ const PARALLEL_DIGESTS: usize = 4096;
 
 /// Whether `text` is the written form (`sha256:` and lowercase hex) of `digest`.
 fn digest_text_is(text: &str, digest: &[u8; 32]) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|written| written == hex(digest))
+    text.strip_prefix("sha256:").is_some_and(|written| is_hex_of(written, digest))
 }
 
 impl Inventory {
@@ -136,7 +150,7 @@ impl Inventory {
                 ((applied.reference.clone(), applied.node.clone()), applied)
             })
             .collect();
-        Inventory { revision: None, components, unchanged: HashSet::new() }
+        Inventory { revision: None, components, unchanged: Vec::new() }
     }
 }
 

@@ -255,7 +255,7 @@ fn find_changes(model: &Model, inventory: &Inventory, options: &PlanOptions) -> 
         if !selected(&component.node, &component.application) {
             continue;
         }
-        if inventory.unchanged.contains(component.reference.as_str()) {
+        if inventory.is_unchanged(index) {
             continue;
         }
         let applied = applied_by_key.get(&(component.reference.as_str(), component.node.as_str())).copied();

@@ -384,19 +384,17 @@ impl Store for SqliteStore {
         let mut statement = self.conn.prepare_cached(
             "SELECT component, node, digest, record FROM applied_components WHERE environment = ?1 ORDER BY component, node",
         )?;
-        let mut inventory = Inventory {
-            revision: self.environment(environment)?.and_then(|record| record.last_applied_revision),
-            ..Inventory::default()
-        };
+        let mut inventory = Inventory::default();
+        inventory.revision = self.environment(environment)?.and_then(|record| record.last_applied_revision);
         let mut rows = statement.query(params![environment])?;
         while let Some(row) = rows.next()? {
             // A record's text is only fetched, and parsed, when its digest says it is needed.
             let component = row.get_ref(0)?.as_str()?;
             if let Some(unchanged) = unchanged
                 && let Some(digest) = row.get_ref(2)?.as_str_or_null()?
-                && unchanged.contains(component, row.get_ref(1)?.as_str()?, digest)
+                && let Some(index) = unchanged.find(component, row.get_ref(1)?.as_str()?, digest)
             {
-                inventory.unchanged.insert(component.to_string());
+                inventory.set_unchanged(index);
                 continue;
             }
             let record: AppliedComponent =
@@ -1111,12 +1109,13 @@ mod tests {
         model.components[2].node = "n3".into();
         let store = SqliteStore::open_read_only(&state).unwrap().unwrap();
         let inventory = store.inventory_except("production", Some(&Unchanged::new(&model, &salt))).unwrap();
-        assert_eq!(inventory.unchanged.iter().collect::<Vec<_>>(), vec!["A[a]"]);
+        let unchanged: Vec<bool> = (0..3).map(|index| inventory.is_unchanged(index)).collect();
+        assert_eq!(unchanged, vec![true, false, false]);
         let read: Vec<(String, String)> = inventory.components.keys().cloned().collect();
         assert_eq!(read, vec![("B[b]".into(), "n1".into()), ("C[c]".into(), "n2".into())]);
         // The whole inventory still has every record.
         assert_eq!(store.inventory("production").unwrap().components.len(), 3);
-        assert!(store.inventory("production").unwrap().unchanged.is_empty());
+        assert!(!store.inventory("production").unwrap().is_unchanged(0));
     }
 
     #[test]
