@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 // Maps only looked up, never iterated into output, are HashMaps: planning does tens of
 // thousands of lookups, and no order can leak from them. Their keys are names planning made
 // itself, so a fast hasher (seeded per process) serves.
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -354,13 +354,18 @@ fn assemble(
 
     let TeardownOrder { groups: teardown_groups, teardowns, waits: teardown_waits } =
         teardown_order(inventory, &changes);
+    // Only the changes' nodes are indexed: a few changes in a large site sort without
+    // indexing all of it.
+    let changed_nodes: HashSet<&str> = changes.iter().map(|change| change.node.as_str()).collect();
     let group_index: HashMap<&str, usize> = all_groups
         .iter()
         .enumerate()
         .flat_map(|(index, group)| group.iter().map(move |node| (node.as_str(), index)))
+        .filter(|(node, _)| changed_nodes.contains(node))
         .collect();
-    let position_in_node: HashMap<&str, usize> = nodes
-        .values()
+    let position_in_node: HashMap<&str, usize> = changed_nodes
+        .iter()
+        .filter_map(|node| nodes.get(*node))
         .flat_map(|order| order.iter().enumerate().map(|(position, reference)| (reference.as_str(), position)))
         .collect();
     // Keys are computed once per change: comparing them is the hot part of planning.
