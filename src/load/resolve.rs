@@ -235,7 +235,8 @@ pub fn finish(model: &mut Model, mut resolved: Vec<Option<Component>>, edges: Ed
     // them into a new vector would hold two of them at once.
     let mut order: Vec<usize> = (0..n_declared).filter(|&index| resolved[index].is_some()).collect();
     let reference = |index: usize| resolved[index].as_ref().map(|component| component.reference.as_str());
-    order.sort_by(|&a, &b| reference(a).cmp(&reference(b)));
+    // Ties (none in a valid model) keep the declaration order, as a stable sort would.
+    order.sort_unstable_by(|&a, &b| reference(a).cmp(&reference(b)).then(a.cmp(&b)));
     let n_resolved = order.len();
     let mut position = vec![usize::MAX; n_declared];
     for (new_index, &old_index) in order.iter().enumerate() {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 // Loading hashes every name a site declares: a fast hasher, seeded per process.
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -1016,14 +1016,11 @@ fn resolve_components(
     // Each node's facts are made a value once and shared by the scopes of its components:
     // they move out of the node for that and back once every component is resolved, so a
     // site's facts are never held twice.
-    let mut facts_of_node: HashMap<String, Arc<Value>> = HashMap::new();
-    for component in &declared {
-        let Some(node_name) = &component.node else { continue };
-        if !facts_of_node.contains_key(node_name) {
-            let facts = model.nodes.get_mut(node_name).map(|node| std::mem::take(&mut node.facts)).unwrap_or_default();
-            facts_of_node.insert(node_name.clone(), Arc::new(Value::Object(facts)));
-        }
-    }
+    let facts_of_node: HashMap<String, Arc<Value>> = model
+        .nodes
+        .iter_mut()
+        .map(|(name, node)| (name.clone(), Arc::new(Value::Object(std::mem::take(&mut node.facts)))))
+        .collect();
     let mut resolved: Vec<Option<Component>> = vec![None; declared.len()];
     // What went wrong is reported in the dependency order, as if the components had
     // resolved one after another: a producer's problem just before those it caused.
@@ -1069,10 +1066,12 @@ fn resolve_components(
     }
     reported.sort_by_key(|(at, _)| *at);
     loader.diagnostics.extend(reported.into_iter().flat_map(|(_, diagnostics)| diagnostics));
-    for (node_name, facts) in facts_of_node {
-        let Some(node) = model.nodes.get_mut(&node_name) else { continue };
+    let mut facts_of_node = facts_of_node;
+    for (node_name, node) in &mut model.nodes {
         // No scope outlives its component, so each node's facts are held here alone.
-        if let Value::Object(facts) = Arc::unwrap_or_clone(facts) {
+        if let Some(facts) = facts_of_node.remove(node_name)
+            && let Value::Object(facts) = Arc::unwrap_or_clone(facts)
+        {
             node.facts = facts;
         }
     }
@@ -1127,7 +1126,8 @@ fn resolve_one(
     capability_types: &BTreeMap<String, (&Package, &raw::RawCapabilityType)>,
 ) -> Resolution {
     let node_name = component.node.as_deref().unwrap_or_default();
-    let facts = facts_of_node.get(node_name).cloned().unwrap_or_default();
+    // A node the inventory does not list has no facts.
+    let facts = facts_of_node.get(node_name).cloned().unwrap_or_else(|| Arc::new(Value::Object(Default::default())));
     let mut diagnostics = Vec::new();
     let values = consumed_values(&mut diagnostics, model, component);
     let (parameters, scope) = resolve_parameters(&mut diagnostics, component, node_name, facts, values);
