@@ -8,6 +8,8 @@
 //!   per size, and per component (targets: 10,000 and 30,000 nodes < 0.2 s and < 150 MB;
 //!   100,000 nodes < 1.5 s and < 700 MB; linear growth); the state is recorded through the
 //!   store as `ordo apply` records it, without running 300,000 scripts first;
+//! - at the largest size, the YAML reader alone reading `site.yaml` and `inventory.yaml`
+//!   and discarding the values: the least CPU loading them can take;
 //! - `ordo plan --format json` and `ordo show` of the whole site at the largest size;
 //! - `ordo plan` with one changed instance at the largest size: time, memory and the lines of
 //!   the plan, which follow the change, not the site;
@@ -154,6 +156,19 @@ fn bench_plan_curve(sizes: &[usize], runs: usize) {
     }
     println!("  targets: 10,000 and 30,000 nodes < 0.2 s, < 150 MB; 100,000 nodes < 1.5 s, < 700 MB");
     let Some((nodes, dir)) = largest else { return };
+    // What the YAML reader alone costs: both files read on one thread, every value thrown
+    // away, no limits checked. Loading them into a model cannot cost less CPU.
+    let started = Instant::now();
+    for file in ["site.yaml", "inventory.yaml"] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let mut options = serde_saphyr::Options::default();
+        options.budget = None;
+        let _: serde::de::IgnoredAny = serde_saphyr::from_str_with_options(&text, options).unwrap();
+    }
+    println!(
+        "  the YAML reader alone, {nodes} nodes  {:>9.3} s (site.yaml and inventory.yaml, one thread, values discarded)",
+        started.elapsed().as_secs_f64()
+    );
     let (wall, rss, lines) = measure(dir.path(), &["plan", "--format", "json"]);
     println!(
         "  plan --format json, {nodes} nodes      {:>9.3} s {rss:>8.1} MB peak {lines:>7} lines",
