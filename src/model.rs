@@ -254,10 +254,12 @@ impl FailurePolicy {
 
 impl Model {
     pub fn component(&self, reference: &str) -> Option<&Component> {
-        self.components
-            .binary_search_by(|component| component.reference.as_str().cmp(reference))
-            .ok()
-            .map(|index| &self.components[index])
+        self.component_index(reference).map(|index| &self.components[index])
+    }
+
+    /// Where the component named `reference` is in [`Model::components`] (sorted by reference).
+    pub fn component_index(&self, reference: &str) -> Option<usize> {
+        self.components.binary_search_by(|component| component.reference.as_str().cmp(reference)).ok()
     }
 
     /// Components by node, each list in component order.

@@ -109,10 +109,7 @@ impl<'a> Unchanged<'a> {
             .find(|&index| components.get(index).is_some_and(|desired| desired.reference == component))
         {
             Some(index) => index,
-            None => match components.binary_search_by(|desired| desired.reference.as_str().cmp(component)) {
-                Ok(index) => index,
-                Err(_) => return None,
-            },
+            None => self.model.component_index(component)?,
         };
         self.last.set(index);
         (components[index].node == node && digest_text_is(digest, &self.digests()[index])).then_some(index)
