@@ -11,12 +11,16 @@ pub fn plural(count: usize, noun: &str) -> String {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// The two lower-case hexadecimal digits of a byte.
+fn hex_pair(byte: u8) -> [u8; 2] {
+    [HEX_DIGITS[usize::from(byte >> 4)], HEX_DIGITS[usize::from(byte & 0xf)]]
+}
+
 /// Lower-case hexadecimal, as digests are written.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(HEX_DIGITS[usize::from(byte >> 4)] as char);
-        out.push(HEX_DIGITS[usize::from(byte & 0xf)] as char);
+    for &byte in bytes {
+        out.extend(hex_pair(byte).map(char::from));
     }
     out
 }
@@ -25,9 +29,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// thousands of written digests with computed ones.
 pub fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
     text.len() == bytes.len() * 2
-        && text.as_bytes().chunks_exact(2).zip(bytes).all(|(pair, byte)| {
-            pair[0] == HEX_DIGITS[usize::from(byte >> 4)] && pair[1] == HEX_DIGITS[usize::from(byte & 0xf)]
-        })
+        && text.as_bytes().chunks_exact(2).zip(bytes).all(|(pair, &byte)| pair == hex_pair(byte))
 }
 
 /// Text with the characters that could forge output escaped: control characters (newlines,
