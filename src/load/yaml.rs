@@ -1016,7 +1016,7 @@ fn resolve_components(
     // Each node's facts are made a value once and shared by the scopes of its components:
     // they move out of the node for that and back once every component is resolved, so a
     // site's facts are never held twice.
-    let facts_of_node: HashMap<String, Arc<Value>> = model
+    let mut facts_of_node: HashMap<String, Arc<Value>> = model
         .nodes
         .iter_mut()
         .map(|(name, node)| (name.clone(), Arc::new(Value::Object(std::mem::take(&mut node.facts)))))
@@ -1066,7 +1066,6 @@ fn resolve_components(
     }
     reported.sort_by_key(|(at, _)| *at);
     loader.diagnostics.extend(reported.into_iter().flat_map(|(_, diagnostics)| diagnostics));
-    let mut facts_of_node = facts_of_node;
     for (node_name, node) in &mut model.nodes {
         // No scope outlives its component, so each node's facts are held here alone.
         if let Some(facts) = facts_of_node.remove(node_name)
