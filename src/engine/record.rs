@@ -1,6 +1,6 @@
 //! Recording a running job: every event of the run becomes store writes, batched per
 //! transaction on a thread of their own, so writing never holds up the next group and each
-//! result is still on disk moments after it is known.
+//! result is still on disk moments (at most [`GATHER`] and a commit) after it is known.
 //!
 //! A component that converged is recorded as applied the moment it finishes, and a node is
 //! recorded as running when it starts: after a crash, the next plan contains exactly what
@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
@@ -19,6 +19,10 @@ use crate::store::{
     self, CheckRecord, ComponentRecord, ComponentState, JobId, JobWrite, NodePhase, NodeResultRecord, NodeState,
     SharedStore,
 };
+
+/// How long the recorder gathers events after the first before it writes them in one
+/// transaction.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// What the recorder needs to turn events into writes.
 pub struct Recorder {
@@ -43,7 +47,12 @@ impl Recorder {
         let mut started: HashMap<String, Duration> = HashMap::new();
         while let Ok(first) = receiver.recv() {
             let mut writes = Vec::new();
-            for event in std::iter::once(first).chain(receiver.try_iter()) {
+            self.writes(&first, &mut started, &mut writes)?;
+            // What arrives within a moment shares the transaction: a commit costs the same
+            // disk syncs however much it holds. The last events never wait, since the
+            // channel then reports its senders gone at once.
+            let gathered_by = Instant::now() + GATHER;
+            while let Ok(event) = receiver.recv_timeout(gathered_by.saturating_duration_since(Instant::now())) {
                 self.writes(&event, &mut started, &mut writes)?;
             }
             if !writes.is_empty() {
