@@ -209,3 +209,41 @@ fn a_site_value_taken_from_hiera_flows_into_a_consumer() {
         "listen = 8080\ndatabase_url = mysql://app2_owner@dev1.example.net:3306/app2\n"
     );
 }
+
+#[test]
+fn a_hiera_value_that_lookup_options_convert_to_sensitive_stays_secret() {
+    let repo = Repo::fixture(
+        "//- inventory.yaml
+nodes:
+  - name: db.example.com
+//- hiera.yaml
+---
+version: 5
+hierarchy:
+  - name: common
+    path: common.yaml
+//- data/common.yaml
+---
+lookup_options:
+  '^shop::db::.*password$':
+    convert_to: Sensitive
+shop::db::password: hunter2-from-hiera
+//- modules/shop/manifests/db.pp
+class shop::db(String $password) { }
+//- modules/shop/manifests/init.pp
+application shop() {
+  class { 'shop::db': }
+}
+//- manifests/site.pp
+site {
+  shop { 'store':
+    nodes => { Node['db.example.com'] => Class['shop::db'] },
+  }
+}
+",
+    );
+    let show = repo.ordo(&["show", "--format", "json"]).success().json();
+    assert_eq!(show["components"]["Class[Shop::Db]"]["parameters"]["password"], "(sensitive)", "{show}");
+    let plan = repo.ordo(&["plan", "--format", "json"]).success().stdout;
+    assert!(plan.contains("Class[Shop::Db]") && !plan.contains("hunter2"), "{plan}");
+}

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::eval::{Code, Evaluator, Scope};
-use super::hiera::Merge;
 use super::layout::{CapabilityType, Layout};
 use super::value::{DataType, Value};
 use super::{Definitions, Mapping, Pending, evaluation_error, resource_statement_error};
@@ -113,7 +112,7 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                     continue;
                 }
                 let key = format!("{}::{name}", component.puppet_type);
-                match evaluator.lookup_data(&scope, &key, Merge::First, param.span) {
+                match evaluator.lookup_data(&mut scope, &key, None, param.span) {
                     Ok(Some(value)) => args.push((name.clone(), value)),
                     Ok(None) => {}
                     Err(err) => loader.diagnostics.push(evaluation_error(loader, component.defined_in, &err)),

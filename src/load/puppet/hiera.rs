@@ -4,6 +4,12 @@
 //! them), the merge strategies `first`, `unique`, `hash` and `deep`, dotted keys, and
 //! interpolation in values (`%{facts.x}`, `%{lookup('k')}`, `%{alias('k')}`, `%{literal('%')}`).
 //!
+//! `lookup_options` is read as Puppet's lookup adapter reads it: the hashes of every level
+//! merged (`hash`), the environment's over those of the key's module, a key's entry found by
+//! its name and else by the first pattern (`^...`) matching it. Its `merge` applies to a lookup
+//! that names no strategy (automatic parameter lookup, `lookup('k')`); its `convert_to` is
+//! applied by the evaluator ([`Hiera::key_options`]).
+//!
 //! [`read`] reads `hiera.yaml` files and every data file of their data directories up front,
 //! through the snapshot, so a lookup itself does no IO. Backends other than `yaml_data` and
 //! `json_data` (eyaml, custom Ruby backends) cannot be read without Ruby: [`read`] reports them
@@ -32,25 +38,39 @@ pub enum Merge {
 }
 
 impl Merge {
-    /// `'first'`, `'unique'`, `'hash'`, `'deep'`, or `{'strategy' => ...}`.
-    pub fn from_value(value: &Value) -> Result<Merge, String> {
+    /// `'first'`, `'unique'`, `'hash'`, `'deep'`, or `{'strategy' => ...}`; `undef` names none,
+    /// which leaves the choice to `lookup_options`.
+    pub fn from_value(value: &Value) -> Result<Option<Merge>, String> {
         let name = match value {
             Value::Hash(entries) => entries
                 .iter()
                 .find(|(key, _)| key.to_string() == "strategy")
                 .map(|(_, value)| value.to_string())
                 .unwrap_or_default(),
-            Value::Undef => return Ok(Merge::First),
+            Value::Undef => return Ok(None),
             other => other.to_string(),
         };
         match name.as_str() {
-            "first" => Ok(Merge::First),
-            "unique" => Ok(Merge::Unique),
-            "hash" => Ok(Merge::Hash),
-            "deep" => Ok(Merge::Deep),
+            "first" => Ok(Some(Merge::First)),
+            "unique" => Ok(Some(Merge::Unique)),
+            "hash" => Ok(Some(Merge::Hash)),
+            "deep" => Ok(Some(Merge::Deep)),
             other => Err(format!("Unknown merge strategy: '{other}'")),
         }
     }
+}
+
+/// The key Hiera reserves for the options of other keys.
+const LOOKUP_OPTIONS: &str = "lookup_options";
+
+/// What `lookup_options` says of one key.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KeyOptions {
+    /// The merge strategy of a lookup that names none.
+    pub merge: Option<Merge>,
+    /// `convert_to`: the type (a type expression's text) and the further arguments of the
+    /// `new` that converts the value found.
+    pub convert_to: Option<(String, Vec<Value>)>,
 }
 
 /// The Hiera layers of an environment, with their data read.
@@ -59,6 +79,8 @@ pub struct Hiera {
     layers: Vec<Layer>,
     /// Data files by repository path: the parsed data, or why it could not be parsed.
     files: BTreeMap<String, Result<Json, String>>,
+    /// Whether any data file has `lookup_options`: without them no lookup looks for options.
+    has_lookup_options: bool,
 }
 
 /// The environment's layer, or a module's (which answers only keys in its namespace).
@@ -205,6 +227,8 @@ pub fn read(loader: &mut Loader, layout: &Layout) -> anyhow::Result<Hiera> {
         }
         hiera.layers.push(Layer { module, levels });
     }
+    hiera.has_lookup_options =
+        hiera.files.values().any(|data| data.as_ref().is_ok_and(|data| data.get(LOOKUP_OPTIONS).is_some()));
     Ok(hiera)
 }
 
@@ -238,15 +262,77 @@ fn read_data_files(
 }
 
 impl Hiera {
-    /// Looks `key` up through the layers; None when no level has it.
-    pub fn lookup(&self, key: &str, merge: Merge, variables: Variables) -> Result<Option<Value>, String> {
+    /// Looks `key` up through the layers; None when no level has it. Without a merge
+    /// strategy, the key's `lookup_options` choose one, else `first`.
+    pub fn lookup(&self, key: &str, merge: Option<Merge>, variables: Variables) -> Result<Option<Value>, String> {
         self.lookup_at_depth(key, merge, variables, 0)
+    }
+
+    /// What `lookup_options` says of `key` (nothing when they do not name it).
+    pub fn key_options(&self, key: &str, variables: Variables) -> Result<KeyOptions, String> {
+        if !self.has_lookup_options {
+            return Ok(KeyOptions::default());
+        }
+        let root = key.split('.').next().unwrap_or_default();
+        let module = root.split_once("::").map(|(module, _)| module);
+        let mut found = Vec::new();
+        for layer in &self.layers {
+            if layer.module.is_none() || layer.module.as_deref() == module {
+                let from = found.len();
+                self.found_in_layer(layer, LOOKUP_OPTIONS, Merge::Hash, variables, &mut found)?;
+                for options in &found[from..] {
+                    validate_lookup_options(options, layer.module.as_deref())?;
+                }
+            }
+        }
+        let Some(Json::Object(options)) = merge_all(found, Merge::Hash) else { return Ok(KeyOptions::default()) };
+        let entry = match options.get(root) {
+            Some(entry) => Some(entry),
+            None => {
+                let mut matching = None;
+                for (pattern, entry) in options.iter().filter(|(pattern, _)| pattern.starts_with('^')) {
+                    let regex = super::eval::regex::from_ruby(pattern)
+                        .and_then(|pattern| ::regex::Regex::new(&pattern).map_err(|err| err.to_string()))
+                        .map_err(|reason| format!("Invalid pattern '{pattern}' in {LOOKUP_OPTIONS}: {reason}"))?;
+                    if regex.is_match(root) {
+                        matching = Some(entry);
+                        break;
+                    }
+                }
+                matching
+            }
+        };
+        let Some(entry) = entry else { return Ok(KeyOptions::default()) };
+        let Value::Hash(entry) = self.interpolate_value(entry, variables, 0)? else {
+            return Ok(KeyOptions::default());
+        };
+        let option = |name: &str| entry.iter().find(|(key, _)| key.to_string() == name).map(|(_, value)| value);
+        let merge = option("merge").map(Merge::from_value).transpose()?.flatten();
+        let convert_to = match option("convert_to") {
+            None | Some(Value::Undef) => None,
+            Some(Value::Array(parts)) => match parts.split_first() {
+                Some((Value::String(type_name), args)) => Some((type_name.clone(), args.to_vec())),
+                _ => {
+                    return Err(format!(
+                        "Invalid convert_to in {LOOKUP_OPTIONS} for key '{key}': expected a type name"
+                    ));
+                }
+            },
+            Some(Value::String(type_name)) => Some((type_name.clone(), Vec::new())),
+            Some(other) => {
+                return Err(format!(
+                    "Invalid convert_to in {LOOKUP_OPTIONS} for key '{key}': expected a type name, got {}",
+                    other.type_name()
+                ));
+            }
+        };
+        Ok(KeyOptions { merge, convert_to })
     }
 
     fn lookup_at_depth(
         &self,
         key: &str,
-        merge: Merge,
+        merge: Option<Merge>,
         variables: Variables,
         depth: usize,
     ) -> Result<Option<Value>, String> {
@@ -255,6 +341,14 @@ impl Hiera {
         }
         let mut segments = key.split('.');
         let root = segments.next().unwrap_or_default();
+        // The options of keys are not data of their own.
+        if root == LOOKUP_OPTIONS {
+            return Ok(None);
+        }
+        let merge = match merge {
+            Some(merge) => merge,
+            None => self.key_options(key, variables)?.merge.unwrap_or(Merge::First),
+        };
         let dig: Vec<&str> = segments.collect();
         let namespace = root.split_once("::").map(|(namespace, _)| namespace);
         let mut found: Vec<Json> = Vec::new();
@@ -264,22 +358,7 @@ impl Hiera {
             {
                 continue;
             }
-            for level in &layer.levels {
-                for template in &level.paths {
-                    let path = interpolate_path(template, variables);
-                    let Some(data) = self.files.get(&path) else { continue };
-                    let data = data.as_ref().map_err(|reason| format!("Unable to parse {path}: {reason}"))?;
-                    if let Some(value) = data.get(root) {
-                        found.push(value.clone());
-                        if merge == Merge::First {
-                            break;
-                        }
-                    }
-                }
-                if merge == Merge::First && !found.is_empty() {
-                    break;
-                }
-            }
+            self.found_in_layer(layer, root, merge, variables, &mut found)?;
             if merge == Merge::First && !found.is_empty() {
                 break;
             }
@@ -300,6 +379,32 @@ impl Hiera {
             };
         }
         Ok(Some(value))
+    }
+
+    /// Adds the values of `root` at the levels of `layer` to `found`, highest priority first;
+    /// with `first`, only the first one.
+    fn found_in_layer(
+        &self,
+        layer: &Layer,
+        root: &str,
+        merge: Merge,
+        variables: Variables,
+        found: &mut Vec<Json>,
+    ) -> Result<(), String> {
+        for level in &layer.levels {
+            for template in &level.paths {
+                let path = interpolate_path(template, variables);
+                let Some(data) = self.files.get(&path) else { continue };
+                let data = data.as_ref().map_err(|reason| format!("Unable to parse {path}: {reason}"))?;
+                if let Some(value) = data.get(root) {
+                    found.push(value.clone());
+                    if merge == Merge::First {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A data value with the interpolations in its strings done.
@@ -326,7 +431,7 @@ impl Hiera {
         if let Some(inner) = trimmed.strip_prefix("%{").and_then(|rest| rest.strip_suffix('}'))
             && let Some(key) = function_argument(inner, "alias")
         {
-            return Ok(self.lookup_at_depth(&key, Merge::First, variables, depth + 1)?.unwrap_or(Value::Undef));
+            return Ok(self.lookup_at_depth(&key, None, variables, depth + 1)?.unwrap_or(Value::Undef));
         }
         let mut out = String::new();
         let mut rest = text;
@@ -341,7 +446,7 @@ impl Hiera {
             let value = if let Some(literal) = function_argument(inner, "literal") {
                 Value::String(literal)
             } else if let Some(key) = function_argument(inner, "lookup").or_else(|| function_argument(inner, "hiera")) {
-                self.lookup_at_depth(&key, Merge::First, variables, depth + 1)?.unwrap_or(Value::Undef)
+                self.lookup_at_depth(&key, None, variables, depth + 1)?.unwrap_or(Value::Undef)
             } else if function_argument(inner, "alias").is_some() {
                 return Err(format!(
                     "'alias' interpolation is only permitted if the expression is equal to the entire string: '{text}'"
@@ -358,6 +463,28 @@ impl Hiera {
         out.push_str(rest);
         Ok(Value::String(out))
     }
+}
+
+/// Puppet's checks of a `lookup_options` value: a hash and, in a module's data, only keys
+/// and patterns of that module's keys.
+fn validate_lookup_options(options: &Json, module: Option<&str>) -> Result<(), String> {
+    let Json::Object(options) = options else {
+        return Err(format!("value of {LOOKUP_OPTIONS} must be a hash"));
+    };
+    let Some(module) = module else { return Ok(()) };
+    let prefix = format!("{module}::");
+    for key in options.keys() {
+        if let Some(pattern) = key.strip_prefix('^') {
+            if !pattern.starts_with(&prefix) {
+                return Err(format!(
+                    "all {LOOKUP_OPTIONS} patterns must match a key starting with module name '{module}'"
+                ));
+            }
+        } else if !key.starts_with(&prefix) {
+            return Err(format!("all {LOOKUP_OPTIONS} keys must start with module name '{module}'"));
+        }
+    }
+    Ok(())
 }
 
 /// `name('arg')` or `name("arg")`: the argument.
@@ -467,7 +594,7 @@ mod tests {
             "facts.fqdn" => Some(Value::String("db1.example.net".into())),
             _ => None,
         };
-        let show = |key: &str, merge: Merge| format!("{:?}", hiera.lookup(key, merge, &variables));
+        let show = |key: &str, merge: Merge| format!("{:?}", hiera.lookup(key, Some(merge), &variables));
         assert_eq!(show("app::port", Merge::First), "Ok(Some(Integer(5432)))");
         assert_eq!(show("app::users", Merge::Unique), r#"Ok(Some(Array([String("a"), String("b")])))"#);
         assert_eq!(
@@ -481,5 +608,80 @@ mod tests {
         assert!(
             matches!(Merge::from_value(&Value::String("nope".into())), Err(message) if message == "Unknown merge strategy: 'nope'")
         );
+    }
+
+    fn with_module_layer(mut hiera: Hiera, module: &str, path: &str, text: &str) -> Hiera {
+        hiera.files.insert(path.to_string(), serde_saphyr::from_str::<Json>(text).map_err(|err| err.to_string()));
+        hiera.layers.push(Layer { module: Some(module.into()), levels: vec![Level { paths: vec![path.into()] }] });
+        hiera.has_lookup_options = true;
+        hiera
+    }
+
+    #[test]
+    fn lookup_options_choose_the_merge_of_a_lookup_that_names_none() {
+        let hiera = with_module_layer(
+            hiera(
+                &[
+                    (
+                        "data/high.yaml",
+                        "lookup_options: {app::a: {merge: first}}\napp::a: [1]\napp::b: [1]\napp::d: [4]\n",
+                    ),
+                    (
+                        "data/low.yaml",
+                        "lookup_options: {app::a: {merge: unique}, '^app::(b|d)$': {merge: unique}}\napp::a: [2]\napp::b: [2]\napp::d: [5]\n",
+                    ),
+                ],
+                &["data/high.yaml", "data/low.yaml"],
+            ),
+            "app",
+            "modules/app/data/common.yaml",
+            "lookup_options: {app::b: {merge: first}, app::c: {convert_to: [Sensitive]}}\napp::b: [3]\n",
+        );
+        let variables = |_: &str| None;
+        let show = |key: &str, merge: Option<Merge>| format!("{:?}", hiera.lookup(key, merge, &variables).unwrap());
+        // The higher level's entry for app::a replaces the lower one's whole.
+        assert_eq!(show("app::a", None), "Some(Array([Integer(1)]))");
+        // A key's own entry, even the module's, comes before any pattern.
+        assert_eq!(show("app::b", None), "Some(Array([Integer(1)]))");
+        // Without one, the first pattern that matches.
+        assert_eq!(show("app::d", None), "Some(Array([Integer(4), Integer(5)]))");
+        assert_eq!(show("app::d", Some(Merge::First)), "Some(Array([Integer(4)]))");
+        assert_eq!(show("lookup_options", Some(Merge::Hash)), "None");
+        let options = hiera.key_options("app::c.x", &variables).unwrap();
+        assert_eq!(options, KeyOptions { merge: None, convert_to: Some(("Sensitive".to_string(), Vec::new())) });
+    }
+
+    #[test]
+    fn lookup_options_that_puppet_refuses_are_errors() {
+        let variables = |_: &str| None;
+        let foreign = with_module_layer(
+            Hiera::default(),
+            "app",
+            "modules/app/data/common.yaml",
+            "lookup_options: {other::x: {merge: unique}}\n",
+        );
+        assert_eq!(
+            foreign.lookup("app::x", None, &variables).unwrap_err(),
+            "all lookup_options keys must start with module name 'app'"
+        );
+        let pattern =
+            with_module_layer(Hiera::default(), "app", "modules/app/data/common.yaml", "lookup_options: {'^x': {}}\n");
+        assert_eq!(
+            pattern.lookup("app::x", None, &variables).unwrap_err(),
+            "all lookup_options patterns must match a key starting with module name 'app'"
+        );
+        let not_a_hash =
+            with_module_layer(Hiera::default(), "app", "modules/app/data/common.yaml", "lookup_options: [x]\n");
+        assert_eq!(
+            not_a_hash.lookup("app::x", None, &variables).unwrap_err(),
+            "value of lookup_options must be a hash"
+        );
+        let bad_merge = with_module_layer(
+            Hiera::default(),
+            "app",
+            "modules/app/data/common.yaml",
+            "lookup_options: {app::x: {merge: sideways}}\n",
+        );
+        assert_eq!(bad_merge.lookup("app::x", None, &variables).unwrap_err(), "Unknown merge strategy: 'sideways'");
     }
 }

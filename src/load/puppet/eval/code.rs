@@ -151,16 +151,62 @@ impl Evaluator {
     }
 
     /// A Hiera lookup with the variables of `scope` (facts among them) in interpolations;
-    /// None when no level has the key.
+    /// None when no level has the key. Without a merge strategy, the key's `lookup_options`
+    /// choose one; their `convert_to` converts the value found, as `Type.new(value)` does.
     pub(crate) fn lookup_data(
         &mut self,
-        scope: &Scope,
+        scope: &mut Scope,
         key: &str,
-        merge: Merge,
+        merge: Option<Merge>,
         span: Span,
     ) -> EvalResult<Option<Value>> {
-        let variable = |name: &str| lookup_variable(scope, name);
-        self.code.hiera.lookup(key, merge, &variable).map_err(|message| EvalError::new(span, message))
+        let (found, options) = {
+            let variable = |name: &str| lookup_variable(scope, name);
+            let hiera = &self.code.hiera;
+            let found = hiera.lookup(key, merge, &variable).map_err(|message| EvalError::new(span, message))?;
+            let options = hiera.key_options(key, &variable).map_err(|message| EvalError::new(span, message))?;
+            (found, options)
+        };
+        match (found, options.convert_to) {
+            (Some(value), Some((type_name, args))) => {
+                self.convert_found(scope, key, value, &type_name, args, span).map(Some)
+            }
+            (found, _) => Ok(found),
+        }
+    }
+
+    /// `convert_to` of `lookup_options`: `new(Type, value, args...)` for a type given as text.
+    fn convert_found(
+        &mut self,
+        scope: &mut Scope,
+        key: &str,
+        value: Value,
+        type_name: &str,
+        args: Vec<Value>,
+        span: Span,
+    ) -> EvalResult {
+        let parsed = crate::lang::parse(type_name);
+        let type_expr = match (parsed.errors.first(), parsed.file.statements.as_slice()) {
+            (None, [ast::Statement { kind: ast::StatementKind::Expr(expr), .. }])
+                if matches!(expr.kind, ast::ExprKind::TypeRef(_) | ast::ExprKind::Access { .. }) =>
+            {
+                expr.clone()
+            }
+            (error, _) => {
+                let reason = error.map_or_else(|| "not a data type".to_string(), |error| error.message.clone());
+                return Err(EvalError::new(
+                    span,
+                    format!(
+                        "Invalid data type in lookup_options for key '{key}' could not parse '{type_name}', error: '{reason}'"
+                    ),
+                ));
+            }
+        };
+        let mut arguments = vec![value];
+        arguments.extend(args);
+        self.convert(scope, type_name, &type_expr, arguments, span).map_err(|err| {
+            EvalError::new(span, format!("The convert_to lookup_option for key '{key}' raised error: {}", err.message))
+        })
     }
 }
 

@@ -22,7 +22,7 @@
 mod code;
 pub mod functions;
 mod operators;
-mod regex;
+pub(crate) mod regex;
 mod resources;
 mod types;
 

@@ -15,7 +15,7 @@ pub fn lookup(evaluator: &mut Evaluator, scope: &mut Scope, call: &Call) -> Eval
         other => return Err(call.bad_argument("a String or an Array of Strings", other)),
     };
     let mut value_type = DataType::Any;
-    let mut merge = Merge::First;
+    let mut merge = None;
     let mut default = None;
     match &call.args[1..] {
         [Value::Hash(options)] => {
@@ -82,6 +82,8 @@ pub fn hiera(evaluator: &mut Evaluator, scope: &mut Scope, call: &Call) -> EvalR
         "hiera_hash" => Merge::Hash,
         _ => Merge::First,
     };
+    // The hiera functions name their strategy, so `lookup_options` never choose one for them.
+    let merge = Some(merge);
     match (evaluator.lookup_data(scope, &key, merge, call.span)?, call.args.get(1)) {
         (Some(value), _) => Ok(value),
         (None, Some(default)) => Ok(default.clone()),
