@@ -395,8 +395,9 @@ fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::
 }
 
 /// Plans a model; prints cycle diagnostics and returns `None` when it cannot be ordered.
-fn plan_checked(path: &Path, loaded: &Loaded, inventory: &Inventory, options: &PlanOptions) -> Option<Plan> {
-    report_cycles(path, loaded, plan::plan(&loaded.model, inventory, options))
+/// The plan's shape (no changes), or `None` after printing the diagnostics of a node cycle.
+fn shape_checked(path: &Path, loaded: &Loaded, options: &PlanOptions) -> Option<Plan> {
+    report_cycles(path, loaded, plan::shape(&loaded.model, options))
 }
 
 /// The plan, or `None` after printing the diagnostics of a node cycle.
@@ -415,7 +416,7 @@ fn validate(source: &SourceArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
-    let Some(plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
+    let Some(plan) = shape_checked(&source.path, &loaded, &options) else {
         return Ok(ExitCode::from(1));
     };
     let n_components: usize = plan.nodes.values().map(Vec::len).sum();
@@ -557,7 +558,7 @@ fn show(source: &SourceArgs, environment: &str, app: Option<String>, format: Sho
         filter: Filter { nodes: None, application: app.clone() },
         ..PlanOptions::default()
     };
-    let Some(mut plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
+    let Some(mut plan) = shape_checked(&source.path, &loaded, &options) else {
         return Ok(ExitCode::from(1));
     };
     if let Some(app) = &app {
@@ -605,14 +606,14 @@ fn graph(source: &SourceArgs, format: GraphFormat, direction: Direction) -> anyh
             let options = plan::picture::SvgOptions { top_to_bottom: direction == Direction::Tb, ..Default::default() };
             write_stdout(&plan::picture::svg(&plan::picture::of_model(&loaded.model), &options))?;
             let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
-            return Ok(match plan_checked(&source.path, &loaded, &Inventory::default(), &options) {
+            return Ok(match shape_checked(&source.path, &loaded, &options) {
                 Some(_) => ExitCode::SUCCESS,
                 None => ExitCode::from(1),
             });
         }
     };
     let options = PlanOptions { revision: loaded.revision.clone(), ..PlanOptions::default() };
-    let Some(plan) = plan_checked(&source.path, &loaded, &Inventory::default(), &options) else {
+    let Some(plan) = shape_checked(&source.path, &loaded, &options) else {
         return Ok(ExitCode::from(1));
     };
     write_stdout(&text_format(&plan))?;

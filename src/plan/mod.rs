@@ -200,6 +200,14 @@ pub fn plan(model: &Model, inventory: &Inventory, options: &PlanOptions) -> Resu
     })
 }
 
+/// The plan's shape alone: the applications, each node's components in run order, the
+/// edges and the node groups, without comparing anything (what `validate`, `show` and `graph`
+/// print). Planning a large site against an empty inventory would make a change, with a diff
+/// of all its parameters, of every component only to drop it.
+pub fn shape(model: &Model, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+    finish(model, &Inventory::default(), options, Ordering::of(model), Vec::new())
+}
+
 /// Plans the model against the inventory with an ordering computed beforehand.
 pub fn plan_ordered(
     model: &Model,
