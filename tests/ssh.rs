@@ -7,6 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use support::serve::Served;
 use support::sshd::{Sshd, processes_with};
 use support::{Repo, change_lines};
 
@@ -227,6 +228,17 @@ fn a_node_connection_stays_open_for_the_next_run_unless_control_persist_is_0() {
     assert!(run.stdout.contains("Success: 4 nodes in 2 groups"), "{}\n{}", run.stdout, run.stderr);
     let now = settled_connections(&fleet.sshd, 4);
     assert_eq!(now.iter().filter(|pid| kept.contains(pid)).count(), 3, "{kept:?} then {now:?}");
+}
+
+#[test]
+fn a_controller_that_stops_closes_the_connections_its_runs_kept() {
+    let fleet = Fleet::lamp();
+    let mut served = Served::start(fleet.repo.path(), "");
+    let job = served.wait_for_job(1);
+    assert_eq!(job["state"], "success", "{job}\n{}", served.log());
+    settled_connections(&fleet.sshd, 4);
+    assert_eq!(served.terminate(), Some(0), "{}", served.log());
+    settled_connections(&fleet.sshd, 0);
 }
 
 #[test]

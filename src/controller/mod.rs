@@ -299,7 +299,8 @@ impl Controller {
     }
 
     /// Stops taking work, lets a running job finish for the configured grace period and
-    /// then cancels it, and waits for every task. Undelivered posts stay in the outbox.
+    /// then cancels it, waits for every task, and closes the connections to SSH nodes that
+    /// runs kept open. Undelivered posts stay in the outbox.
     pub async fn shutdown(&self) {
         self.0.shutdown.cancel();
         self.0.watcher.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
@@ -316,6 +317,8 @@ impl Controller {
         }
         self.0.abort.cancel();
         self.0.tracker.wait().await;
+        // No run is left to use the connections to SSH nodes that runs kept open.
+        crate::exec::close_kept_connections(&self.0.engine.state).await;
     }
 
     fn queues(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<EnvQueue>>> {

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use check::{CheckOutcome, wait_available};
 pub use transport::Code;
+pub use transport::ssh::close_kept_connections;
 
 use crate::model::{AvailabilityCheck, MaxFailures, Node, OnFailure, Params, PuppetCode, Transport};
 use crate::state_dir::StateDir;

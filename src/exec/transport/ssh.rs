@@ -458,6 +458,29 @@ impl Transport for Ssh {
     }
 }
 
+/// Closes the connections runs kept open under the state directory (`STATE/ssh/`), each
+/// through its socket (`ssh -O exit`): a controller that stops does not leave them to wait
+/// out their `control_persist`. A socket whose connection is already gone is passed over.
+pub async fn close_kept_connections(state: &StateDir) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(entries) = std::fs::read_dir(state.ssh_dir()) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|kind| kind.is_socket()) {
+            continue;
+        }
+        let Some(option) = control_path_option(&entry.path()) else { continue };
+        // With -O, ssh only talks to the master on the socket: the host is never contacted.
+        let mut command = tokio::process::Command::new("ssh");
+        command
+            .args(["-o", &option, "-O", "exit", "kept-connection"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let _ = tokio::time::timeout(STOP_WAIT, command.status()).await;
+    }
+}
+
 /// Where the socket of the connection to `node` kept between runs goes: under the state
 /// directory, named by everything that decides where and how ssh connects (a changed
 /// inventory entry gets a new connection, never the old one). `None` when connections are
