@@ -20,46 +20,49 @@ pub struct RawInventory {
     pub nodes: Vec<RawNode>,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawNodeDefaults {
-    pub transport: Option<RawTransport>,
-    /// Ask Facter on each node for its facts (the inventory's facts still win).
-    pub gather_facts: Option<bool>,
-    pub user: Option<String>,
-    pub port: Option<u16>,
-    /// Seconds one node's run may take.
-    pub timeout: Option<Spanned<u64>>,
-    pub identity_file: Option<String>,
-    pub known_hosts: Option<String>,
-    pub jump: Option<String>,
-    pub work_dir: Option<String>,
-    pub accept_new_host_keys: Option<bool>,
-    /// Seconds a node's connection stays open after a run, for the next one.
-    pub control_persist: Option<Spanned<u64>>,
+/// Declares an inventory entry with the settings a node and the inventory's `defaults`
+/// share, written once here: serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, which both entries need.
+macro_rules! with_node_settings {
+    ($(#[$attribute:meta])* pub struct $name:ident { $($(#[$field_attribute:meta])* pub $field:ident: $type:ty,)* }) => {
+        $(#[$attribute])*
+        pub struct $name {
+            $($(#[$field_attribute])* pub $field: $type,)*
+            pub transport: Option<RawTransport>,
+            /// Ask Facter on each node for its facts (the inventory's facts still win).
+            pub gather_facts: Option<bool>,
+            pub user: Option<String>,
+            pub port: Option<u16>,
+            /// Seconds one node's run may take.
+            pub timeout: Option<Spanned<u64>>,
+            pub identity_file: Option<String>,
+            pub known_hosts: Option<String>,
+            pub jump: Option<String>,
+            pub work_dir: Option<String>,
+            pub accept_new_host_keys: Option<bool>,
+            /// Seconds a node's connection stays open after a run, for the next one.
+            pub control_persist: Option<Spanned<u64>>,
+        }
+    };
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNode {
-    pub name: Spanned<String>,
-    pub transport: Option<RawTransport>,
-    pub address: Option<String>,
-    pub port: Option<u16>,
-    pub user: Option<String>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub facts: serde_json::Map<String, Value>,
-    pub gather_facts: Option<bool>,
-    pub timeout: Option<Spanned<u64>>,
-    pub identity_file: Option<String>,
-    pub known_hosts: Option<String>,
-    pub jump: Option<String>,
-    pub work_dir: Option<String>,
-    pub accept_new_host_keys: Option<bool>,
-    /// Seconds a node's connection stays open after a run, for the next one.
-    pub control_persist: Option<Spanned<u64>>,
+with_node_settings! {
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawNodeDefaults {}
+}
+
+with_node_settings! {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawNode {
+        pub name: Spanned<String>,
+        pub address: Option<String>,
+        #[serde(default)]
+        pub labels: BTreeMap<String, String>,
+        #[serde(default)]
+        pub facts: serde_json::Map<String, Value>,
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
