@@ -649,12 +649,12 @@ impl Controller {
 }
 
 fn make_forge(config: &Config, notes_repo: std::path::PathBuf) -> anyhow::Result<Arc<dyn Forge>> {
-    use crate::report::{gitea::Gitea, github::GitHub, gitlab::GitLab, notes::Notes};
+    use crate::report::{github::GitHub, gitlab::GitLab, notes::Notes};
     Ok(match &config.forge {
         ForgeConfig::Notes => Arc::new(Notes::new(notes_repo)),
         ForgeConfig::Hosted { kind, api_url, repository, token } => match kind {
             ForgeKind::GitHub => Arc::new(GitHub::new(api_url, repository, token.expose())?),
-            ForgeKind::Gitea => Arc::new(Gitea::new(api_url, repository, token.expose())?),
+            ForgeKind::Gitea => Arc::new(GitHub::gitea(api_url, repository, token.expose())?),
             ForgeKind::GitLab => Arc::new(GitLab::new(api_url, repository, token.expose())?),
         },
     })

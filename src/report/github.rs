@@ -1,10 +1,12 @@
-//! GitHub and GitHub Enterprise (`api_url`), with a token sent as `Authorization: Bearer`.
+//! GitHub and GitHub Enterprise (`api_url`), with a token sent as `Authorization: Bearer`;
+//! and Gitea and Forgejo, which keep GitHub's routes (`api_url` is `https://HOST/api/v1`),
+//! with a token sent as `Authorization: token TOKEN`.
 //!
-//! Statuses are `POST /repos/{owner}/{repo}/statuses/{sha}`. A pull request's comments are
-//! its issue's comments: listed a hundred a page, created with `POST
-//! .../issues/{number}/comments`, edited with `PATCH .../issues/comments/{id}` (octocrab's
-//! own `update_comment` sends a POST there, which GitHub's description does not have) and
-//! deleted with `DELETE` on the same path.
+//! Statuses are `POST /repos/{owner}/{repo}/statuses/{sha}` with GitHub's states. A pull
+//! request's comments are its issue's comments: listed a hundred a page on GitHub and whole
+//! on Gitea (`GET .../issues/{number}/comments`), created with `POST` there, edited with
+//! `PATCH .../issues/comments/{id}` (octocrab's own `update_comment` sends a POST there,
+//! which GitHub's description does not have) and deleted with `DELETE` on the same path.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -16,15 +18,20 @@ use super::{BoxFuture, CommitStatus, DeliveryError, Forge, Post};
 /// GitHub's page size for lists, at most 100.
 const PAGE: usize = 100;
 
+/// A client of GitHub's API, or of Gitea's.
 pub struct GitHub {
     api: JsonApi,
     /// `/repos/OWNER/NAME`.
     repo: String,
+    /// `github` or `gitea`.
+    name: &'static str,
+    /// Whether comments are listed a page at a time (GitHub) or whole (Gitea).
+    paged: bool,
 }
 
 impl GitHub {
-    /// A client of the API at `api_url` for `repository` (`owner/name`), authenticated with
-    /// `token`. Needs a tokio runtime.
+    /// A client of GitHub's API at `api_url` for `repository` (`owner/name`), authenticated
+    /// with `token`. Needs a tokio runtime.
     pub fn new(api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
         let (owner, repo) = split_repository(repository)?;
         let api = JsonApi::new(
@@ -33,7 +40,20 @@ impl GitHub {
             "application/vnd.github+json",
             (http::header::AUTHORIZATION, format!("Bearer {token}")),
         )?;
-        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}") })
+        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}"), name: "github", paged: true })
+    }
+
+    /// A client of Gitea's (or Forgejo's) API at `api_url` for `repository`, authenticated
+    /// with `token`. Needs a tokio runtime.
+    pub fn gitea(api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
+        let (owner, repo) = split_repository(repository)?;
+        let api = JsonApi::new(
+            "Gitea",
+            api_url,
+            "application/json",
+            (http::header::AUTHORIZATION, format!("token {token}")),
+        )?;
+        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}"), name: "gitea", paged: false })
     }
 }
 
@@ -46,7 +66,7 @@ pub(super) fn split_repository(repository: &str) -> anyhow::Result<(&str, &str)>
 }
 
 /// A status as GitHub takes it, and Gitea after it.
-pub(super) fn status_body(status: &CommitStatus) -> Value {
+fn status_body(status: &CommitStatus) -> Value {
     let mut body = json!({
         "state": status.state.as_str(),
         "context": status.context,
@@ -61,22 +81,22 @@ pub(super) fn status_body(status: &CommitStatus) -> Value {
 // GitHub's routes for statuses and a pull request's comments, which Gitea keeps too; `repo`
 // is `/repos/OWNER/NAME`.
 
-pub(super) async fn post_status(api: &JsonApi, repo: &str, status: &CommitStatus) -> Result<(), DeliveryError> {
+async fn post_status(api: &JsonApi, repo: &str, status: &CommitStatus) -> Result<(), DeliveryError> {
     let route = format!("{repo}/statuses/{}", status.sha);
     api.send(Method::POST, &route, Some(&status_body(status))).await.map(drop)
 }
 
-pub(super) async fn create_comment(api: &JsonApi, repo: &str, number: u64, body: &str) -> Result<(), DeliveryError> {
+async fn create_comment(api: &JsonApi, repo: &str, number: u64, body: &str) -> Result<(), DeliveryError> {
     let route = format!("{repo}/issues/{number}/comments");
     api.send(Method::POST, &route, Some(&json!({ "body": body }))).await.map(drop)
 }
 
-pub(super) async fn update_comment(api: &JsonApi, repo: &str, id: u64, body: &str) -> Result<(), DeliveryError> {
+async fn update_comment(api: &JsonApi, repo: &str, id: u64, body: &str) -> Result<(), DeliveryError> {
     let route = format!("{repo}/issues/comments/{id}");
     api.send(Method::PATCH, &route, Some(&json!({ "body": body }))).await.map(drop)
 }
 
-pub(super) async fn delete_comment(api: &JsonApi, repo: &str, id: u64) -> Result<(), DeliveryError> {
+async fn delete_comment(api: &JsonApi, repo: &str, id: u64) -> Result<(), DeliveryError> {
     let route = format!("{repo}/issues/comments/{id}");
     api.send(Method::DELETE, &route, None).await.map(drop)
 }
@@ -95,6 +115,10 @@ pub(super) fn comments_of(answer: &Value) -> Vec<ForgeComment> {
 
 impl CommentApi for GitHub {
     async fn list(&self, number: u64) -> Result<Vec<ForgeComment>, DeliveryError> {
+        if !self.paged {
+            let route = format!("{}/issues/{number}/comments", self.repo);
+            return Ok(comments_of(&self.api.send(Method::GET, &route, None).await?));
+        }
         let mut all = Vec::new();
         for page in 1.. {
             let route = format!("{}/issues/{number}/comments?per_page={PAGE}&page={page}", self.repo);
@@ -123,7 +147,7 @@ impl CommentApi for GitHub {
 
 impl Forge for GitHub {
     fn name(&self) -> &'static str {
-        "github"
+        self.name
     }
 
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>> {

@@ -3,13 +3,12 @@
 //!
 //! [`Post`] is the forge-neutral model of what is said: a commit status, or a sticky
 //! comment on a pull request. [`Forge`] is what a forge implements to say it ([`github`],
-//! [`gitea`], [`gitlab`], [`notes`]); the three hosted forges share one HTTP client
+//! for Gitea too, [`gitlab`], [`notes`]); the three hosted forges share one HTTP client
 //! ([`api`]) and one way of keeping a comment in place ([`sticky`]). [`outbox::Outbox`]
 //! writes every post to the store first and delivers it with backoff, in order per target
 //! and context, across restarts. Only this module knows forges.
 
 pub mod api;
-pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod notes;
