@@ -247,3 +247,25 @@ site {
     let plan = repo.ordo(&["plan", "--format", "json"]).success().stdout;
     assert!(plan.contains("Class[Shop::Db]") && !plan.contains("hunter2"), "{plan}");
 }
+
+#[test]
+fn a_change_to_a_class_a_node_definition_includes_runs_that_node_again() {
+    let repo = lamp_with_node_definitions();
+    repo.edit("manifests/nodes.pp", "node /^dev5\\./ {\n", "node /^dev5\\./ {\n  include lamp::banner\n");
+    repo.write(
+        "modules/lamp/manifests/banner.pp",
+        "class lamp::banner {\n  file { \"${facts['ordo_node_dir']}/banner\": content => \"v1\\n\" }\n}\n",
+    );
+    repo.commit("dev5 gets a banner");
+    repo.ordo(&["apply", "--yes", "--nodes", "dev5.example.net"]).success();
+    assert_eq!(repo.read(".ordo/nodes/dev5.example.net/banner"), "v1\n");
+    assert!(!change_lines(&repo.plan_json()).iter().any(|line| line.contains("dev5")));
+
+    // Only the module's class changes: the node's catalog is out of date all the same.
+    repo.edit("modules/lamp/manifests/banner.pp", "v1", "v2");
+    repo.commit("a new banner");
+    let plan = repo.plan_json();
+    assert!(change_lines(&plan).contains(&"change Node[dev5.example.net]@dev5.example.net".to_string()), "{plan}");
+    repo.ordo(&["apply", "--yes", "--nodes", "dev5.example.net"]).success();
+    assert_eq!(repo.read(".ordo/nodes/dev5.example.net/banner"), "v2\n");
+}

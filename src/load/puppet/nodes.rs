@@ -76,7 +76,9 @@ pub fn add_node_only_components(
                 is_class: false,
                 code: Arc::clone(puppet_code),
             }),
-            code_id: puppet_code.main_manifest.digest.as_str().into(),
+            // A node definition may include any class of any module, even one a lookup
+            // names: its catalog is as new as the whole module path.
+            code_id: puppet_code.code_id.as_str().into(),
             produces: Vec::new(),
             consumes: Vec::new(),
             requires: Vec::new(),
