@@ -269,3 +269,29 @@ fn a_change_to_a_class_a_node_definition_includes_runs_that_node_again() {
     repo.ordo(&["apply", "--yes", "--nodes", "dev5.example.net"]).success();
     assert_eq!(repo.read(".ordo/nodes/dev5.example.net/banner"), "v2\n");
 }
+
+#[test]
+fn upgrading_a_module_a_defined_type_uses_runs_only_its_components() {
+    let repo = Repo::example("lamp-puppet");
+    repo.edit("modules/lamp/manifests/mysql.pp", ") {\n", ") {\n  include tuning\n");
+    repo.write(
+        "modules/tuning/manifests/init.pp",
+        "class tuning {\n  file { \"${facts['ordo_node_dir']}/tuning.conf\": content => \"v1\\n\" }\n}\n",
+    );
+    repo.git_init();
+    repo.commit("the databases are tuned");
+    repo.ordo(&["apply", "--yes"]).success();
+    assert_eq!(repo.read(".ordo/nodes/dev1.example.net/tuning.conf"), "v1\n");
+
+    // A new version of the module: the databases, which include it, run again; nothing else.
+    repo.edit("modules/tuning/manifests/init.pp", "v1", "v2");
+    repo.commit("tuning v2");
+    let plan = repo.plan_json();
+    assert_eq!(
+        change_lines(&plan),
+        ["change Lamp::Mysql[app1]@dev1.example.net", "change Lamp::Mysql[app2]@dev1.example.net"]
+    );
+    assert_eq!(plan["changes"][0]["reasons"], serde_json::json!(["code"]));
+    repo.ordo(&["apply", "--yes"]).success();
+    assert_eq!(repo.read(".ordo/nodes/dev1.example.net/tuning.conf"), "v2\n");
+}

@@ -14,13 +14,15 @@
 //!   type's defaults are not applied, as Puppet 5 stored only what was set. A mapping entry
 //!   that is not a parameter of the capability type is ignored, as in Puppet, with a warning.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::eval::{Code, Evaluator, Scope};
 use super::layout::{CapabilityType, Layout};
+use super::reach::Reached;
 use super::value::{DataType, Value};
 use super::{Definitions, Mapping, Pending, evaluation_error, resource_statement_error};
 use crate::diag::{Diagnostic, suggest};
@@ -31,6 +33,8 @@ use crate::model::{Capability, Component, Implementation, Model, Node, Param, Pa
 /// What resolving components needs besides the components.
 pub struct Context<'a> {
     pub definitions: &'a Definitions<'a>,
+    /// What each class's and defined type's code reaches, for the code ids.
+    pub reach: &'a super::reach::Index<'a>,
     pub capability_types: &'a BTreeMap<String, CapabilityType>,
     pub layout: &'a Layout,
     pub puppet_code: &'a Arc<PuppetCode>,
@@ -69,6 +73,8 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
     };
     let mut evaluator = Evaluator::with_code(Arc::clone(context.code));
     let mut resolved: Vec<Option<Component>> = vec![None; pending.len()];
+    // A code id depends on the component's type alone, and many components share a type.
+    let mut code_ids: HashMap<(&str, bool), Arc<str>> = HashMap::new();
     // Mapping entries already warned about, and capabilities that could not be produced:
     // their consumers are skipped rather than reported as consequences.
     let mut warned: BTreeSet<(Arc<str>, u32)> = BTreeSet::new();
@@ -189,7 +195,10 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                 is_class: component.is_class,
                 code: Arc::clone(context.puppet_code),
             }),
-            code_id: component_code_id(loader, component, context)?.into(),
+            code_id: match code_ids.entry((component.puppet_type.as_str(), component.is_class)) {
+                Entry::Occupied(known) => Arc::clone(known.get()),
+                Entry::Vacant(entry) => Arc::clone(entry.insert(component_code_id(loader, component, context)?.into())),
+            },
             produces: component.produces.clone(),
             consumes: component.consumes.clone(),
             requires: component.requires.clone(),
@@ -392,22 +401,42 @@ fn produce(
 }
 
 /// The identity of a component's code: the file that defines its type, the templates, files
-/// and plugins of its module, and the main manifest's node definitions and top-scope code,
-/// which its node's run applies with it. A change elsewhere does not touch it.
+/// and plugins of its module, the main manifest's node definitions and top-scope code, which
+/// its node's run applies with it, and the other files and modules its code reaches
+/// (`reach`). A change elsewhere does not touch it; code that names what it uses only when it
+/// runs has the whole module path's id.
 fn component_code_id(loader: &Loader, component: &Pending, context: &Context) -> anyhow::Result<String> {
+    let (files, modules) = match context.reach.reach(&component.puppet_type, component.is_class) {
+        Reached::Everything => return Ok(context.puppet_code.code_id.clone()),
+        Reached::Some { files, modules } => (files, modules),
+    };
     let mut hasher = Sha256::new();
     let blob = crate::source::blob_id(component.defined_in.text.as_bytes())?;
     hasher.update(component.defined_in.path.as_bytes());
     hasher.update(&blob);
-    let module = component.puppet_type.split("::").next().unwrap_or_default();
-    if let Some(dir) = context.layout.modules.get(module) {
-        for part in ["templates", "files", "lib"] {
-            hasher.update(loader.snapshot.tree_id(&format!("{dir}/{part}"))?.as_bytes());
+    let own_module = component.puppet_type.split("::").next().unwrap_or_default();
+    let module_trees = |hasher: &mut Sha256, module: &str| -> anyhow::Result<()> {
+        if let Some(dir) = context.layout.modules.get(module) {
+            for part in ["templates", "files", "lib"] {
+                hasher.update(loader.snapshot.tree_id(&format!("{dir}/{part}"))?.as_bytes());
+            }
         }
-    }
+        Ok(())
+    };
+    module_trees(&mut hasher, own_module)?;
     // Without node definitions or top-scope code, ids are what they were before there were any.
     if !context.puppet_code.main_manifest.text.is_empty() {
         hasher.update(context.puppet_code.main_manifest.digest.as_bytes());
+    }
+    // Code that reaches nothing beyond its own file and module keeps the id it had before
+    // other files and modules counted.
+    for (path, text) in files.into_iter().filter(|(path, _)| *path != &*component.defined_in.path) {
+        hasher.update(path.as_bytes());
+        hasher.update(crate::source::blob_id(text.as_bytes())?);
+    }
+    for module in modules.iter().filter(|module| module.as_str() != own_module) {
+        hasher.update(module.as_bytes());
+        module_trees(&mut hasher, module)?;
     }
     Ok(crate::text::hex(&hasher.finalize()))
 }

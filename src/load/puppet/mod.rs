@@ -21,6 +21,7 @@ pub(crate) mod hiera;
 mod layout;
 mod lower;
 mod nodes;
+mod reach;
 mod site;
 mod validate;
 pub mod value;
@@ -225,8 +226,15 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
     if !capabilities_valid {
         return Ok(model);
     }
+    let reach = reach::Index::new(
+        &parsed,
+        &layout,
+        &code.ruby_functions,
+        puppet_code.files.iter().map(|file| file.path.as_str()),
+    );
     let context = components::Context {
         definitions: &definitions,
+        reach: &reach,
         capability_types: &capability_types,
         layout: &layout,
         puppet_code: &puppet_code,
