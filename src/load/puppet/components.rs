@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub definitions: &'a Definitions<'a>,
     /// What each class's and defined type's code reaches, for the code ids.
     pub reach: &'a super::reach::Index<'a>,
+    /// What the main manifest's node definitions and top-scope code reach.
+    pub main_reach: &'a Reached<'a>,
     pub capability_types: &'a BTreeMap<String, CapabilityType>,
     pub layout: &'a Layout,
     pub puppet_code: &'a Arc<PuppetCode>,
@@ -402,14 +404,18 @@ fn produce(
 
 /// The identity of a component's code: the file that defines its type, the templates, files
 /// and plugins of its module, the main manifest's node definitions and top-scope code, which
-/// its node's run applies with it, and the other files and modules its code reaches
+/// its node's run applies with it, and the other files and modules its code and those reach
 /// (`reach`). A change elsewhere does not touch it; code that names what it uses only when it
 /// runs has the whole module path's id.
 fn component_code_id(loader: &Loader, component: &Pending, context: &Context) -> anyhow::Result<String> {
-    let (files, modules) = match context.reach.reach(&component.puppet_type, component.is_class) {
-        Reached::Everything => return Ok(context.puppet_code.code_id.clone()),
-        Reached::Some { files, modules } => (files, modules),
+    let reached = context.reach.reach(&component.puppet_type, component.is_class);
+    let (Reached::Some { mut files, mut modules }, Reached::Some { files: main_files, modules: main_modules }) =
+        (reached, context.main_reach)
+    else {
+        return Ok(context.puppet_code.code_id.clone());
     };
+    files.extend(main_files.iter().map(|(path, text)| (*path, *text)));
+    modules.extend(main_modules.iter().cloned());
     let mut hasher = Sha256::new();
     let blob = crate::source::blob_id(component.defined_in.text.as_bytes())?;
     hasher.update(component.defined_in.path.as_bytes());

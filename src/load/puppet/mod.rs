@@ -232,9 +232,11 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         &code.ruby_functions,
         puppet_code.files.iter().map(|file| file.path.as_str()),
     );
+    let main_reach = reach.reach_main(&parsed[manifest_start..]);
     let context = components::Context {
         definitions: &definitions,
         reach: &reach,
+        main_reach: &main_reach,
         capability_types: &capability_types,
         layout: &layout,
         puppet_code: &puppet_code,

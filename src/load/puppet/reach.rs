@@ -116,25 +116,32 @@ impl<'a> Index<'a> {
         let Some((_, own_file)) = start else {
             return Reached::Some { files: BTreeMap::new(), modules: BTreeSet::new() };
         };
-        let mut walk = Walk {
-            index: self,
-            seen: HashSet::new(),
-            files: BTreeMap::new(),
-            modules: BTreeSet::new(),
-            everything: false,
-        };
+        let mut walk = Walk::new(self);
         walk.files.insert(&own_file.path, &own_file.text);
         if let Some(module) = self.module_of(&own_file.path) {
             walk.modules.insert(module.to_string());
         }
         let own_modules = walk.modules.clone();
         walk.visit(if is_class { Kind::Class } else { Kind::Define }, &name);
-        if walk.everything {
-            return Reached::Everything;
-        }
         walk.files.remove(&*own_file.path);
         walk.modules.retain(|module| !own_modules.contains(module));
-        Reached::Some { files: walk.files, modules: walk.modules }
+        walk.reached()
+    }
+
+    /// What the main manifest's node definitions and top-scope code reach: a node's run
+    /// applies them with its components.
+    pub fn reach_main(&self, main_manifest: &'a [Parsed]) -> Reached<'a> {
+        let mut walk = Walk::new(self);
+        for file in main_manifest {
+            for statement in &file.file.statements {
+                match &statement.kind {
+                    StatementKind::Expr(expr) => walk.expr(expr, None),
+                    StatementKind::Node(node) => walk.block(&node.body, None),
+                    _ => {}
+                }
+            }
+        }
+        walk.reached()
     }
 }
 
@@ -157,7 +164,18 @@ struct Walk<'i, 'a> {
     everything: bool,
 }
 
-impl<'a> Walk<'_, 'a> {
+impl<'i, 'a> Walk<'i, 'a> {
+    fn new(index: &'i Index<'a>) -> Walk<'i, 'a> {
+        Walk { index, seen: HashSet::new(), files: BTreeMap::new(), modules: BTreeSet::new(), everything: false }
+    }
+
+    fn reached(self) -> Reached<'a> {
+        if self.everything {
+            return Reached::Everything;
+        }
+        Reached::Some { files: self.files, modules: self.modules }
+    }
+
     /// Walks the definition `name` of `kind`, unless it was walked already (its file is
     /// reached) or is not there (a built-in, or what Puppet itself would not find).
     fn visit(&mut self, kind: Kind, name: &str) {
@@ -536,6 +554,10 @@ mod tests {
         );
         assert_eq!(shown(index.reach("App::Unrelated", false)), "modules/nginx/manifests/init.pp | nginx");
         assert_eq!(shown(index.reach("nginx", true)), " | ");
+        let main = parsed(&[("manifests/site.pp", "node 'a' { include nginx }\nsite { }\n")]);
+        assert_eq!(shown(index.reach_main(&main)), "modules/nginx/manifests/init.pp | nginx");
+        let main = parsed(&[("manifests/site.pp", "node default { include $facts['role'] }\n")]);
+        assert_eq!(index.reach_main(&main), Reached::Everything);
     }
 
     #[test]
