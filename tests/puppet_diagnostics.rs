@@ -476,3 +476,25 @@ fn capability_types_declared_in_ordo_yaml() {
     );
     assert!(run.stderr.contains("Lamp::Webapp[app1-1]: expects a value for parameter 'db_host'"), "{}", run.stderr);
 }
+
+/// Node definitions that leave out a node with components: Puppet would refuse its catalog,
+/// so the plan warns (and still plans).
+#[test]
+fn nodes_no_node_definition_matches() {
+    let repo = Repo::example("lamp-puppet");
+    repo.write("manifests/nodes.pp", "node 'dev1.example.net', /^dev2\\./ {\n  notify { 'hello': }\n}\n");
+    let run = repo.ordo(&["validate"]).success();
+    expect![[r#"
+        warning: 2 nodes have components but no node definition matches them: dev3.example.net, dev4.example.net; Puppet refuses such a node's catalog (Could not find node statement with name 'default' or 'dev3.example.net')
+          ┌─ manifests/nodes.pp:1:6
+          │
+        1 │ node 'dev1.example.net', /^dev2\./ {
+          │      ^^^^^^^^^^^^^^^^^^
+          │
+          = add a node definition that matches each, or `node default { }`
+
+    "#]].assert_eq(&run.stderr);
+    repo.write("manifests/nodes.pp", "node default { }\n");
+    let run = repo.ordo(&["validate"]).success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}

@@ -244,6 +244,7 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         top: &top,
     };
     components::resolve(loader, &mut model, pending, &context)?;
+    nodes::warn_unmatched_nodes(&mut loader.diagnostics, &model, &parsed[manifest_start..], &mut evaluator);
     nodes::add_node_only_components(&mut model, &parsed[manifest_start..], &puppet_code, &mut evaluator);
     Ok(model)
 }

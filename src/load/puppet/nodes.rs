@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::Parsed;
 use super::eval::Evaluator;
+use crate::diag::Diagnostic;
 use crate::lang::ast::{NodeMatchKind, StatementKind};
 use crate::model::{Application, Component, Implementation, Model, PuppetCode, PuppetComponent};
 
@@ -106,6 +107,47 @@ pub fn add_node_only_components(
         edge.to = moved[edge.to];
     }
     model.edges.sort();
+}
+
+/// Warns of each node with components that no node definition matches, when the main
+/// manifest has node definitions: Puppet refuses such a node's catalog, so its run would
+/// fail.
+pub fn warn_unmatched_nodes(
+    diagnostics: &mut Vec<Diagnostic>,
+    model: &Model,
+    main_manifest: &[Parsed],
+    evaluator: &mut Evaluator,
+) {
+    let first_definition = main_manifest.iter().find_map(|file| {
+        file.file.statements.iter().find_map(|statement| match &statement.kind {
+            StatementKind::Node(node) => node.matches.first().and_then(|matcher| file.location(matcher.span)),
+            _ => None,
+        })
+    });
+    let Some(at) = first_definition else { return };
+    let busy: std::collections::BTreeSet<&str> =
+        model.components.iter().map(|component| component.node.as_str()).collect();
+    let unmatched: Vec<&str> =
+        busy.into_iter().filter(|node| !has_definition(evaluator, main_manifest, node)).collect();
+    let Some(first) = unmatched.first() else { return };
+    let message = match unmatched.as_slice() {
+        [node] => format!("node {node} has components but no node definition matches it"),
+        nodes => {
+            const SHOWN: usize = 5;
+            let mut names = nodes[..nodes.len().min(SHOWN)].join(", ");
+            if nodes.len() > SHOWN {
+                names.push_str(&format!(" and {} more", nodes.len() - SHOWN));
+            }
+            format!("{} nodes have components but no node definition matches them: {names}", nodes.len())
+        }
+    };
+    diagnostics.push(
+        Diagnostic::warning(format!(
+            "{message}; Puppet refuses such a node's catalog (Could not find node statement with name 'default' or '{first}')"
+        ))
+        .at(Some(at))
+        .with_note("add a node definition that matches each, or `node default { }`"),
+    );
 }
 
 #[cfg(test)]
