@@ -55,6 +55,7 @@ impl Recorder {
             while let Ok(event) = receiver.recv_timeout(gathered_by.saturating_duration_since(Instant::now())) {
                 self.writes(&event, &mut started, &mut writes)?;
             }
+            drop_superseded(&mut writes);
             if !writes.is_empty() {
                 store::lock(&self.store).record(self.job, &self.environment, &writes)?;
             }
@@ -175,6 +176,26 @@ impl Recorder {
     }
 }
 
+/// Drops a node's results that a later one in the same batch replaces: each is the node's
+/// whole result so far, and the store keeps only the last.
+fn drop_superseded(writes: &mut Vec<JobWrite>) {
+    let mut newest: std::collections::BTreeSet<(&str, NodePhase)> = std::collections::BTreeSet::new();
+    let mut keep: Vec<bool> = writes
+        .iter()
+        .rev()
+        .map(|write| match write {
+            JobWrite::NodeResult(result) => newest.insert((result.node.as_str(), result.phase)),
+            _ => true,
+        })
+        .collect();
+    keep.reverse();
+    let mut index = 0;
+    writes.retain(|_| {
+        index += 1;
+        keep[index - 1]
+    });
+}
+
 pub fn node_phase(phase: Phase) -> NodePhase {
     match phase {
         Phase::Apply => NodePhase::Apply,
@@ -197,4 +218,44 @@ pub fn component_record(outcome: &ComponentOutcome) -> ComponentRecord {
         ComponentResult::Cancelled => (ComponentState::Cancelled, None),
     };
     ComponentRecord { component: outcome.component.clone(), result, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(node: &str, phase: NodePhase, state: NodeState) -> JobWrite {
+        JobWrite::NodeResult(NodeResultRecord {
+            node: node.into(),
+            phase,
+            group_index: 0,
+            state,
+            started_at: String::new(),
+            finished_at: None,
+            duration_ms: 0,
+            components: Vec::new(),
+            output: String::new(),
+        })
+    }
+
+    #[test]
+    fn only_the_last_result_of_a_node_in_a_batch_is_written() {
+        let mut writes = vec![
+            result("a", NodePhase::Apply, NodeState::Running),
+            JobWrite::Removed { component: "X[1]".into(), node: "a".into() },
+            result("b", NodePhase::Apply, NodeState::Running),
+            result("a", NodePhase::Apply, NodeState::Success),
+            result("a", NodePhase::Teardown, NodeState::Running),
+        ];
+        drop_superseded(&mut writes);
+        let shown: Vec<String> = writes
+            .iter()
+            .map(|write| match write {
+                JobWrite::NodeResult(result) => format!("{} {:?} {:?}", result.node, result.phase, result.state),
+                JobWrite::Removed { component, .. } => format!("removed {component}"),
+                _ => "other".into(),
+            })
+            .collect();
+        assert_eq!(shown, ["removed X[1]", "b Apply Running", "a Apply Success", "a Teardown Running"]);
+    }
 }
