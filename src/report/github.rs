@@ -18,42 +18,50 @@ use super::{BoxFuture, CommitStatus, DeliveryError, Forge, Post};
 /// GitHub's page size for lists, at most 100.
 const PAGE: usize = 100;
 
+/// What sets GitHub's API and Gitea's apart for a client.
+struct Dialect {
+    /// The forge as errors name it.
+    label: &'static str,
+    /// The forge as logs and metrics name it.
+    name: &'static str,
+    accept: &'static str,
+    /// The scheme of the `Authorization` header's token.
+    scheme: &'static str,
+    /// Whether comments are listed a page at a time (GitHub) or whole (Gitea).
+    paged: bool,
+}
+
+const GITHUB: Dialect =
+    Dialect { label: "GitHub", name: "github", accept: "application/vnd.github+json", scheme: "Bearer", paged: true };
+const GITEA: Dialect =
+    Dialect { label: "Gitea", name: "gitea", accept: "application/json", scheme: "token", paged: false };
+
 /// A client of GitHub's API, or of Gitea's.
 pub struct GitHub {
     api: JsonApi,
     /// `/repos/OWNER/NAME`.
     repo: String,
-    /// `github` or `gitea`.
-    name: &'static str,
-    /// Whether comments are listed a page at a time (GitHub) or whole (Gitea).
-    paged: bool,
+    dialect: &'static Dialect,
 }
 
 impl GitHub {
     /// A client of GitHub's API at `api_url` for `repository` (`owner/name`), authenticated
     /// with `token`. Needs a tokio runtime.
     pub fn new(api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
-        let (owner, repo) = split_repository(repository)?;
-        let api = JsonApi::new(
-            "GitHub",
-            api_url,
-            "application/vnd.github+json",
-            (http::header::AUTHORIZATION, format!("Bearer {token}")),
-        )?;
-        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}"), name: "github", paged: true })
+        GitHub::speaking(&GITHUB, api_url, repository, token)
     }
 
     /// A client of Gitea's (or Forgejo's) API at `api_url` for `repository`, authenticated
     /// with `token`. Needs a tokio runtime.
     pub fn gitea(api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
+        GitHub::speaking(&GITEA, api_url, repository, token)
+    }
+
+    fn speaking(dialect: &'static Dialect, api_url: &str, repository: &str, token: &str) -> anyhow::Result<GitHub> {
         let (owner, repo) = split_repository(repository)?;
-        let api = JsonApi::new(
-            "Gitea",
-            api_url,
-            "application/json",
-            (http::header::AUTHORIZATION, format!("token {token}")),
-        )?;
-        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}"), name: "gitea", paged: false })
+        let authorization = (http::header::AUTHORIZATION, format!("{} {token}", dialect.scheme));
+        let api = JsonApi::new(dialect.label, api_url, dialect.accept, authorization)?;
+        Ok(GitHub { api, repo: format!("/repos/{owner}/{repo}"), dialect })
     }
 }
 
@@ -115,7 +123,7 @@ pub(super) fn comments_of(answer: &Value) -> Vec<ForgeComment> {
 
 impl CommentApi for GitHub {
     async fn list(&self, number: u64) -> Result<Vec<ForgeComment>, DeliveryError> {
-        if !self.paged {
+        if !self.dialect.paged {
             let route = format!("{}/issues/{number}/comments", self.repo);
             return Ok(comments_of(&self.api.send(Method::GET, &route, None).await?));
         }
@@ -147,7 +155,7 @@ impl CommentApi for GitHub {
 
 impl Forge for GitHub {
     fn name(&self) -> &'static str {
-        self.name
+        self.dialect.name
     }
 
     fn deliver<'a>(&'a self, post: &'a Post) -> BoxFuture<'a, Result<(), DeliveryError>> {
