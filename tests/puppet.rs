@@ -299,24 +299,28 @@ fn upgrading_a_module_a_defined_type_uses_runs_only_its_components() {
 #[test]
 fn a_change_to_a_class_a_node_definition_includes_runs_the_components_beside_it() {
     let repo = lamp_with_node_definitions();
-    repo.edit(
-        "manifests/nodes.pp",
-        "node 'dev1.example.net' {\n",
-        "node 'dev1.example.net' {\n  include lamp::banner\n",
-    );
+    repo.edit("manifests/nodes.pp", "node 'dev1.example.net' {\n", "node 'dev1.example.net' {\n  include lamp::banner\n");
+    repo.write("manifests/default.pp", "node default { }\n");
     repo.write(
         "modules/lamp/manifests/banner.pp",
         "class lamp::banner {\n  file { \"${facts['ordo_node_dir']}/banner\": content => \"v1\\n\" }\n}\n",
     );
     repo.commit("dev1 gets a banner");
-    repo.ordo(&["apply", "--yes", "--nodes", "dev1.example.net"]).success();
+    repo.ordo(&["apply", "--yes"]).success();
     assert_eq!(repo.read(".ordo/nodes/dev1.example.net/banner"), "v1\n");
 
-    // The node's catalog has its node definition and its components: they run again.
+    // A node's catalog has its node definition and its components: dev1's run again. The
+    // web nodes' definition does not include the class; dev5's catalog is its definition.
     repo.edit("modules/lamp/manifests/banner.pp", "v1", "v2");
     repo.commit("a new banner");
-    let lines = change_lines(&repo.plan_json());
-    assert!(lines.contains(&"change Lamp::Mysql[app1]@dev1.example.net".to_string()), "{lines:?}");
-    repo.ordo(&["apply", "--yes", "--nodes", "dev1.example.net"]).success();
+    assert_eq!(
+        change_lines(&repo.plan_json()),
+        [
+            "change Lamp::Mysql[app1]@dev1.example.net",
+            "change Lamp::Mysql[app2]@dev1.example.net",
+            "change Node[dev5.example.net]@dev5.example.net",
+        ]
+    );
+    repo.ordo(&["apply", "--yes"]).success();
     assert_eq!(repo.read(".ordo/nodes/dev1.example.net/banner"), "v2\n");
 }

@@ -22,11 +22,12 @@ use sha2::{Digest, Sha256};
 
 use super::eval::{Code, Evaluator, Scope};
 use super::layout::{CapabilityType, Layout};
+use super::nodes;
 use super::reach::Reached;
 use super::value::{DataType, Value};
-use super::{Definitions, Mapping, Pending, evaluation_error, resource_statement_error};
+use super::{Definitions, Mapping, Parsed, Pending, evaluation_error, resource_statement_error};
 use crate::diag::{Diagnostic, suggest};
-use crate::lang::ast::{self, Span};
+use crate::lang::ast::{self, NodeDef, Span};
 use crate::load::{Loader, resolve};
 use crate::model::{Capability, Component, Implementation, Model, Node, Param, Params, PuppetCode, PuppetComponent};
 
@@ -35,8 +36,10 @@ pub struct Context<'a> {
     pub definitions: &'a Definitions<'a>,
     /// What each class's and defined type's code reaches, for the code ids.
     pub reach: &'a super::reach::Index<'a>,
-    /// What the main manifest's node definitions and top-scope code reach.
-    pub main_reach: &'a Reached<'a>,
+    /// The main manifest's files, with the node definitions.
+    pub main_manifest: &'a [Parsed],
+    /// What the main manifest's top-scope code reaches.
+    pub top_reach: &'a Reached<'a>,
     pub capability_types: &'a BTreeMap<String, CapabilityType>,
     pub layout: &'a Layout,
     pub puppet_code: &'a Arc<PuppetCode>,
@@ -75,8 +78,10 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
     };
     let mut evaluator = Evaluator::with_code(Arc::clone(context.code));
     let mut resolved: Vec<Option<Component>> = vec![None; pending.len()];
-    // A code id depends on the component's type alone, and many components share a type.
-    let mut code_ids: HashMap<(&str, bool), Arc<str>> = HashMap::new();
+    // A code id depends on the component's type and its node's definition alone, and many
+    // components share them.
+    let mut code_ids: HashMap<(&str, bool, *const NodeDef), Arc<str>> = HashMap::new();
+    let mut node_reaches: HashMap<*const NodeDef, Reached> = HashMap::new();
     // Mapping entries already warned about, and capabilities that could not be produced:
     // their consumers are skipped rather than reported as consequences.
     let mut warned: BTreeSet<(Arc<str>, u32)> = BTreeSet::new();
@@ -197,9 +202,17 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                 is_class: component.is_class,
                 code: Arc::clone(context.puppet_code),
             }),
-            code_id: match code_ids.entry((component.puppet_type.as_str(), component.is_class)) {
-                Entry::Occupied(known) => Arc::clone(known.get()),
-                Entry::Vacant(entry) => Arc::clone(entry.insert(component_code_id(loader, component, context)?.into())),
+            code_id: {
+                let definition = nodes::definition(&mut evaluator, context.main_manifest, node_name);
+                let key = definition.map_or(std::ptr::null(), |node| node as *const NodeDef);
+                match code_ids.entry((component.puppet_type.as_str(), component.is_class, key)) {
+                    Entry::Occupied(known) => Arc::clone(known.get()),
+                    Entry::Vacant(entry) => {
+                        let node_reach = definition
+                            .map(|node| &*node_reaches.entry(key).or_insert_with(|| context.reach.reach_node(node)));
+                        Arc::clone(entry.insert(component_code_id(loader, component, context, node_reach)?.into()))
+                    }
+                }
             },
             produces: component.produces.clone(),
             consumes: component.consumes.clone(),
@@ -404,18 +417,27 @@ fn produce(
 
 /// The identity of a component's code: the file that defines its type, the templates, files
 /// and plugins of its module, the main manifest's node definitions and top-scope code, which
-/// its node's run applies with it, and the other files and modules its code and those reach
-/// (`reach`). A change elsewhere does not touch it; code that names what it uses only when it
-/// runs has the whole module path's id.
-fn component_code_id(loader: &Loader, component: &Pending, context: &Context) -> anyhow::Result<String> {
-    let reached = context.reach.reach(&component.puppet_type, component.is_class);
-    let (Reached::Some { mut files, mut modules }, Reached::Some { files: main_files, modules: main_modules }) =
-        (reached, context.main_reach)
-    else {
-        return Ok(context.puppet_code.code_id.clone());
-    };
-    files.extend(main_files.iter().map(|(path, text)| (*path, *text)));
-    modules.extend(main_modules.iter().cloned());
+/// its node's run applies with it, and the other files and modules its code, the top-scope
+/// code and its node's definition (`node_reach`) reach (`reach`). A change elsewhere does
+/// not touch it; code that names what it uses only when it runs has the whole module path's
+/// id.
+fn component_code_id(
+    loader: &Loader,
+    component: &Pending,
+    context: &Context,
+    node_reach: Option<&Reached>,
+) -> anyhow::Result<String> {
+    let own = context.reach.reach(&component.puppet_type, component.is_class);
+    let (mut files, mut modules) = (BTreeMap::new(), BTreeSet::new());
+    for part in [Some(&own), Some(context.top_reach), node_reach].into_iter().flatten() {
+        match part {
+            Reached::Everything => return Ok(context.puppet_code.code_id.clone()),
+            Reached::Some { files: more_files, modules: more_modules } => {
+                files.extend(more_files.iter().map(|(path, text)| (*path, *text)));
+                modules.extend(more_modules.iter().cloned());
+            }
+        }
+    }
     let mut hasher = Sha256::new();
     let blob = crate::source::blob_id(component.defined_in.text.as_bytes())?;
     hasher.update(component.defined_in.path.as_bytes());

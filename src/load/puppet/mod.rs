@@ -232,11 +232,12 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         &code.ruby_functions,
         puppet_code.files.iter().map(|file| file.path.as_str()),
     );
-    let main_reach = reach.reach_main(&parsed[manifest_start..]);
+    let top_reach = reach.reach_top(&parsed[manifest_start..]);
     let context = components::Context {
         definitions: &definitions,
         reach: &reach,
-        main_reach: &main_reach,
+        main_manifest: &parsed[manifest_start..],
+        top_reach: &top_reach,
         capability_types: &capability_types,
         layout: &layout,
         puppet_code: &puppet_code,

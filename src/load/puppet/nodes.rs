@@ -12,41 +12,58 @@ use std::sync::Arc;
 use super::Parsed;
 use super::eval::Evaluator;
 use crate::diag::Diagnostic;
-use crate::lang::ast::{NodeMatchKind, StatementKind};
+use crate::lang::ast::{NodeDef, NodeMatchKind, StatementKind};
 use crate::model::{Application, Component, Implementation, Model, PuppetCode, PuppetComponent};
 
 /// The application that holds node-only components.
 pub const SITE: &str = "Site[site]";
 
-/// Whether a node definition of the main manifest applies to `name`: a name equal to it (case
-/// aside) or to one of its shorter forms (`web1.example.net`, `web1.example`, `web1`), a
-/// regular expression that matches it, or `default`.
+/// Whether a node definition of the main manifest applies to `name` (see [`definition`]).
 pub fn has_definition(evaluator: &mut Evaluator, main_manifest: &[Parsed], name: &str) -> bool {
+    definition(evaluator, main_manifest, name).is_some()
+}
+
+/// The node definition of the main manifest Puppet applies to `name`: for the name and then
+/// each of its shorter forms (`web1.example.net`, `web1.example`, `web1`), one that names it
+/// (case aside), else the first whose regular expression matches it; and at last `default`.
+pub fn definition<'m>(evaluator: &mut Evaluator, main_manifest: &'m [Parsed], name: &str) -> Option<&'m NodeDef> {
     let name = name.to_lowercase();
-    let mut shorter = vec![name.as_str()];
+    let mut names = vec![name.as_str()];
     let mut rest = name.as_str();
     while let Some((head, _)) = rest.rsplit_once('.') {
-        shorter.push(head);
+        names.push(head);
         rest = head;
     }
-    for file in main_manifest {
-        for statement in &file.file.statements {
-            let StatementKind::Node(node) = &statement.kind else { continue };
-            for matcher in &node.matches {
-                let matched = match &matcher.kind {
-                    NodeMatchKind::Default => true,
-                    NodeMatchKind::Name(written) => shorter.contains(&written.to_lowercase().as_str()),
-                    NodeMatchKind::Regex(pattern) => {
-                        evaluator.regex(pattern, matcher.span).is_ok_and(|regex| regex.is_match(&name))
-                    }
-                };
-                if matched {
-                    return true;
+    let definitions: Vec<&NodeDef> = main_manifest
+        .iter()
+        .flat_map(|file| &file.file.statements)
+        .filter_map(|statement| match &statement.kind {
+            StatementKind::Node(node) => Some(node),
+            _ => None,
+        })
+        .collect();
+    for candidate in names {
+        let named = definitions.iter().find(|node| {
+            node.matches.iter().any(
+                |matcher| matches!(&matcher.kind, NodeMatchKind::Name(written) if written.to_lowercase() == candidate),
+            )
+        });
+        if let Some(node) = named {
+            return Some(node);
+        }
+        let matched = definitions.iter().find(|node| {
+            node.matches.iter().any(|matcher| match &matcher.kind {
+                NodeMatchKind::Regex(pattern) => {
+                    evaluator.regex(pattern, matcher.span).is_ok_and(|regex| regex.is_match(candidate))
                 }
-            }
+                _ => false,
+            })
+        });
+        if let Some(node) = matched {
+            return Some(node);
         }
     }
-    false
+    definitions.into_iter().find(|node| node.matches.iter().any(|matcher| matcher.kind == NodeMatchKind::Default))
 }
 
 /// Adds `Node[NAME]` components for the known nodes that have node-definition code and no
@@ -174,5 +191,23 @@ mod tests {
         let with_default = parsed("node default { }\n");
         assert!(has_definition(&mut evaluator, &with_default, "anything"));
         assert!(!has_definition(&mut evaluator, &parsed("$x = 1\n"), "anything"));
+    }
+
+    #[test]
+    fn a_name_comes_before_a_regex_and_a_regex_before_default() {
+        let mut evaluator = Evaluator::new();
+        let main = parsed("node default { }\nnode /^web/ { }\nnode 'web1' { }\nnode /^web1\\.example/ { }\n");
+        let statement = |index: usize| match &main[0].file.statements[index].kind {
+            StatementKind::Node(node) => node as *const NodeDef,
+            _ => unreachable!(),
+        };
+        let picked = |evaluator: &mut Evaluator, name: &str| {
+            definition(evaluator, &main, name).map(|node| node as *const NodeDef)
+        };
+        // The full name before its shorter forms: a regex that matches it wins over a name
+        // that only a shorter form equals.
+        assert_eq!(picked(&mut evaluator, "web1.example.net"), Some(statement(1)));
+        assert_eq!(picked(&mut evaluator, "web1"), Some(statement(2)));
+        assert_eq!(picked(&mut evaluator, "db1.example.net"), Some(statement(0)));
     }
 }

@@ -128,19 +128,23 @@ impl<'a> Index<'a> {
         walk.reached()
     }
 
-    /// What the main manifest's node definitions and top-scope code reach: a node's run
-    /// applies them with its components.
-    pub fn reach_main(&self, main_manifest: &'a [Parsed]) -> Reached<'a> {
+    /// What the main manifest's top-scope code reaches: every node's run applies it.
+    pub fn reach_top(&self, main_manifest: &'a [Parsed]) -> Reached<'a> {
         let mut walk = Walk::new(self);
         for file in main_manifest {
             for statement in &file.file.statements {
-                match &statement.kind {
-                    StatementKind::Expr(expr) => walk.expr(expr, None),
-                    StatementKind::Node(node) => walk.block(&node.body, None),
-                    _ => {}
+                if let StatementKind::Expr(expr) = &statement.kind {
+                    walk.expr(expr, None);
                 }
             }
         }
+        walk.reached()
+    }
+
+    /// What a node definition reaches: the run of each node it applies to applies it.
+    pub fn reach_node(&self, node: &ast::NodeDef) -> Reached<'a> {
+        let mut walk = Walk::new(self);
+        walk.block(&node.body, None);
         walk.reached()
     }
 }
@@ -554,10 +558,11 @@ mod tests {
         );
         assert_eq!(shown(index.reach("App::Unrelated", false)), "modules/nginx/manifests/init.pp | nginx");
         assert_eq!(shown(index.reach("nginx", true)), " | ");
-        let main = parsed(&[("manifests/site.pp", "node 'a' { include nginx }\nsite { }\n")]);
-        assert_eq!(shown(index.reach_main(&main)), "modules/nginx/manifests/init.pp | nginx");
-        let main = parsed(&[("manifests/site.pp", "node default { include $facts['role'] }\n")]);
-        assert_eq!(index.reach_main(&main), Reached::Everything);
+        let main =
+            parsed(&[("manifests/site.pp", "include nginx\nnode default { include $facts['role'] }\nsite { }\n")]);
+        assert_eq!(shown(index.reach_top(&main)), "modules/nginx/manifests/init.pp | nginx");
+        let StatementKind::Node(node) = &main[0].file.statements[1].kind else { unreachable!() };
+        assert_eq!(index.reach_node(node), Reached::Everything);
     }
 
     #[test]
