@@ -299,7 +299,11 @@ fn upgrading_a_module_a_defined_type_uses_runs_only_its_components() {
 #[test]
 fn a_change_to_a_class_a_node_definition_includes_runs_the_components_beside_it() {
     let repo = lamp_with_node_definitions();
-    repo.edit("manifests/nodes.pp", "node 'dev1.example.net' {\n", "node 'dev1.example.net' {\n  include lamp::banner\n");
+    repo.edit(
+        "manifests/nodes.pp",
+        "node 'dev1.example.net' {\n",
+        "node 'dev1.example.net' {\n  include lamp::banner\n",
+    );
     repo.write("manifests/default.pp", "node default { }\n");
     repo.write(
         "modules/lamp/manifests/banner.pp",

@@ -24,7 +24,7 @@ pub enum Reached<'a> {
     Everything,
 }
 
-/// Where a name's definition is: its statement and the file it is in.
+/// The statement that defines a name (the index keeps its file beside it).
 enum Definition<'a> {
     Class(&'a ast::ClassDef),
     Define(&'a ast::DefineDef),
@@ -46,8 +46,8 @@ pub struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    /// `ruby_files` are the module path's Ruby function files by function name;
-    /// `module_files` every file path of the module path (types are found among them).
+    /// `ruby_functions` are the module path's Ruby function files by function name;
+    /// `module_files` every file path of the module path (Ruby types are found among them).
     pub fn new<'f>(
         parsed: &'a [Parsed],
         layout: &Layout,
