@@ -291,8 +291,7 @@ impl Hiera {
             None => {
                 let mut matching = None;
                 for (pattern, entry) in options.iter().filter(|(pattern, _)| pattern.starts_with('^')) {
-                    let regex = super::eval::regex::from_ruby(pattern)
-                        .and_then(|pattern| ::regex::Regex::new(&pattern).map_err(|err| err.to_string()))
+                    let regex = super::eval::regex::compile(pattern)
                         .map_err(|reason| format!("Invalid pattern '{pattern}' in {LOOKUP_OPTIONS}: {reason}"))?;
                     if regex.is_match(root) {
                         matching = Some(entry);

@@ -27,16 +27,22 @@ impl Evaluator {
         if let Some(regex) = self.regexes.get(pattern) {
             return Ok(regex.clone());
         }
-        let invalid = |reason: &str| EvalError::new(span, format!("invalid regular expression /{pattern}/: {reason}"));
-        let translated = from_ruby(pattern).map_err(|reason| invalid(&reason))?;
-        let regex = ::regex::RegexBuilder::new(&translated).size_limit(1 << 20).build().map_err(|err| {
-            // The regex crate's syntax errors span several lines; the last says what is wrong.
-            let text = err.to_string();
-            invalid(text.lines().last().unwrap_or_default().trim_start_matches("error: "))
-        })?;
+        let regex = compile(pattern)
+            .map_err(|reason| EvalError::new(span, format!("invalid regular expression /{pattern}/: {reason}")))?;
         self.regexes.insert(pattern.to_string(), regex.clone());
         Ok(regex)
     }
+}
+
+/// A Ruby pattern compiled, with a bound on the compiled program's size; the error says
+/// why it cannot be.
+pub(crate) fn compile(pattern: &str) -> Result<::regex::Regex, String> {
+    let translated = from_ruby(pattern)?;
+    ::regex::RegexBuilder::new(&translated).size_limit(1 << 20).build().map_err(|err| {
+        // The regex crate's syntax errors span several lines; the last says what is wrong.
+        let text = err.to_string();
+        text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string()
+    })
 }
 
 /// A Ruby pattern in the regex crate's syntax. In Ruby `^` and `$` always match at line
