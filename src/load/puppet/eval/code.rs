@@ -163,8 +163,10 @@ impl Evaluator {
         let (found, options) = {
             let variable = |name: &str| lookup_variable(scope, name);
             let hiera = &self.code.hiera;
-            let found = hiera.lookup(key, merge, &variable).map_err(|message| EvalError::new(span, message))?;
             let options = hiera.key_options(key, &variable).map_err(|message| EvalError::new(span, message))?;
+            // The options are read once: the lookup gets the strategy they choose.
+            let merge = merge.or(options.merge).unwrap_or(Merge::First);
+            let found = hiera.lookup(key, Some(merge), &variable).map_err(|message| EvalError::new(span, message))?;
             (found, options)
         };
         match (found, options.convert_to) {
