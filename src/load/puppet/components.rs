@@ -25,7 +25,7 @@ use super::layout::{CapabilityType, Layout};
 use super::nodes;
 use super::reach::Reached;
 use super::value::{DataType, Value};
-use super::{Definitions, Mapping, Parsed, Pending, evaluation_error, resource_statement_error};
+use super::{Definitions, Mapping, Pending, evaluation_error, resource_statement_error};
 use crate::diag::{Diagnostic, suggest};
 use crate::lang::ast::{self, NodeDef, Span};
 use crate::load::{Loader, resolve};
@@ -36,8 +36,8 @@ pub struct Context<'a> {
     pub definitions: &'a Definitions<'a>,
     /// What each class's and defined type's code reaches, for the code ids.
     pub reach: &'a super::reach::Index<'a>,
-    /// The main manifest's files, with the node definitions.
-    pub main_manifest: &'a [Parsed],
+    /// The main manifest's node definitions.
+    pub node_definitions: &'a nodes::NodeDefinitions<'a>,
     /// What the main manifest's top-scope code reaches.
     pub top_reach: &'a Reached<'a>,
     pub capability_types: &'a BTreeMap<String, CapabilityType>,
@@ -82,6 +82,7 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
     // components share them.
     let mut code_ids: HashMap<(&str, bool, *const NodeDef), Arc<str>> = HashMap::new();
     let mut node_reaches: HashMap<*const NodeDef, Reached> = HashMap::new();
+    let mut definition_of: HashMap<&str, Option<&NodeDef>> = HashMap::new();
     // Mapping entries already warned about, and capabilities that could not be produced:
     // their consumers are skipped rather than reported as consequences.
     let mut warned: BTreeSet<(Arc<str>, u32)> = BTreeSet::new();
@@ -203,7 +204,9 @@ pub fn resolve(loader: &mut Loader, model: &mut Model, pending: Vec<Pending>, co
                 code: Arc::clone(context.puppet_code),
             }),
             code_id: {
-                let definition = nodes::definition(&mut evaluator, context.main_manifest, node_name);
+                let definition = *definition_of
+                    .entry(node_name.as_str())
+                    .or_insert_with(|| context.node_definitions.for_node(&mut evaluator, node_name));
                 let key = definition.map_or(std::ptr::null(), |node| node as *const NodeDef);
                 match code_ids.entry((component.puppet_type.as_str(), component.is_class, key)) {
                     Entry::Occupied(known) => Arc::clone(known.get()),

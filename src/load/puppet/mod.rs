@@ -233,10 +233,11 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         puppet_code.files.iter().map(|file| file.path.as_str()),
     );
     let top_reach = reach.reach_top(&parsed[manifest_start..]);
+    let node_definitions = nodes::NodeDefinitions::of(&parsed[manifest_start..]);
     let context = components::Context {
         definitions: &definitions,
         reach: &reach,
-        main_manifest: &parsed[manifest_start..],
+        node_definitions: &node_definitions,
         top_reach: &top_reach,
         capability_types: &capability_types,
         layout: &layout,
@@ -245,8 +246,8 @@ pub(super) fn load(loader: &mut Loader) -> anyhow::Result<Model> {
         top: &top,
     };
     components::resolve(loader, &mut model, pending, &context)?;
-    nodes::warn_unmatched_nodes(&mut loader.diagnostics, &model, &parsed[manifest_start..], &mut evaluator);
-    nodes::add_node_only_components(&mut model, &parsed[manifest_start..], &puppet_code, &mut evaluator);
+    nodes::warn_unmatched_nodes(&mut loader.diagnostics, &model, &node_definitions, &mut evaluator);
+    nodes::add_node_only_components(&mut model, &node_definitions, &puppet_code, &mut evaluator);
     Ok(model)
 }
 

@@ -11,66 +11,78 @@ use std::sync::Arc;
 
 use super::Parsed;
 use super::eval::Evaluator;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Location};
 use crate::lang::ast::{NodeDef, NodeMatchKind, StatementKind};
 use crate::model::{Application, Component, Implementation, Model, PuppetCode, PuppetComponent};
 
 /// The application that holds node-only components.
 pub const SITE: &str = "Site[site]";
 
-/// Whether a node definition of the main manifest applies to `name` (see [`definition`]).
-pub fn has_definition(evaluator: &mut Evaluator, main_manifest: &[Parsed], name: &str) -> bool {
-    definition(evaluator, main_manifest, name).is_some()
-}
+/// The main manifest's node definitions, in the order Puppet read them, each with its file.
+pub struct NodeDefinitions<'m>(Vec<(&'m Parsed, &'m NodeDef)>);
 
-/// The node definition of the main manifest Puppet applies to `name`: for the name and then
-/// each of its shorter forms (`web1.example.net`, `web1.example`, `web1`), one that names it
-/// (case aside), else the first whose regular expression matches it; and at last `default`.
-pub fn definition<'m>(evaluator: &mut Evaluator, main_manifest: &'m [Parsed], name: &str) -> Option<&'m NodeDef> {
-    let name = name.to_lowercase();
-    let mut names = vec![name.as_str()];
-    let mut rest = name.as_str();
-    while let Some((head, _)) = rest.rsplit_once('.') {
-        names.push(head);
-        rest = head;
+impl<'m> NodeDefinitions<'m> {
+    pub fn of(main_manifest: &'m [Parsed]) -> NodeDefinitions<'m> {
+        NodeDefinitions(
+            main_manifest
+                .iter()
+                .flat_map(|file| file.file.statements.iter().map(move |statement| (file, statement)))
+                .filter_map(|(file, statement)| match &statement.kind {
+                    StatementKind::Node(node) => Some((file, node)),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
-    let definitions: Vec<&NodeDef> = main_manifest
-        .iter()
-        .flat_map(|file| &file.file.statements)
-        .filter_map(|statement| match &statement.kind {
-            StatementKind::Node(node) => Some(node),
-            _ => None,
-        })
-        .collect();
-    for candidate in names {
-        let named = definitions.iter().find(|node| {
-            node.matches.iter().any(
-                |matcher| matches!(&matcher.kind, NodeMatchKind::Name(written) if written.to_lowercase() == candidate),
-            )
-        });
-        if let Some(node) = named {
-            return Some(node);
+
+    /// The node definition Puppet applies to `name`: for the name and then each of its
+    /// shorter forms (`web1.example.net`, `web1.example`, `web1`), one that names it (case
+    /// aside), else the first whose regular expression matches it; and at last `default`.
+    pub fn for_node(&self, evaluator: &mut Evaluator, name: &str) -> Option<&'m NodeDef> {
+        let name = name.to_lowercase();
+        let mut names = vec![name.as_str()];
+        let mut rest = name.as_str();
+        while let Some((head, _)) = rest.rsplit_once('.') {
+            names.push(head);
+            rest = head;
         }
-        let matched = definitions.iter().find(|node| {
-            node.matches.iter().any(|matcher| match &matcher.kind {
-                NodeMatchKind::Regex(pattern) => {
-                    evaluator.regex(pattern, matcher.span).is_ok_and(|regex| regex.is_match(candidate))
-                }
-                _ => false,
-            })
-        });
-        if let Some(node) = matched {
-            return Some(node);
+        let definitions = || self.0.iter().map(|&(_, node)| node);
+        for candidate in names {
+            let named = definitions().find(|node| {
+                node.matches.iter().any(|matcher| {
+                    matches!(&matcher.kind, NodeMatchKind::Name(written) if written.to_lowercase() == candidate)
+                })
+            });
+            if let Some(node) = named {
+                return Some(node);
+            }
+            let matched = definitions().find(|node| {
+                node.matches.iter().any(|matcher| match &matcher.kind {
+                    NodeMatchKind::Regex(pattern) => {
+                        evaluator.regex(pattern, matcher.span).is_ok_and(|regex| regex.is_match(candidate))
+                    }
+                    _ => false,
+                })
+            });
+            if let Some(node) = matched {
+                return Some(node);
+            }
         }
+        definitions().find(|node| node.matches.iter().any(|matcher| matcher.kind == NodeMatchKind::Default))
     }
-    definitions.into_iter().find(|node| node.matches.iter().any(|matcher| matcher.kind == NodeMatchKind::Default))
+
+    /// Where the first node definition names what it matches.
+    fn first_location(&self) -> Option<Location> {
+        let (file, node) = self.0.first()?;
+        file.location(node.matches.first()?.span)
+    }
 }
 
 /// Adds `Node[NAME]` components for the known nodes that have node-definition code and no
 /// components, with the `Site[site]` application that holds them.
 pub fn add_node_only_components(
     model: &mut Model,
-    main_manifest: &[Parsed],
+    definitions: &NodeDefinitions,
     puppet_code: &Arc<PuppetCode>,
     evaluator: &mut Evaluator,
 ) {
@@ -79,7 +91,7 @@ pub fn add_node_only_components(
     let idle: Vec<String> = model.nodes.keys().filter(|name| !busy.contains(name.as_str())).cloned().collect();
     let mut components = Vec::new();
     for name in idle {
-        if !has_definition(evaluator, main_manifest, &name) {
+        if definitions.for_node(evaluator, &name).is_none() {
             continue;
         }
         components.push(Component {
@@ -132,20 +144,14 @@ pub fn add_node_only_components(
 pub fn warn_unmatched_nodes(
     diagnostics: &mut Vec<Diagnostic>,
     model: &Model,
-    main_manifest: &[Parsed],
+    definitions: &NodeDefinitions,
     evaluator: &mut Evaluator,
 ) {
-    let first_definition = main_manifest.iter().find_map(|file| {
-        file.file.statements.iter().find_map(|statement| match &statement.kind {
-            StatementKind::Node(node) => node.matches.first().and_then(|matcher| file.location(matcher.span)),
-            _ => None,
-        })
-    });
-    let Some(at) = first_definition else { return };
+    let Some(at) = definitions.first_location() else { return };
     let busy: std::collections::BTreeSet<&str> =
         model.components.iter().map(|component| component.node.as_str()).collect();
     let unmatched: Vec<&str> =
-        busy.into_iter().filter(|node| !has_definition(evaluator, main_manifest, node)).collect();
+        busy.into_iter().filter(|node| definitions.for_node(evaluator, node).is_none()).collect();
     let Some(first) = unmatched.first() else { return };
     let message = match unmatched.as_slice() {
         [node] => format!("node {node} has components but no node definition matches it"),
@@ -181,7 +187,8 @@ mod tests {
     fn node_definitions_match_as_puppets_do() {
         let mut evaluator = Evaluator::new();
         let main = parsed("node 'web1.example', /^db\\d+\\./ { }\nnode 'Mail' { }\n");
-        let matches = |evaluator: &mut Evaluator, name: &str| has_definition(evaluator, &main, name);
+        let definitions = NodeDefinitions::of(&main);
+        let matches = |evaluator: &mut Evaluator, name: &str| definitions.for_node(evaluator, name).is_some();
         assert!(matches(&mut evaluator, "web1.example"));
         assert!(matches(&mut evaluator, "web1.example.net"), "a shorter form of the name matches");
         assert!(matches(&mut evaluator, "db12.example.net"));
@@ -189,8 +196,9 @@ mod tests {
         assert!(!matches(&mut evaluator, "web2.example.net"));
         assert!(!matches(&mut evaluator, "example.net"));
         let with_default = parsed("node default { }\n");
-        assert!(has_definition(&mut evaluator, &with_default, "anything"));
-        assert!(!has_definition(&mut evaluator, &parsed("$x = 1\n"), "anything"));
+        assert!(NodeDefinitions::of(&with_default).for_node(&mut evaluator, "anything").is_some());
+        let without = parsed("$x = 1\n");
+        assert!(NodeDefinitions::of(&without).for_node(&mut evaluator, "anything").is_none());
     }
 
     #[test]
@@ -201,8 +209,9 @@ mod tests {
             StatementKind::Node(node) => node as *const NodeDef,
             _ => unreachable!(),
         };
+        let definitions = NodeDefinitions::of(&main);
         let picked = |evaluator: &mut Evaluator, name: &str| {
-            definition(evaluator, &main, name).map(|node| node as *const NodeDef)
+            definitions.for_node(evaluator, name).map(|node| node as *const NodeDef)
         };
         // The full name before its shorter forms: a regex that matches it wins over a name
         // that only a shorter form equals.
