@@ -382,16 +382,16 @@ impl<'i, 'a> Walk<'i, 'a> {
                 }
             }
             "hiera_include" => self.everything = true,
-            "template" | "epp" | "file" | "inline_template" | "inline_epp" => {
-                if matches!(name.as_str(), "template" | "epp" | "file") {
-                    for arg in args {
-                        match template_module(arg, module) {
-                            Some(template_module) => {
-                                self.modules.insert(template_module);
-                            }
-                            None => self.everything = true,
-                        }
-                    }
+            // Every argument of `template` and `file` is a path; `epp`'s second is its
+            // parameters.
+            "template" | "file" => {
+                for path in args {
+                    self.module_file(path, module);
+                }
+            }
+            "epp" => {
+                if let Some(path) = args.first() {
+                    self.module_file(path, module);
                 }
             }
             _ => {
@@ -448,6 +448,33 @@ impl<'i, 'a> Walk<'i, 'a> {
         }
     }
 
+    /// A path of a module's file (`'mod/x.erb'`, `"${module_name}/x.epp"`): its module is
+    /// reached. An absolute path is in no module; a path only a run knows could be in any.
+    fn module_file(&mut self, path: &Expr, module: Option<&str>) {
+        let written = match &path.kind {
+            ExprKind::String(path) => path.as_str(),
+            ExprKind::Interpolated(parts) => match parts.as_slice() {
+                [StringPart::Expr(variable), StringPart::Text(rest), ..]
+                    if matches!(&variable.kind, ExprKind::Variable(name) if name == "module_name")
+                        && rest.starts_with('/') =>
+                {
+                    self.modules.extend(module.map(str::to_string));
+                    return;
+                }
+                [StringPart::Text(text), ..] => text.as_str(),
+                _ => "",
+            },
+            _ => "",
+        };
+        match written.split_once('/') {
+            Some(("", _)) => {}
+            Some((name, _)) => {
+                self.modules.insert(name.to_lowercase());
+            }
+            None => self.everything = true,
+        }
+    }
+
     /// `puppet:///modules/NAME/...` in a string: a file of module NAME.
     fn module_url(&mut self, text: &str) {
         for (start, _) in text.match_indices("puppet:///modules/") {
@@ -471,24 +498,6 @@ fn literal_names(expr: &Expr) -> Option<Vec<String>> {
             keys.iter().map(literal_names).collect::<Option<Vec<_>>>().map(|names| names.concat())
         }
         ExprKind::Paren(inner) => literal_names(inner),
-        _ => None,
-    }
-}
-
-/// The module a template, EPP or file path (`'mod/x.erb'`, `"${module_name}/x.erb"`) is in.
-fn template_module(expr: &Expr, module: Option<&str>) -> Option<String> {
-    match &expr.kind {
-        ExprKind::String(path) => path.split_once('/').map(|(name, _)| name.to_lowercase()),
-        ExprKind::Interpolated(parts) => match parts.as_slice() {
-            [StringPart::Expr(variable), StringPart::Text(rest), ..]
-                if matches!(&variable.kind, ExprKind::Variable(name) if name == "module_name")
-                    && rest.starts_with('/') =>
-            {
-                module.map(str::to_string)
-            }
-            [StringPart::Text(text), ..] => text.split_once('/').map(|(name, _)| name.to_lowercase()),
-            _ => None,
-        },
         _ => None,
     }
 }
@@ -538,7 +547,8 @@ mod tests {
                  include apache\n\
                  apache::vhost { $title: content => template('apache/vhost.erb') }\n\
                  mysql_database { $title: }\n\
-                 file { '/etc/motd': source => 'puppet:///modules/motd/motd', content => epp(\"${module_name}/x.epp\") }\n\
+                 file { '/etc/motd': source => 'puppet:///modules/motd/motd', content => epp(\"${module_name}/x.epp\", { 'a' => $a }) }\n\
+                 file { '/etc/issue': content => file('/etc/issue.net', 'motd/issue') }\n\
                  }\n",
             ),
             ("modules/app/manifests/unrelated.pp", "define app::unrelated { include nginx }\n"),
