@@ -394,7 +394,6 @@ fn report_diagnostics(diagnostics: &[crate::diag::Diagnostic], sources: &crate::
     false
 }
 
-/// Plans a model; prints cycle diagnostics and returns `None` when it cannot be ordered.
 /// The plan's shape (no changes), or `None` after printing the diagnostics of a node cycle.
 fn shape_checked(path: &Path, loaded: &Loaded, options: &PlanOptions) -> Option<Plan> {
     report_cycles(path, loaded, plan::shape(&loaded.model, options))

@@ -189,11 +189,8 @@ fn drop_superseded(writes: &mut Vec<JobWrite>) {
         })
         .collect();
     keep.reverse();
-    let mut index = 0;
-    writes.retain(|_| {
-        index += 1;
-        keep[index - 1]
-    });
+    let mut keep = keep.into_iter();
+    writes.retain(|_| keep.next().unwrap_or(true));
 }
 
 pub fn node_phase(phase: Phase) -> NodePhase {
